@@ -1,0 +1,50 @@
+"""Reading raw files exactly as pulled: zips, their CHECKSUM files, sha256."""
+from __future__ import annotations
+
+import hashlib
+import zlib
+import zipfile
+from pathlib import Path
+
+from .errors import InputError
+
+
+def sha256_of(data_or_path: bytes | Path) -> str:
+    h = hashlib.sha256()
+    if isinstance(data_or_path, bytes):
+        h.update(data_or_path)
+    else:
+        with open(data_or_path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def parse_checksum_file(text: str, where: str) -> str:
+    """An archive CHECKSUM file is `<sha256>  <name>`; return the hex digest."""
+    digest = text.strip().split()[0].lower() if text.strip() else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise InputError(f"{where}: not a sha256 CHECKSUM file (got {text[:80]!r})")
+    return digest
+
+
+def verify_checksum(data: bytes, checksum_text: str, where: str) -> str:
+    expected = parse_checksum_file(checksum_text, f"{where}.CHECKSUM")
+    actual = sha256_of(data)
+    if actual != expected:
+        raise InputError(f"{where}: checksum mismatch (CHECKSUM says {expected}, file has {actual})")
+    return actual
+
+
+def read_zip_csv(path: Path) -> bytes:
+    """The one CSV inside an archive zip, as bytes; a truncated or corrupt zip is an error naming it."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+            if len(names) != 1:
+                raise InputError(f"{path}: expected one CSV inside the zip, found {names}")
+            return zf.read(names[0])
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise InputError(f"{path}: file not found") from None
+        raise InputError(f"{path}: not a readable zip (truncated or corrupt: {exc})") from None

@@ -1,0 +1,26 @@
+"""`auto`: the archive for days it has published, REST for the recent days it has not (it lags 1–2 days)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from .archive import ArchiveSource
+from .base import Pull
+from .binance_rest import BinanceRestSource
+
+
+class AutoSource:
+    name = "auto"
+
+    def __init__(self, archive: ArchiveSource, rest: BinanceRestSource):
+        self.archive, self.rest = archive, rest
+
+    def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
+        try:
+            pulled = self.archive.pull(dataset, symbol, day)
+            if pulled.available:
+                return pulled
+        except FileNotFoundError:
+            pass
+        pulled = self.rest.pull(dataset, symbol, day)
+        pulled.note = (pulled.note + " " if pulled.note else "") + "(archive had not published it: REST used)"
+        return pulled

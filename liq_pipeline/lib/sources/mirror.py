@@ -1,0 +1,171 @@
+"""Sources that serve files in the archive's layout: `files` (a local folder), `archive` (HTTP), `simulated`.
+
+They differ only in how a relative path is fetched. Every zip is verified against its CHECKSUM before it
+is stored; a file already in the raw mirror with a verified checksum is reused, never fetched again.
+Files the archive has no CHECKSUM for (forceOrder tapes, liquidation-bar CSVs) are stored under their
+sha256, so a re-export of the same name never overwrites what an earlier run ingested.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from .. import layout
+from ..errors import InputError
+from ..params import KLINE_INTERVALS
+from ..rawfiles import parse_checksum_file, sha256_of, verify_checksum
+from ..storage import write_bytes_atomic
+from .base import Pull, RawFile
+
+
+class MirrorSource:
+    """Base: subclasses implement `fetch(rel) -> bytes | None`, `origin(rel)` and optionally `listdir(rel)`."""
+
+    name = "mirror"
+    intervals: list[str] | None = None
+
+    def __init__(self, raw_root: Path, intervals: list[str] | None = None):
+        self.mirror = Path(raw_root) / self.name
+        if intervals:
+            self.intervals = list(intervals)
+
+    # -- transport, per subclass --------------------------------------------------------------
+    def fetch(self, rel: str) -> bytes | None:
+        raise NotImplementedError
+
+    def origin(self, rel: str) -> str:
+        raise NotImplementedError
+
+    def listdir(self, rel: str) -> list[str] | None:
+        """Names in a folder of the source, or None where the transport cannot list."""
+        return None
+
+    # -- the Source interface -----------------------------------------------------------------
+    def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
+        if dataset == "klines":
+            return Pull([self._first_zip("klines", symbol, day, iv) for iv in self._kline_intervals(symbol)])
+        if dataset == "open_interest":
+            return Pull([self._first_zip("metrics", symbol, day)])
+        if dataset == "funding":
+            return Pull([self._first_zip("fundingRate", symbol, day)])
+        if dataset == "agg_trades":
+            return self._optional(lambda: [self._first_zip("aggTrades", symbol, day)], "no aggTrades file for the day")
+        if dataset == "liquidation_events":
+            rel = str(layout.force_order_tape(day))
+            data = self.fetch(rel)
+            if data is None:
+                return Pull([], available=False, note=f"no forceOrder tape {self.origin(rel)}")
+            return Pull([self._store_content_addressed(rel, data, "force-order-jsonl")])
+        if dataset == "liquidation_bars":
+            return self._liquidation_bars(symbol)
+        raise ValueError(f"unknown dataset {dataset!r}")
+
+    # -- helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _optional(fn, note: str) -> Pull:
+        try:
+            return Pull(fn())
+        except FileNotFoundError:
+            return Pull([], available=False, note=note)
+
+    def _kline_intervals(self, symbol: str) -> list[str]:
+        if self.intervals:
+            return self.intervals
+        found = set()
+        for d in layout.kline_dirs(symbol):
+            found.update(n for n in (self.listdir(str(d)) or []) if n in KLINE_INTERVALS)
+        if not found:
+            raise InputError(f"symbol {symbol}: no klines in {self.origin(str(layout.kline_dirs(symbol)[0].parent))} "
+                             f"(unknown symbol, or a folder not in the archive layout)")
+        return sorted(found, key=KLINE_INTERVALS.get)
+
+    def _first_zip(self, dataset: str, symbol: str, day: dt.date, interval: str | None = None) -> RawFile:
+        tried = []
+        for rel in layout.candidates(dataset, symbol, day, interval):
+            got = self._zip(str(rel), interval)
+            if got is not None:
+                return got
+            tried.append(self.origin(str(rel)))
+        label = f"{dataset} {interval}" if interval else dataset
+        raise FileNotFoundError(f"partition {day}|{symbol}: no {label} file for the day; looked for {' and '.join(tried)}")
+
+    def _zip(self, rel: str, interval: str | None) -> RawFile | None:
+        local = self.mirror / rel
+        local_sum = local.with_name(local.name + ".CHECKSUM")
+        if local.exists() and local_sum.exists():
+            expected = parse_checksum_file(local_sum.read_text(), str(local_sum))
+            if sha256_of(local) == expected:
+                return RawFile(f"{self.name}/{rel}", self.origin(rel), expected, local.stat().st_size, "archive-zip", interval)
+        data = self.fetch(rel)
+        if data is None:
+            return None
+        checksum = self.fetch(rel + ".CHECKSUM")
+        if checksum is None:
+            raise InputError(f"{self.origin(rel)}: no .CHECKSUM beside the zip, so it cannot be verified")
+        sha = verify_checksum(data, checksum.decode(errors="replace"), self.origin(rel))
+        try:
+            bad = zipfile.ZipFile(io.BytesIO(data)).testzip()
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise InputError(f"{self.origin(rel)}: not a readable zip (truncated or corrupt: {exc})") from None
+        if bad is not None:
+            raise InputError(f"{self.origin(rel)}: member {bad} is corrupt")
+        write_bytes_atomic(local, data)
+        write_bytes_atomic(local_sum, checksum)
+        return RawFile(f"{self.name}/{rel}", self.origin(rel), sha, len(data), "archive-zip", interval)
+
+    def _store_content_addressed(self, rel: str, data: bytes, fmt: str, **extra) -> RawFile:
+        sha = sha256_of(data)
+        p = PurePosixPath(rel)
+        stored = str(p.parent / sha[:16] / p.name)
+        local = self.mirror / stored
+        if not local.exists():
+            write_bytes_atomic(local, data)
+        return RawFile(f"{self.name}/{stored}", self.origin(rel), sha, len(data), fmt, **extra)
+
+    def _liquidation_bars(self, symbol: str) -> Pull:
+        base = layout.liquidation_bars_dir(symbol)
+        files = []
+        for interval in sorted(self.listdir(str(base)) or [], key=lambda s: KLINE_INTERVALS.get(s, 10**9)):
+            for name in sorted(self.listdir(f"{base}/{interval}") or []):
+                if not name.endswith(".csv"):
+                    continue
+                rel = f"{base}/{interval}/{name}"
+                # SYM-liquidations-<venue>-<interval>.csv; the venue is what the vendor summed over.
+                stem = name[: -len(".csv")]
+                venue = stem.split("-liquidations-", 1)[-1].rsplit("-", 1)[0] if "-liquidations-" in stem else "unknown"
+                files.append(self._store_content_addressed(rel, self.fetch(rel), "liquidation-bars-csv",
+                                                           interval=interval, venue=venue))
+        if not files:
+            return Pull([], available=False, note=f"no liquidation bars under {self.origin(str(base))}")
+        return Pull(files)
+
+
+class FilesSource(MirrorSource):
+    """A local folder in the archive layout (what `archive` writes, or what a user downloaded)."""
+
+    name = "files"
+
+    def __init__(self, raw_root: Path, path: str | Path, intervals: list[str] | None = None):
+        super().__init__(raw_root, intervals)
+        self.root = Path(path).expanduser().resolve()
+        if not self.root.is_dir():
+            raise InputError(f"path: {self.root} is not a folder")
+
+    def _local(self, rel: str) -> Path:
+        p = (self.root / rel).resolve()
+        if self.root not in p.parents and p != self.root:
+            raise InputError(f"{rel}: escapes the source folder {self.root}")
+        return p
+
+    def fetch(self, rel: str) -> bytes | None:
+        p = self._local(rel)
+        return p.read_bytes() if p.is_file() else None
+
+    def origin(self, rel: str) -> str:
+        return str(self.root / rel)
+
+    def listdir(self, rel: str) -> list[str] | None:
+        p = self._local(rel)
+        return sorted(x.name for x in p.iterdir()) if p.is_dir() else []

@@ -1,0 +1,81 @@
+"""Where outputs live and how they are written: atomically, one file per (table, symbol, day).
+
+    <root>/raw/<source>/...                         files as pulled, in the source's own layout
+    <root>/raw/_manifests/<dataset>/SYM/DATE.json   what a raw partition ingested
+    <root>/clean/<table>/symbol=SYM/date=DATE/data.parquet
+    <root>/warehouse.duckdb
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """--data-dir, else $LIQ_DATA_DIR, else ./data; always absolute."""
+    return Path(explicit or os.environ.get("LIQ_DATA_DIR") or "data").expanduser().resolve()
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_bytes_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+
+
+def partition_dir(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> Path:
+    return root / layer / table / f"symbol={symbol}" / f"date={day.isoformat()}"
+
+
+def write_partition(df: pd.DataFrame, root: Path, layer: str, table: str, symbol: str, day: dt.date) -> Path:
+    """Replace exactly this partition's file, atomically. Empty frames are written too (with schema)."""
+    path = partition_dir(root, layer, table, symbol, day) / "data.parquet"
+    table_ = pa.Table.from_pandas(df, preserve_index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".data.", suffix=".parquet.tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table_, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> pd.DataFrame:
+    path = partition_dir(root, layer, table, symbol, day) / "data.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)")
+    return pd.read_parquet(path)
+
+
+def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[dt.date]) -> pd.DataFrame:
+    """Concatenate the partitions that exist among `days` (missing days are simply absent)."""
+    frames = [pd.read_parquet(p) for d in days
+              if (p := partition_dir(root, layer, table, symbol, d) / "data.parquet").exists()]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def manifest_path(root: Path, dataset: str, symbol: str, day: dt.date) -> Path:
+    return root / "raw" / "_manifests" / dataset / symbol / f"{day.isoformat()}.json"
