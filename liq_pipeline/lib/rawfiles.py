@@ -48,3 +48,17 @@ def read_zip_csv(path: Path) -> bytes:
         if isinstance(exc, FileNotFoundError):
             raise InputError(f"{path}: file not found") from None
         raise InputError(f"{path}: not a readable zip (truncated or corrupt: {exc})") from None
+
+
+def count_rows(path: Path, fmt: str) -> int:
+    """Data rows in a raw file as pulled (header lines not counted)."""
+    if fmt == "archive-zip":
+        lines = [ln for ln in read_zip_csv(path).splitlines() if ln.strip()]
+        has_header = bool(lines) and not lines[0][:1].isdigit()
+        return len(lines) - has_header
+    data = path.read_bytes()
+    if fmt == "rest-json":
+        import json
+        return len(json.loads(data))
+    lines = [ln for ln in data.splitlines() if ln.strip()]
+    return len(lines) - (fmt == "liquidation-bars-csv")

@@ -1,0 +1,56 @@
+"""The analyst warehouse: a DuckDB file of views over the clean Parquet, rebuilt by one writer.
+
+The file is built beside the old one and renamed over it, so an analyst never opens a half-built
+warehouse; analysts connect read-only.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from . import schemas
+
+
+def parquet_glob(root: Path, layer: str, table: str) -> str:
+    return str(root / layer / table / "symbol=*" / "date=*" / "data.parquet")
+
+
+def build(root: Path, tables: dict[str, str]) -> dict[str, int]:
+    """(Re)create warehouse.duckdb with one view per table (name -> layer). Returns row counts."""
+    target = root / "warehouse.duckdb"
+    root.mkdir(parents=True, exist_ok=True)
+    # A unique temp name: concurrent partition runs may rebuild at once; the last rename wins, all equal.
+    tmp = root / f".warehouse.{os.getpid()}.{uuid.uuid4().hex[:8]}.duckdb.tmp"
+    counts = {}
+    con = duckdb.connect(str(tmp))
+    try:
+        for table, layer in tables.items():
+            if any((root / layer / table).glob("symbol=*/date=*/data.parquet")):
+                glob = parquet_glob(root, layer, table).replace("'", "''")
+                sql = f"SELECT * FROM read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
+            else:
+                sql = schemas.duckdb_empty_select(table)
+            con.execute(f'CREATE VIEW "{table}" AS {sql}')
+            counts[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+    finally:
+        con.close()
+    os.replace(tmp, target)
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    return counts
+
+
+def query(root: Path, sql: str) -> tuple[list[str], list[tuple]]:
+    """Run SQL on the warehouse read-only: writes fail inside DuckDB, not by our inspection."""
+    path = root / "warehouse.duckdb"
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `liq run` first")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cur = con.execute(sql)
+        cols = [d[0] for d in cur.description] if cur.description else []
+        return cols, cur.fetchall()
+    finally:
+        con.close()
