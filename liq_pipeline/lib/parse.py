@@ -37,6 +37,9 @@ def _read_csv(data: bytes, columns: list[str], where: str, header: bool | None =
         got = [c.strip() for c in first.split(",")]
         if got[: len(columns)] != columns[: len(got)] or len(got) < len(columns) - 1:
             raise InputError(f"{where}, row 1: header {got} does not match the expected columns {columns}")
+    for n, line in enumerate(text.splitlines()[1 if header else 0:], start=2 if header else 1):
+        if line.strip() and line.count(",") + 1 != len(columns):
+            raise InputError(f"{where}, row {n}: {line.count(',') + 1} fields, expected {len(columns)} ({', '.join(columns)})")
     try:
         df = pd.read_csv(io.StringIO(text), header=None, names=columns, skiprows=1 if header else 0,
                          dtype=str, keep_default_na=False, skip_blank_lines=True, on_bad_lines="error",

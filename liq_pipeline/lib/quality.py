@@ -26,7 +26,9 @@ class Failure:
     def describe(self) -> str:
         cols = self.kwargs.get("column") or self.kwargs.get("column_list") or \
             f"{self.kwargs.get('column_A')} vs {self.kwargs.get('column_B')}"
-        return f"{self.expectation} on {cols}: {self.unexpected_count} row(s) fail"
+        files = sorted(set(self.rows["ingest_file"].dropna())) if "ingest_file" in self.rows else []
+        where = f" (from {', '.join(files)})" if files else ""
+        return f"{self.expectation} on {cols}: {self.unexpected_count} row(s) fail{where}"
 
 
 @dataclasses.dataclass

@@ -1,14 +1,13 @@
 """Binance USD-M REST: the live source for days the archive has not published yet.
 
 Each page is stored as received (rest/<dataset>/SYM/DATE/page-NNN.json) and parsed later by the clean
-layer. Pagination is bounded: a loop stops when a page is short, when its cursor stops advancing, or
-after the most pages the day can need.
+layer. Pagination is bounded: a loop stops when a page is empty, when its cursor passes the day or stops
+advancing, or after the most pages the day can need.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from pathlib import Path
 
 from ..errors import InputError, SourceError
@@ -61,8 +60,8 @@ class BinanceRestSource:
                 step = KLINE_INTERVALS[iv] * 1000
                 files += self._paged(dataset, symbol, day, "/fapi/v1/klines",
                                      {"symbol": symbol, "interval": iv, "limit": 1500}, start, end,
-                                     cursor=lambda row: row[0] + step, max_pages=math.ceil(86_400 / KLINE_INTERVALS[iv] / 1500) + 2,
-                                     page_size=1500, tag=iv, interval=iv)
+                                     cursor=lambda row: row[0] + step, max_pages=86_400 // KLINE_INTERVALS[iv] + 2,
+                                     tag=iv, interval=iv)
             return Pull(files)
         if dataset == "open_interest":
             today = self.today or dt.datetime.now(dt.UTC).date()
@@ -71,11 +70,11 @@ class BinanceRestSource:
                                  f"use --source archive for older days")
             return Pull(self._paged(dataset, symbol, day, "/futures/data/openInterestHist",
                                     {"symbol": symbol, "period": "5m", "limit": 500}, start, end,
-                                    cursor=lambda row: int(row["timestamp"]) + 1, max_pages=3, page_size=500))
+                                    cursor=lambda row: int(row["timestamp"]) + 1, max_pages=290))
         if dataset == "funding":
             return Pull(self._paged(dataset, symbol, day, "/fapi/v1/fundingRate",
                                     {"symbol": symbol, "limit": 1000}, start, end,
-                                    cursor=lambda row: int(row["fundingTime"]) + 1, max_pages=2, page_size=1000))
+                                    cursor=lambda row: int(row["fundingTime"]) + 1, max_pages=26))
         if dataset == "agg_trades":
             if not self.agg_trades:
                 return Pull([], available=False, note="aggTrades over REST are off (weight 20 per call); enable agg_trades")
@@ -89,7 +88,8 @@ class BinanceRestSource:
         query = "&".join(f"{k}={v}" for k, v in params.items())
         return RawFile(f"{self.name}/{rel}", f"{url}?{query}", sha256_of(body), len(body), "rest-json", interval)
 
-    def _paged(self, dataset, symbol, day, path, params, start, end, cursor, max_pages, page_size, tag=None, interval=None):
+    def _paged(self, dataset, symbol, day, path, params, start, end, cursor, max_pages, tag=None, interval=None):
+        """Page forward until the cursor passes the day; `max_pages` (one row a page, worst case) bounds it."""
         url, files, since = self.base_url + path, [], start
         for n in range(max_pages):
             q = {**params, "startTime": since, "endTime": end}
@@ -98,7 +98,7 @@ class BinanceRestSource:
             if not isinstance(rows, list):
                 raise SourceError(f"GET {url}: expected a JSON list, got {body[:200]!r}")
             files.append(self._store(dataset, symbol, day, n, url, q, body, interval))
-            if len(rows) < page_size:
+            if not rows:
                 return files
             nxt = cursor(rows[-1])
             if nxt <= since or nxt > end:

@@ -82,22 +82,31 @@ class MirrorSource:
         return sorted(found, key=KLINE_INTERVALS.get)
 
     def _first_zip(self, dataset: str, symbol: str, day: dt.date, interval: str | None = None) -> RawFile:
+        rels = [str(r) for r in layout.candidates(dataset, symbol, day, interval)]
+        for rel in rels:  # a verified copy already in the mirror is used before anything is fetched
+            if (got := self._local_zip(rel, interval)) is not None:
+                return got
         tried = []
-        for rel in layout.candidates(dataset, symbol, day, interval):
-            got = self._zip(str(rel), interval)
+        for rel in rels:
+            got = self._zip(rel, interval)
             if got is not None:
                 return got
             tried.append(self.origin(str(rel)))
         label = f"{dataset} {interval}" if interval else dataset
         raise FileNotFoundError(f"partition {day}|{symbol}: no {label} file for the day; looked for {' and '.join(tried)}")
 
-    def _zip(self, rel: str, interval: str | None) -> RawFile | None:
+    def _local_zip(self, rel: str, interval: str | None) -> RawFile | None:
         local = self.mirror / rel
         local_sum = local.with_name(local.name + ".CHECKSUM")
         if local.exists() and local_sum.exists():
             expected = parse_checksum_file(local_sum.read_text(), str(local_sum))
             if sha256_of(local) == expected:
                 return RawFile(f"{self.name}/{rel}", self.origin(rel), expected, local.stat().st_size, "archive-zip", interval)
+        return None
+
+    def _zip(self, rel: str, interval: str | None) -> RawFile | None:
+        local = self.mirror / rel
+        local_sum = local.with_name(local.name + ".CHECKSUM")
         data = self.fetch(rel)
         if data is None:
             return None

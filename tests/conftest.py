@@ -1,0 +1,26 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = Path(os.environ.get("LIQ_REAL_DATA", REPO.parent / "shared" / "data" / "real")).resolve()
+UM = REAL / "futures" / "um"
+
+
+@pytest.fixture(scope="session")
+def real() -> Path:
+    if not REAL.is_dir():
+        pytest.fail(f"real sample data not found at {REAL} (set LIQ_REAL_DATA)")
+    return REAL
+
+
+@pytest.fixture
+def dagster_env(tmp_path, monkeypatch):
+    """A fresh Dagster instance and data root for one test."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("LIQ_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path

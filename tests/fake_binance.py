@@ -1,0 +1,105 @@
+"""A Binance-shaped HTTP server on 127.0.0.1 for tests: REST endpoints, the archive's files, and faults."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+
+class FakeBinance:
+    def __init__(self, archive_root: Path | None = None, page_cap: int = 500, symbols=("BTCUSDT",)):
+        self.archive_root = archive_root
+        self.page_cap = page_cap
+        self.symbols = set(symbols)
+        self.faults: dict[str, list[tuple]] = {}   # path -> [(status, headers, body, delay), ...] served first
+        self.requests: list[str] = []
+        self.weight = 0
+        handler = self._handler()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fault(self, path: str, status: int, body: bytes = b"", headers: dict | None = None, delay: float = 0.0, times: int = 1):
+        self.faults.setdefault(path, []).extend([(status, headers or {}, body, delay)] * times)
+
+    def count(self, path: str) -> int:
+        return sum(1 for r in self.requests if urlparse(r).path == path)
+
+    # -- responses ------------------------------------------------------------------------------
+    def _rest(self, path: str, q: dict) -> tuple[int, object]:
+        sym = q.get("symbol", "")
+        if sym not in self.symbols:
+            return 400, {"code": -1121, "msg": "Invalid symbol."}
+        start, end = int(q.get("startTime", 0)), int(q.get("endTime", 2**62))
+        limit = min(int(q.get("limit", 500)), self.page_cap)
+        if path == "/fapi/v1/premiumIndex":
+            return 200, {"symbol": sym, "markPrice": "67000", "lastFundingRate": "0.0001"}
+        if path == "/fapi/v1/klines":
+            step = {"1m": 60_000, "1h": 3_600_000}[q["interval"]]
+            t0 = -(-start // step) * step
+            rows = []
+            for t in range(t0, end + 1, step):
+                p = 67000 + (t // step) % 50
+                rows.append([t, str(p), str(p + 5), str(p - 5), str(p + 1), "10.5", t + step - 1, str(10.5 * p),
+                             100, "5.25", str(5.25 * p), "0"])
+                if len(rows) == limit:
+                    break
+            return 200, rows
+        if path == "/futures/data/openInterestHist":
+            rows = [{"symbol": sym, "sumOpenInterest": "90000.5", "sumOpenInterestValue": "6030000000.0",
+                     "timestamp": t} for t in range(-(-start // 300_000) * 300_000, end + 1, 300_000)][:limit]
+            return 200, rows
+        if path == "/fapi/v1/fundingRate":
+            rows = [{"symbol": sym, "fundingTime": t + 7, "fundingRate": "0.0001", "markPrice": "67000"}
+                    for t in range(-(-start // 28_800_000) * 28_800_000, end + 1, 28_800_000)][:limit]
+            return 200, rows
+        return 404, {"code": -1, "msg": "no such endpoint"}
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                fake.requests.append(self.path)
+                url = urlparse(self.path)
+                queue = fake.faults.get(url.path)
+                if queue:
+                    status, headers, body, delay = queue.pop(0)
+                    time.sleep(delay)
+                    return self._send(status, body, headers)
+                if url.path.startswith("/data/"):
+                    f = (fake.archive_root / url.path[len("/data/"):]) if fake.archive_root else None
+                    if f is None or not f.is_file():
+                        return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>")
+                    return self._send(200, f.read_bytes())
+                q = {k: v[0] for k, v in parse_qs(url.query).items()}
+                status, obj = fake._rest(url.path, q)
+                fake.weight += 5
+                return self._send(status, json.dumps(obj).encode(), {"X-MBX-USED-WEIGHT-1M": str(fake.weight)})
+
+            def _send(self, status, body, headers=None):
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler

@@ -1,0 +1,33 @@
+import datetime as dt
+
+import pytest
+
+from liq_pipeline.lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
+
+
+def test_symbols_are_normalised_and_deduplicated():
+    assert parse_symbols("btcusdt, ETHUSDT,BTCUSDT") == ["BTCUSDT", "ETHUSDT"]
+
+
+@pytest.mark.parametrize("bad", ["../etc", "BTC/USDT", "BTC USDT", "", "A", "X" * 21, "BTC;rm"])
+def test_symbols_that_could_be_paths_or_code_are_rejected(bad):
+    with pytest.raises(ParameterError, match="symbol"):
+        parse_symbols(bad)
+
+
+def test_impossible_date_ranges_name_the_parameter():
+    with pytest.raises(ParameterError, match="end 2026-04-01 is before start 2026-04-05"):
+        parse_date_range("2026-04-05", "2026-04-01")
+    with pytest.raises(ParameterError, match="start: '2026-13-01'"):
+        parse_date_range("2026-13-01", "2026-04-01")
+    with pytest.raises(ParameterError, match="before 2019-09-08"):
+        parse_date_range("2018-01-01", "2018-01-02")
+    with pytest.raises(ParameterError, match="not a finished UTC day"):
+        parse_date_range("2026-04-01", "2026-04-10", today=dt.date(2026, 4, 10))
+    assert len(parse_date_range("2026-04-01", "2026-04-10", today=dt.date(2026, 4, 11))) == 10
+
+
+def test_interval_must_be_a_binance_interval():
+    assert parse_interval("1h") == "1h"
+    with pytest.raises(ParameterError, match="intervals: '7m'"):
+        parse_interval("7m", "intervals")
