@@ -1,0 +1,178 @@
+"""End to end: `liq run --source files` on the real samples, through a persistent Dagster instance."""
+import csv
+import datetime as dt
+import io
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import duckdb
+import pytest
+
+from liq_pipeline.lib.rawfiles import sha256_of
+
+from .conftest import UM
+
+START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
+
+
+def liq(*args, env_root, check=True):
+    env = {**os.environ, "DAGSTER_HOME": str(env_root / "dagster_home"), "LIQ_DATA_DIR": str(env_root / "data")}
+    proc = subprocess.run([sys.executable, "-m", "liq_pipeline.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=1200)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"liq {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def source_rows(pattern: str, ts_col: int, to_ms, lo: dt.date, hi: dt.date) -> list[list[str]]:
+    """Rows of the source files whose timestamp falls in [lo, hi], read with the csv module (not our parsers)."""
+    lo_ms = int(dt.datetime.combine(lo, dt.time(), dt.UTC).timestamp() * 1000)
+    hi_ms = int(dt.datetime.combine(hi + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() * 1000)
+    rows = []
+    for path in sorted(UM.glob(pattern)):
+        with zipfile.ZipFile(path) as zf:
+            text = zf.read(zf.namelist()[0]).decode()
+        for r in csv.reader(io.StringIO(text)):
+            if r and r[0][:1].isdigit() or (r and r[0][:2] == "20"):
+                t = to_ms(r[ts_col])
+                if lo_ms <= t < hi_ms:
+                    rows.append(r)
+    return rows
+
+
+def _ms_from_text(s):
+    return int(dt.datetime.strptime(s, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+@pytest.mark.slow
+def test_files_run_over_the_real_window(real, tmp_path):
+    proc = liq("run", "--source", "files", "--path", str(real), "--symbols", "BTCUSDT",
+               "--start", START.isoformat(), "--end", END.isoformat(), env_root=tmp_path)
+    assert "done in" in proc.stdout and "warehouse.duckdb" in proc.stdout
+    con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
+    q = lambda sql: con.execute(sql).fetchall()
+
+    kl = source_rows("monthly/klines/BTCUSDT/1h/*.zip", 0, int, START, END)
+    oi = source_rows("daily/metrics/BTCUSDT/*.zip", 0, _ms_from_text, START, END)
+    fu = source_rows("monthly/fundingRate/BTCUSDT/*.zip", 0, int, START, END)
+    assert q("SELECT count(*) FROM klines")[0][0] == len(kl) == 65 * 24
+    assert q("SELECT count(*) FROM open_interest")[0][0] == len(oi)
+    assert q("SELECT count(*) FROM funding")[0][0] == len(fu) == 65 * 3
+    bars = {}
+    for iv in ("30m", "1h"):
+        f = next((real / "liquidationBars/BTCUSDT" / iv).glob("*.csv"))
+        bars[iv] = sum(1 for r in csv.DictReader(f.open()) if START.isoformat() <= r["timestamp"][:10] <= END.isoformat())
+    got = dict(q("SELECT interval, count(*) FROM liquidation_bars GROUP BY 1"))
+    assert got == {k: v for k, v in bars.items() if v}
+
+    # spot checks: values equal the source's, to the digit
+    row = kl[24 * 26 + 12]      # 2026-05-01 12:00
+    assert q(f"SELECT open, high, low, close, volume, trades FROM klines "
+             f"WHERE open_time = make_timestamptz({int(row[0]) * 1000})") == \
+        [(float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]), int(row[8]))]
+    row = oi[1000]
+    assert q(f"SELECT oi_contracts, oi_usd FROM open_interest WHERE ts = TIMESTAMPTZ '{row[0]}+00'") == \
+        [(float(row[2]), float(row[3]))]
+    row = fu[100]
+    assert q(f"SELECT funding_rate FROM funding WHERE calc_time = make_timestamptz({int(row[0]) * 1000})") == [(float(row[2]),)]
+    assert q("SELECT count(*) FROM klines WHERE ingest_source <> 'files' OR ingest_sha256 IS NULL")[0][0] == 0
+    con.close()
+
+    # the runs are in the persistent instance, where `dagster dev` shows them
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+    os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    with DagsterInstance.get() as inst:
+        runs = inst.get_runs(RunsFilter(job_name="daily_job"))
+        assert len(runs) == 65 and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
+
+    # a rerun of one day replaces exactly its partition
+    part = tmp_path / "data/clean/klines/symbol=BTCUSDT/date=2026-05-01/data.parquet"
+    other = tmp_path / "data/clean/klines/symbol=BTCUSDT/date=2026-05-02/data.parquet"
+    before, other_mtime = part.stat().st_mtime_ns, other.stat().st_mtime_ns
+    liq("run", "--source", "files", "--path", str(real), "--start", "2026-05-01", "--end", "2026-05-01", env_root=tmp_path)
+    assert part.stat().st_mtime_ns != before and other.stat().st_mtime_ns == other_mtime
+    out = liq("sql", "SELECT count(*) AS n FROM klines", "--format", "csv", env_root=tmp_path).stdout
+    assert out.splitlines() == ["n", str(len(kl))]
+
+
+def _small_copy(real, dst, days=("2026-04-05", "2026-04-06")):
+    """A copy of the real folder for two days (klines month, funding month, metrics days)."""
+    for rel in ["monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2026-04.zip", "monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2026-04.zip",
+                *[f"daily/metrics/BTCUSDT/BTCUSDT-metrics-{d}.zip" for d in days]]:
+        for suffix in ("", ".CHECKSUM"):
+            (dst / "futures/um" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(UM / (rel + suffix), dst / "futures/um" / (rel + suffix))
+    return dst
+
+
+def _rewrite_zip(path, edit):
+    with zipfile.ZipFile(path) as zf:
+        name = zf.namelist()[0]
+        text = zf.read(name).decode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, edit(text))
+    path.write_bytes(buf.getvalue())
+    (path.parent / (path.name + ".CHECKSUM")).write_text(f"{sha256_of(path)}  {path.name}\n")
+
+
+@pytest.mark.slow
+def test_bad_values_are_stopped_by_the_gate_which_names_the_file(real, tmp_path):
+    src = _small_copy(real, tmp_path / "src")
+    kl = src / "futures/um/monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2026-04.zip"
+
+    def high_below_low(text):
+        lines = text.splitlines()
+        f = lines[3].split(",")                     # 2026-04-05 02:00
+        f[2] = str(float(f[3]) - 100)               # high below low
+        lines[3] = ",".join(f)
+        return "\n".join(lines) + "\n"
+    _rewrite_zip(kl, high_below_low)
+    proc = liq("run", "--source", "files", "--path", str(src), "--start", "2026-04-05", "--end", "2026-04-06",
+               env_root=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "partition 2026-04-05|BTCUSDT" in proc.stderr
+    assert "gate gx_clean_klines failed" in proc.stderr and "high vs open" in proc.stderr
+    assert str(kl) in proc.stderr                    # names the file the bad row came from
+    # downstream of the gate did not run: no warehouse was published
+    assert not (tmp_path / "data" / "warehouse.duckdb").exists()
+
+
+@pytest.mark.slow
+def test_truncated_zip_fails_in_raw_naming_the_file(real, tmp_path):
+    src = _small_copy(real, tmp_path / "src")
+    oi = src / "futures/um/daily/metrics/BTCUSDT/BTCUSDT-metrics-2026-04-06.zip"
+    oi.write_bytes(oi.read_bytes()[:-100])
+    proc = liq("run", "--source", "files", "--path", str(src), "--start", "2026-04-05", "--end", "2026-04-06",
+               env_root=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert f"{oi}: checksum mismatch" in proc.stderr and "raw/open_interest partition 2026-04-06|BTCUSDT" in proc.stderr
+    # the good day before it is intact; nothing of the bad day was written past raw
+    assert (tmp_path / "data/clean/open_interest/symbol=BTCUSDT/date=2026-04-05/data.parquet").exists()
+    assert not (tmp_path / "data/clean/open_interest/symbol=BTCUSDT/date=2026-04-06").exists()
+    assert not list((tmp_path / "data").rglob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_missing_day_and_unknown_symbol_are_named(real, tmp_path):
+    src = _small_copy(real, tmp_path / "src")
+    proc = liq("run", "--source", "files", "--path", str(src), "--start", "2026-04-06", "--end", "2026-04-07",
+               env_root=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "partition 2026-04-07|BTCUSDT: no metrics file for the day" in proc.stderr
+    assert "BTCUSDT-metrics-2026-04-07.zip" in proc.stderr
+    proc = liq("run", "--source", "files", "--path", str(src), "--symbols", "ETHUSDT", "--start", "2026-04-05",
+               "--end", "2026-04-05", env_root=tmp_path, check=False)
+    assert proc.returncode == 1 and "symbol ETHUSDT: no klines" in proc.stderr
+
+
+def test_bad_parameters_fail_before_any_run(tmp_path, real):
+    for args, msg in [(["--start", "2026-06-08", "--end", "2026-04-05"], "end 2026-04-05 is before start 2026-06-08"),
+                      (["--start", "2026-04-05", "--end", "2026-04-05", "--symbols", "../x"], "symbols: '../x'"),
+                      (["--start", "2026-04-05", "--end", "2026-04-05", "--path", str(tmp_path / "nope")], "is not a folder")]:
+        proc = liq("run", "--source", "files", "--path", str(real), *args, env_root=tmp_path, check=False)
+        assert proc.returncode == 1 and msg in proc.stderr, proc.stderr
+    assert not (tmp_path / "dagster_home").exists()
