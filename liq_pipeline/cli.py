@@ -38,7 +38,7 @@ def _run_errors(result) -> list[str]:
             cause = err
             while cause.cause is not None and "DagsterAssetCheckFailedError" in (cause.cls_name or ""):
                 cause = cause.cause
-            errors.append(f"{ev.step_key}: {cause.message.strip()}")
+            errors.append(f"{ev.step_key}: {cause.message.strip().removeprefix('dagster._core.definitions.events.Failure: ')}")
         elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
             ev_data = ev.event_specific_data
             if not ev_data.passed:
@@ -88,7 +88,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed) -> 
     if source == "simulated":
         cfg.update(sim_start=days[0].isoformat(), sim_days=len(days), **({"sim_seed": seed} if seed is not None else {}))
     run_config = {"resources": {"pipeline": {"config": cfg}},
-                  "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+                  "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions("symbol", [s for s in syms if not instance.has_dynamic_partition("symbol", s)])
     job = defs.resolve_job_def("daily_job")

@@ -20,6 +20,8 @@ TABLES = {
     "agg_trades": ("ts", ["agg_trade_id"]),
     "liquidation_events": ("ts", ["ts", "side", "price", "qty"]),
     "liquidation_bars": ("ts", ["interval", "venue", "ts"]),
+    "sim_positions": ("ts", ["ts", "position_id"]),
+    "sim_liquidations": ("ts", ["ts", "position_id"]),
 }
 PROVENANCE = ["ingest_source", "ingest_file", "ingest_sha256"]
 
@@ -40,6 +42,9 @@ def _parse_file(dataset: str, data: bytes, f: dict, symbol: str, where: str) -> 
         return parse.parse_force_orders(data, where, symbol=symbol)
     if fmt == "liquidation-bars-csv":
         return parse.parse_liquidation_bars(data, symbol, f["interval"], f["venue"], where)
+    if fmt == "truth-parquet":
+        df = pd.read_parquet(where)
+        return df.assign(source="simulated_truth") if dataset == "sim_liquidations" else df
     if fmt == "archive-zip":
         csv = read_zip_csv(Path(where))
         if dataset == "klines":

@@ -56,6 +56,9 @@ def count_rows(path: Path, fmt: str) -> int:
         lines = [ln for ln in read_zip_csv(path).splitlines() if ln.strip()]
         has_header = bool(lines) and not lines[0][:1].isdigit()
         return len(lines) - has_header
+    if fmt == "truth-parquet":
+        import pyarrow.parquet as pq
+        return pq.ParquetFile(path).metadata.num_rows
     data = path.read_bytes()
     if fmt == "rest-json":
         import json

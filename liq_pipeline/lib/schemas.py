@@ -22,6 +22,11 @@ TABLES: dict[str, dict[str, str]] = {
                    "last_trade_id": "Int64"},
     "liquidation_events": {"symbol": "str", "ts": TS, "side": "str", "price": "float64", "avg_price": "float64",
                            "qty": "float64", "notional_usd": "float64", "source": "str", "order_status": "str"},
+    "sim_positions": {"symbol": "str", "ts": TS, "position_id": "int64", "side": "str", "leverage": "float64",
+                      "entry_price": "float64", "liq_price": "float64", "qty": "float64", "notional_usd": "float64"},
+    "sim_liquidations": {"symbol": "str", "ts": TS, "side": "str", "price": "float64", "avg_price": "float64",
+                         "qty": "float64", "notional_usd": "float64", "source": "str", "position_id": "int64",
+                         "leverage": "float64", "entry_price": "float64", "liq_price": "float64"},
     "liquidation_bars": {"symbol": "str", "ts": TS, "interval": "str", "long_usd": "float64",
                          "short_usd": "float64", "venue": "str"},
 }

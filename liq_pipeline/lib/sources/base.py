@@ -6,7 +6,10 @@ import datetime as dt
 from typing import Protocol
 
 # Raw datasets, named after the warehouse tables they feed.
-DATASETS = ("klines", "open_interest", "funding", "agg_trades", "liquidation_events", "liquidation_bars")
+DATASETS = ("klines", "open_interest", "funding", "agg_trades", "liquidation_events", "liquidation_bars",
+            "sim_positions", "sim_liquidations")
+# Ground truth: only the simulated source has it.
+TRUTH = ("sim_positions", "sim_liquidations")
 # A day without these is an error; the others may simply not exist for a source or a day.
 REQUIRED = {"klines", "open_interest", "funding"}
 

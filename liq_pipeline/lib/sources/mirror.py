@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..params import KLINE_INTERVALS
 from ..rawfiles import parse_checksum_file, sha256_of, verify_checksum
 from ..storage import write_bytes_atomic
-from .base import Pull, RawFile
+from .base import TRUTH, Pull, RawFile
 
 
 class MirrorSource:
@@ -60,6 +60,8 @@ class MirrorSource:
             return Pull([self._store_content_addressed(rel, data, "force-order-jsonl")])
         if dataset == "liquidation_bars":
             return self._liquidation_bars(symbol)
+        if dataset in TRUTH:
+            return Pull([], available=False, note="ground truth exists only for the simulated source")
         raise ValueError(f"unknown dataset {dataset!r}")
 
     # -- helpers ------------------------------------------------------------------------------

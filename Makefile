@@ -1,0 +1,33 @@
+# Everything a fresh machine needs: `make run` and `make test` install the locked environment first.
+SHELL := /bin/bash
+VENV := .venv
+# uv is run as a module of the machine's python3, so it is found wherever pip put it.
+UV := python3 -m uv
+START ?= 2026-04-05
+END ?= 2026-05-04
+SYMBOLS ?= BTCUSDT
+
+.PHONY: setup run test test-fast dev bench
+
+setup:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --extra dev --compile-bytecode
+
+## The whole pipeline on the built-in simulated market (no network), into ./data and ./dagster_home.
+run: setup
+	$(VENV)/bin/liq run --source simulated --symbols $(SYMBOLS) --start $(START) --end $(END)
+
+## Every test, the slow end-to-end ones included.
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+## Unit and asset tests only (skips the end-to-end runs).
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+## The Dagster UI on http://127.0.0.1:3000 (lineage, partitions, checks, reruns).
+dev: setup
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/dagster_home} $(VENV)/bin/dagster dev -w workspace.yaml
+
+bench: setup
+	$(VENV)/bin/python bench/run_all.py

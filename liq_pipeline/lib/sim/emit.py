@@ -1,0 +1,131 @@
+"""Write a simulation in the exact shapes the real sources have, in the archive's layout, plus the truth.
+
+    futures/um/daily/klines/SYM/1m/SYM-1m-D.zip (+ .CHECKSUM)    12-column kline CSV with header
+    futures/um/daily/metrics/SYM/SYM-metrics-D.zip              OI every 5 min, text create_time, interval end
+    futures/um/monthly/fundingRate/SYM/SYM-fundingRate-M.zip    calc_time with ms jitter (the simulated days)
+    forceOrder/forceOrder-D.jsonl                               throttled: ≤ 1 order per symbol per second
+    liquidationBars/SYM/30m/SYM-liquidations-simulated-30m.csv  every liquidation summed per 30 min
+    truth/positions/SYM/SYM-positions-D.parquet, truth/liquidations/SYM/SYM-liquidations-D.parquet
+
+Zips carry a fixed timestamp and Parquet no creation time, so the same scenario gives the same bytes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import layout
+from ..parse import KLINE_COLS, METRICS_COLS
+from ..rawfiles import sha256_of
+from ..storage import write_bytes_atomic
+from .market import SimResult
+
+ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+DAY_MS = 86_400_000
+
+
+def _zip(name: str, text: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(info, text)
+    return buf.getvalue()
+
+
+def _write_zip(root: Path, rel, csv_text: str) -> None:
+    rel = Path(rel)
+    data = _zip(rel.name[:-4] + ".csv", csv_text)
+    write_bytes_atomic(root / rel, data)
+    write_bytes_atomic(root / rel.with_name(rel.name + ".CHECKSUM"), f"{sha256_of(data)}  {rel.name}\n".encode())
+
+
+def _parquet(df: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink, compression="zstd")
+    return sink.getvalue()
+
+
+def throttle(liqs: pd.DataFrame) -> pd.DataFrame:
+    """What the !forceOrder@arr stream pushes: the latest liquidation per symbol in each 1000 ms window."""
+    if liqs.empty:
+        return liqs
+    sec = liqs["ts"] // 1000
+    return liqs.loc[liqs.groupby(sec)["ts"].idxmax().to_numpy()].sort_values("ts", kind="stable")
+
+
+def _force_order_lines(liqs: pd.DataFrame, symbol: str) -> str:
+    lines = []
+    for r in liqs.itertuples(index=False):
+        qty = f"{r.qty:.3f}"
+        lines.append(json.dumps({"e": "forceOrder", "E": int(r.ts) + 3, "o": {
+            "s": symbol, "S": "SELL" if r.side == "long" else "BUY", "o": "LIMIT", "f": "IOC", "q": qty,
+            "p": f"{r.price:.2f}", "ap": f"{r.avg_price:.2f}", "X": "FILLED", "l": qty, "z": qty, "T": int(r.ts)}},
+            separators=(",", ":")))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def write_mirror(res: SimResult, root: Path) -> None:
+    sc, sym = res.scenario, res.scenario.symbol
+    t0 = int(pd.Timestamp(sc.start_date, tz="UTC").value // 10**6)
+    k = res.klines
+    kl = pd.DataFrame({
+        "open_time": k.open_time, "open": k.open.round(1), "high": k.high.round(1), "low": k.low.round(1),
+        "close": k.close.round(1), "volume": k.volume.round(3), "close_time": k.open_time + sc.interval_s * 1000 - 1,
+        "quote_volume": k.quote_volume.round(4), "count": k.trades, "taker_buy_volume": k.taker_buy_volume.round(3),
+        "taker_buy_quote_volume": k.taker_buy_quote_volume.round(4), "ignore": 0})
+    # rounding to the tick can put open/close a hair outside high/low: widen high/low, as the exchange's would be
+    kl["high"] = kl[["open", "high", "close"]].max(axis=1)
+    kl["low"] = kl[["open", "low", "close"]].min(axis=1)
+    kl["taker_buy_volume"] = np.minimum(kl.taker_buy_volume, kl.volume)
+    kl["taker_buy_quote_volume"] = np.minimum(kl.taker_buy_quote_volume, kl.quote_volume)
+    interval = {60: "1m", 300: "5m", 900: "15m", 3600: "1h"}[sc.interval_s]
+    oi, liqs, pos = res.open_interest, res.liquidations, res.positions
+    forced = throttle(liqs)
+    for d in range(sc.days):
+        day = sc.start_date + dt.timedelta(days=d)
+        lo, hi = t0 + d * DAY_MS, t0 + (d + 1) * DAY_MS
+        part = kl[(kl.open_time >= lo) & (kl.open_time < hi)]
+        _write_zip(root, layout.archive_file("klines", sym, "daily", day, interval),
+                   part.to_csv(index=False, header=KLINE_COLS, float_format="%.10g"))
+        o = oi[(oi.ts >= lo) & (oi.ts < hi)]
+        metrics = pd.DataFrame({"create_time": pd.to_datetime(o.ts, unit="ms").dt.strftime("%Y-%m-%d %H:%M:%S"),
+                                "symbol": sym, "sum_open_interest": o.oi_contracts.round(3),
+                                "sum_open_interest_value": o.oi_usd.round(2)})
+        for c in METRICS_COLS[4:]:
+            metrics[c] = ""
+        _write_zip(root, layout.archive_file("metrics", sym, "daily", day), metrics.to_csv(index=False))
+        f = forced[(forced.ts >= lo) & (forced.ts < hi)]
+        write_bytes_atomic(root / layout.force_order_tape(day), _force_order_lines(f, sym).encode())
+        lq = liqs[(liqs.ts >= lo) & (liqs.ts < hi)]
+        truth = lq.assign(ts=pd.to_datetime(lq.ts, unit="ms", utc=True).astype("datetime64[ms, UTC]"), symbol=sym)
+        write_bytes_atomic(root / "truth" / "liquidations" / sym / f"{sym}-liquidations-{day}.parquet", _parquet(truth))
+        ps = pos[(pos.ts >= lo) & (pos.ts < hi)]
+        ps = ps.assign(ts=pd.to_datetime(ps.ts, unit="ms", utc=True).astype("datetime64[ms, UTC]"), symbol=sym)
+        write_bytes_atomic(root / "truth" / "positions" / sym / f"{sym}-positions-{day}.parquet", _parquet(ps))
+    fu = res.funding
+    months = pd.to_datetime(fu.calc_time, unit="ms").dt.strftime("%Y-%m")
+    for month, g in fu.groupby(months):
+        _write_zip(root, layout.archive_file("fundingRate", sym, "monthly", dt.date.fromisoformat(month + "-01")),
+                   g[["calc_time"]].assign(funding_interval_hours=g.interval_hours, last_funding_rate=g.funding_rate.round(8))
+                   .to_csv(index=False, float_format="%.8g"))
+    bars = liqs.assign(bar=(liqs.ts // 1_800_000) * 1_800_000)
+    agg = bars.pivot_table(index="bar", columns="side", values="notional_usd", aggfunc="sum", fill_value=0.0)
+    grid = pd.DataFrame(index=pd.RangeIndex(t0, t0 + sc.days * DAY_MS, 1_800_000))
+    agg = grid.join(agg).fillna(0.0)
+    out = pd.DataFrame({"timestamp": pd.to_datetime(agg.index, unit="ms").strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "long_usd": agg.get("long", 0.0).round(2), "short_usd": agg.get("short", 0.0).round(2)})
+    write_bytes_atomic(root / layout.liquidation_bars_dir(sym) / "30m" / f"{sym}-liquidations-simulated-30m.csv",
+                       out.to_csv(index=False).encode())
+    write_bytes_atomic(root / "scenario.json", json.dumps({
+        "scenario": {k: v for k, v in res.scenario.__dict__.items()}, "regimes": [str(r) for r in res.regimes],
+        "leverage_mix": dict(zip(map(str, res.scenario.leverages), np.round(res.leverage_mix, 6).tolist()))},
+        indent=2, default=list).encode())

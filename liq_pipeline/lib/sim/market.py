@@ -1,0 +1,325 @@
+"""The agent-based market. Leveraged takers open and close isolated positions against passive makers
+(never liquidated); the exchange liquidates a taker when price crosses its exact liquidation price;
+liquidation orders move price, which can liquidate more (cascades); funding settles every 8 h from the
+long/short imbalance. Everything it emits is what Binance emits, plus the truth.
+
+One bar at a time (a Python loop over bars, numpy inside); each bar's path has SUBSTEPS points so a
+liquidation gets a time inside the bar.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from .. import brackets as brackets_mod
+from ..liqprice import BracketArrays, bankruptcy_price, liquidation_price, max_leverage
+from .scenario import REGIME_PARAMS, Scenario
+
+SUBSTEPS = 6
+SLIPPAGE = 0.0003  # a liquidation order fills a little past its trigger
+
+
+@dataclasses.dataclass
+class SimResult:
+    scenario: Scenario
+    regimes: list[str]
+    leverage_mix: np.ndarray
+    klines: pd.DataFrame          # open_time ms, OHLCV, taker buy, trades
+    open_interest: pd.DataFrame   # ts ms (interval end), oi_contracts, oi_usd, book sides
+    funding: pd.DataFrame         # calc_time ms (with jitter), funding_rate, interval_hours
+    liquidations: pd.DataFrame    # every liquidation, unthrottled, with the position's truth
+    positions: pd.DataFrame       # open positions at each snapshot
+
+
+class _Book:
+    """Open taker positions in preallocated parallel arrays with an `alive` mask; compacted at snapshots.
+
+    Planned closes are found through `close_order` (the live positions sorted by close bar at the last
+    compaction) plus a scan of the few added since, instead of scanning the whole book every bar.
+    """
+
+    # trig: where the position leaves the book by price: its stop-loss if it has one, else its liquidation
+    FIELDS = {"pid": np.int64, "is_long": bool, "entry": float, "qty": float, "lev": float, "liq": float,
+              "trig": float, "has_stop": bool, "close_bar": np.int64}
+
+    def __init__(self, capacity: int = 1024):
+        self.n = 0
+        self.alive = np.zeros(capacity, bool)
+        for k, t in self.FIELDS.items():
+            setattr(self, "_" + k, np.zeros(capacity, dtype=t))
+        self.compact()
+
+    def __getattr__(self, k):  # book.qty etc.: the used part of the array
+        if k in _Book.FIELDS:
+            return getattr(self, "_" + k)[: self.n]
+        raise AttributeError(k)
+
+    def add(self, **cols):
+        k = len(cols["pid"])
+        if self.n + k > len(self.alive):
+            cap = max(2 * len(self.alive), self.n + k)
+            self.alive = np.concatenate([self.alive, np.zeros(cap - len(self.alive), bool)])
+            for f, t in self.FIELDS.items():
+                arr = getattr(self, "_" + f)
+                setattr(self, "_" + f, np.concatenate([arr, np.zeros(cap - len(arr), dtype=t)]))
+        for f in self.FIELDS:
+            getattr(self, "_" + f)[self.n: self.n + k] = cols[f]
+        self.alive[self.n: self.n + k] = True
+        self.n += k
+
+    def live(self) -> np.ndarray:
+        return self.alive[: self.n]
+
+    def compact(self):
+        keep = np.flatnonzero(self.alive[: self.n])
+        for f in self.FIELDS:
+            arr = getattr(self, "_" + f)
+            arr[: len(keep)] = arr[keep]
+        self.alive[:] = False
+        self.alive[: len(keep)] = True
+        self.n = self.n_sorted = len(keep)
+        self.close_order = np.argsort(self._close_bar[: self.n], kind="stable")
+        self.sorted_close = self._close_bar[: self.n][self.close_order]
+
+    def closing_at(self, t: int) -> np.ndarray:
+        a, b = np.searchsorted(self.sorted_close, [t, t + 1])
+        idx = self.close_order[a:b]
+        tail = np.flatnonzero(self._close_bar[self.n_sorted: self.n] == t) + self.n_sorted
+        idx = np.concatenate([idx, tail]) if len(tail) else idx
+        return idx[self.alive[idx]]
+
+
+def simulate(sc: Scenario) -> SimResult:
+    rng = np.random.default_rng(sc.seed)
+    regimes, mix = sc.resolved(rng)
+    br = BracketArrays.of(brackets_mod.load(sc.symbol, sc.start_date))
+    bars_per_day = 86_400 // sc.interval_s
+    n_bars = sc.bars
+    bar_ms = sc.interval_s * 1000
+    t0_ms = int(pd.Timestamp(sc.start_date, tz="UTC").value // 10**6)
+    sig_bar = sc.sigma_minute * math.sqrt(sc.interval_s / 60)
+    levs = np.asarray(sc.leverages, float)
+    mean_size = sc.size_median_usd * math.exp(sc.size_sigma ** 2 / 2) * float(mix @ (10 / levs) ** sc.leverage_size_exponent)
+    mean_hold = sc.hold_mean_minutes * float(mix @ (5 / levs) ** sc.leverage_hold_exponent)
+    hold_mu = math.log(sc.hold_mean_minutes) - sc.hold_sigma ** 2 / 2
+    arrivals_per_bar = sc.target_oi_usd / (mean_size * mean_hold) * (sc.interval_s / 60)
+
+    def draw_positions(n, is_long, prices, bar):
+        lev = rng.choice(levs, size=n, p=mix)
+        size = np.exp(rng.normal(math.log(sc.size_median_usd), sc.size_sigma, n)) * (10 / lev) ** sc.leverage_size_exponent
+        notional = np.minimum(size, sc.size_cap_usd)
+        lev = np.minimum(lev, max_leverage(br, notional))
+        qty = notional / prices
+        hold = np.exp(rng.normal(hold_mu, sc.hold_sigma, n)) * (5 / lev) ** sc.leverage_hold_exponent
+        close_bar = bar + np.maximum(1, np.ceil(hold / (sc.interval_s / 60))).astype(np.int64)
+        liq = liquidation_price(is_long, prices, qty, lev, br)
+        has_stop = rng.random(n) < sc.stop_share
+        loss = rng.uniform(*sc.stop_margin_loss, n) / lev
+        trig = np.where(has_stop, np.where(is_long, prices * (1 - loss), prices * (1 + loss)), liq)
+        # a stop never sits beyond the liquidation price (it would never fire)
+        trig = np.where(is_long, np.maximum(trig, liq), np.minimum(trig, liq))
+        return dict(is_long=is_long, entry=prices, qty=qty, lev=lev, liq=liq, trig=trig, has_stop=has_stop,
+                    close_bar=close_bar)
+
+    # -- the book at the start: positions opened over the past days, those already crossed removed --
+    book = _Book()
+    p0 = sc.initial_price
+    n0 = int(arrivals_per_bar * mean_hold / (sc.interval_s / 60))
+    age_h = rng.exponential(mean_hold / 60, n0)
+    entry0 = p0 * np.exp(sc.sigma_minute * math.sqrt(60) * np.sqrt(age_h) * rng.standard_normal(n0))
+    init = draw_positions(n0, rng.random(n0) < 0.5, entry0, 0)
+    ok = np.where(init["is_long"], init["trig"] < p0 * 0.999, init["trig"] > p0 * 1.001)
+    book.add(pid=np.arange(n0)[ok], **{k: v[ok] for k, v in init.items()})
+    book.compact()
+    next_pid = n0
+    maker_long = float(book.qty[~book.is_long].sum())   # makers hold the other side of every taker
+    maker_short = float(book.qty[book.is_long].sum())
+
+    # -- pre-drawn randomness, per bar --
+    shocks = rng.standard_t(sc.tail_df, size=(n_bars, SUBSTEPS)) * math.sqrt((sc.tail_df - 2) / sc.tail_df)
+    day_of = np.arange(n_bars) // bars_per_day
+    vol_mult = np.array([REGIME_PARAMS[r][0] for r in regimes])[day_of]
+    drift_sign = rng.choice([-1.0, 1.0], size=sc.days)
+    drift = (np.array([REGIME_PARAMS[r][1] for r in regimes]) * drift_sign)[day_of] / bars_per_day
+    activity = np.array([REGIME_PARAMS[r][2] for r in regimes])[day_of]
+    n_new = rng.poisson(arrivals_per_bar * activity)
+    crash_bar = {d * bars_per_day + int(rng.integers(bars_per_day // 4, bars_per_day * 3 // 4))
+                 for d, r in enumerate(regimes) if r == "crash"}
+
+    kl = np.zeros((n_bars, 9))
+    liq_rows, snaps, oi_rows, fund_rows = [], [], [], []
+    closes = np.empty(n_bars)
+    # Price = a fundamental random walk × exp(dev): liquidation impact moves dev, which decays back, so a
+    # cascade leaves a wick and part of its move, not a permanent ratchet.
+    anchor, dev, dev_decay = p0, 0.0, 0.5 ** (sc.interval_s / 60 / sc.impact_half_life_minutes)
+    price, funding_now, imbalances = p0, sc.funding_base, []
+    max_long_trig = book.trig[book.is_long].max(initial=0.0)
+    min_short_trig = book.trig[~book.is_long].min(initial=np.inf)
+
+    for t in range(n_bars):
+        bar_start = t0_ms + t * bar_ms
+        if t % (sc.snapshot_minutes * 60 // sc.interval_s) == 0:
+            book.compact()
+            snaps.append((bar_start, book.pid.copy(), book.is_long.copy(), book.lev.copy(), book.entry.copy(),
+                          book.liq.copy(), book.qty.copy()))
+        # 1. the bar's path before liquidations: t-distributed shocks, regime volatility and drift
+        steps = shocks[t] * (sig_bar * vol_mult[t] / math.sqrt(SUBSTEPS)) + drift[t] / SUBSTEPS
+        if t in crash_bar:   # a crash day's shock: a sharp drop inside one bar, cascades do the rest
+            steps[1] -= rng.uniform(0.01, 0.025)
+        anchor_path = anchor * np.exp(np.cumsum(steps))
+        anchor = anchor_path[-1]
+        dev *= dev_decay
+        path = anchor_path * math.exp(dev)
+        open_ = price
+        lo, hi, close = min(open_, path.min()), max(open_, path.max()), path[-1]
+        buys = sells = 0.0
+        # 2. stops and liquidations, and the cascade liquidation orders set off
+        if lo <= max_long_trig or hi >= min_short_trig:
+            live = book.live()
+            gone = np.zeros(book.n, bool)
+            down = up = 0.0
+            for _ in range(100):
+                lo_eff, hi_eff = lo * math.exp(-down), hi * math.exp(up)
+                newly = live & ~gone & np.where(book.is_long, book.trig >= lo_eff, book.trig <= hi_eff)
+                if not newly.any():
+                    break
+                gone |= newly
+                liquidated = newly & ~book.has_stop
+                usd = book.qty[liquidated] * book.liq[liquidated]
+                down += sc.liq_impact_per_musd * usd[book.is_long[liquidated]].sum() / 1e6
+                up += sc.liq_impact_per_musd * usd[~book.is_long[liquidated]].sum() / 1e6
+            lo, hi = lo * math.exp(-down), hi * math.exp(up)
+            dev += sc.impact_permanence * (up - down)
+            close = min(max(anchor * math.exp(dev), lo), hi)
+            stopped = gone & book.has_stop
+            dead = gone & ~book.has_stop
+            if stopped.any():
+                sl, ss = book.qty[stopped & book.is_long].sum(), book.qty[stopped & ~book.is_long].sum()
+                sells += sl
+                buys += ss
+                maker_short -= sl
+                maker_long -= ss
+            if dead.any():
+                liq_rows.append(_liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng))
+                ql, qs = book.qty[dead & book.is_long].sum(), book.qty[dead & ~book.is_long].sum()
+                sells += ql
+                buys += qs
+                maker_short -= ql
+                maker_long -= qs
+            book.alive[: book.n] &= ~gone
+            live = book.live()
+            max_long_trig = book.trig[live & book.is_long].max(initial=0.0)
+            min_short_trig = book.trig[live & ~book.is_long].min(initial=np.inf)
+        # 3. planned closes at the bar's close
+        closing = book.closing_at(t)
+        if len(closing):
+            q, lg = book.qty[closing], book.is_long[closing]
+            cl, cs = q[lg].sum(), q[~lg].sum()
+            sells += cl
+            buys += cs
+            maker_short -= cl
+            maker_long -= cs
+            book.alive[closing] = False
+        # 4. new positions, side biased by momentum and by funding (the crowd that pays leans less)
+        n = n_new[t]
+        if n:
+            mom = math.log(close / closes[t - 60]) / (sig_bar * math.sqrt(60)) if t >= 60 else 0.0
+            p_long = min(max(0.5 + sc.momentum_bias * math.tanh(mom) - sc.funding_bias * funding_now / 0.0005, 0.1), 0.9)
+            is_long = rng.random(n) < p_long
+            new = draw_positions(n, is_long, lo + rng.random(n) * (hi - lo), t)
+            qty, liq = new["qty"], new["liq"]
+            buys += qty[is_long].sum()
+            sells += qty[~is_long].sum()
+            # opened and liquidated in the same bar (a stop would be crossed first: those just go on)
+            instant = np.where(is_long, liq >= close, liq <= close)
+            new["trig"] = np.where(instant, liq, new["trig"])
+            new["has_stop"] = new["has_stop"] & ~instant
+            book.add(pid=np.arange(next_pid, next_pid + n), **new)
+            next_pid += n
+            maker_short += qty[is_long].sum()
+            maker_long += qty[~is_long].sum()
+            if instant.any():
+                dead = np.zeros(book.n, bool)
+                dead[book.n - n:] = instant
+                liq_rows.append(_liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng))
+                ql, qs = qty[instant & is_long].sum(), qty[instant & ~is_long].sum()
+                sells += ql
+                buys += qs
+                maker_short -= ql
+                maker_long -= qs
+                book.alive[: book.n] &= ~dead
+            keep = ~instant
+            max_long_trig = max(max_long_trig, new["trig"][keep & is_long].max(initial=0.0))
+            min_short_trig = min(min_short_trig, new["trig"][keep & ~is_long].min(initial=np.inf))
+        # 5. the kline: background churn plus every position flow; order flow follows the move
+        r = math.log(close / open_)
+        s = sig_bar * vol_mult[t]
+        bg_usd = sc.background_usd_per_minute * (sc.interval_s / 60) * activity[t] * math.exp(0.35 * rng.standard_normal()) \
+            * (1 + 1.5 * abs(r) / s)
+        vwap = (open_ + hi + lo + close) / 4
+        bg_qty = bg_usd / vwap
+        share = min(max(0.5 + 0.35 * math.tanh(r / (1.5 * s)) + 0.03 * rng.standard_normal(), 0.05), 0.95)
+        volume = bg_qty + buys + sells
+        taker_buy = bg_qty * share + buys
+        kl[t] = (open_, hi, lo, close, volume, volume * vwap, taker_buy, taker_buy * vwap,
+                 max(1, rng.poisson(volume / sc.trade_size_btc)))
+        closes[t] = price = close
+        # 6. open interest every oi_minutes (stamped at interval end), funding every 8 h
+        bar_end = bar_start + bar_ms
+        if (bar_end // 1000) % (sc.oi_minutes * 60) == 0:
+            live = book.live()
+            tl, ts_ = book.qty[live & book.is_long].sum(), book.qty[live & ~book.is_long].sum()
+            imbalances.append((tl - ts_) / max(tl + ts_, 1e-12))
+            oi_rows.append((bar_end, tl + ts_, (tl + ts_) * close, tl, ts_, maker_long, maker_short))
+        if (bar_end // 1000) % (8 * 3600) == 0:
+            window = imbalances[-(8 * 60 // sc.oi_minutes):] or [0.0]
+            funding_now = float(np.clip(sc.funding_base + sc.funding_slope * np.mean(window)
+                                        + 0.00002 * rng.standard_normal(), -sc.funding_cap, sc.funding_cap))
+            fund_rows.append((bar_end + int(rng.integers(0, 20)), funding_now))   # the archive's ms jitter
+
+    klines = pd.DataFrame(kl, columns=["open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
+                                       "taker_buy_quote_volume", "trades"])
+    klines.insert(0, "open_time", t0_ms + np.arange(n_bars, dtype=np.int64) * bar_ms)
+    klines["trades"] = klines["trades"].astype(np.int64)
+    oi = pd.DataFrame(oi_rows, columns=["ts", "oi_contracts", "oi_usd", "taker_long_qty", "taker_short_qty",
+                                        "maker_long_qty", "maker_short_qty"])
+    funding = pd.DataFrame(fund_rows, columns=["calc_time", "funding_rate"]).assign(interval_hours=8)
+    liqs = pd.concat(liq_rows, ignore_index=True) if liq_rows else \
+        _liquidated(book, np.zeros(book.n, bool), p0, np.array([p0]), t0_ms, bar_ms, p0, p0, rng)
+    liqs = liqs.sort_values(["ts", "position_id"], kind="stable").reset_index(drop=True)
+    positions = _positions(snaps)
+    return SimResult(sc, regimes, mix, klines, oi, funding, liqs, positions)
+
+
+def _liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng) -> pd.DataFrame:
+    """Liquidation records: the time inside the bar where the path first crossed (else its end: a cascade)."""
+    is_long, liq = book.is_long[dead], book.liq[dead]
+    full = np.concatenate([[open_], path])
+    crossed = np.where(is_long[:, None], full[None, :] <= liq[:, None], full[None, :] >= liq[:, None])
+    step = np.where(crossed.any(axis=1), crossed.argmax(axis=1), len(full) - 1)
+    frac = (np.maximum(step - 1, 0) + rng.random(len(step))) / (len(full) - 1)
+    ts = bar_start + np.minimum((frac * bar_ms).astype(np.int64), bar_ms - 1)
+    fill = np.clip(np.where(is_long, liq * (1 - SLIPPAGE), liq * (1 + SLIPPAGE)), lo, hi)
+    qty = book.qty[dead]
+    return pd.DataFrame({
+        "ts": ts, "side": np.where(is_long, "long", "short"),
+        "price": bankruptcy_price(is_long, book.entry[dead], book.lev[dead]), "avg_price": fill, "qty": qty,
+        "notional_usd": fill * qty, "position_id": book.pid[dead], "leverage": book.lev[dead],
+        "entry_price": book.entry[dead], "liq_price": liq,
+    })
+
+
+def _positions(snaps) -> pd.DataFrame:
+    """Snapshots: (ts, pid, is_long, lev, entry, liq, qty) per snapshot, flattened."""
+    sizes = [len(s[1]) for s in snaps]
+    cols = [np.concatenate([s[i] for s in snaps]) if snaps else np.empty(0) for i in range(1, 7)]
+    df = pd.DataFrame({
+        "ts": np.repeat([s[0] for s in snaps], sizes).astype(np.int64), "position_id": cols[0],
+        "side": np.where(cols[1].astype(bool), "long", "short"), "leverage": cols[2], "entry_price": cols[3],
+        "liq_price": cols[4], "qty": cols[5],
+    })
+    df["notional_usd"] = df["qty"] * df["entry_price"]
+    return df

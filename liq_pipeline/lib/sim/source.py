@@ -1,0 +1,94 @@
+"""The `simulated` source: a scenario simulated once into its own archive-layout folder under
+data/raw/simulated/<scenario id>/, then served like the `files` source (the generated files are the
+raw files as pulled). The scenario id hashes every parameter, seed included, so reruns agree."""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..errors import InputError
+from ..sources.base import Pull, RawFile
+from ..sources.mirror import MirrorSource
+from ..rawfiles import sha256_of
+from .scenario import Scenario
+
+
+class SimulatedSource(MirrorSource):
+    name = "simulated"
+
+    def __init__(self, raw_root: Path, scenario: Scenario, intervals: list[str] | None = None):
+        self.scenario = scenario
+        super().__init__(raw_root, intervals)
+        self.raw_root = Path(raw_root)
+        self.folder = self.raw_root / self.name / scenario.scenario_id()
+        self.mirror = self.folder   # the generated files are the raw mirror itself
+        self.intervals = None
+
+    def _ensure(self) -> None:
+        if (self.folder / "scenario.json").exists():
+            return
+        lock_path = self.raw_root / self.name / ".lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # concurrent partition runs: one simulates, the others wait
+            if (self.folder / "scenario.json").exists():
+                return
+            from .emit import write_mirror
+            from .market import simulate
+
+            tmp = Path(tempfile.mkdtemp(dir=self.folder.parent, prefix=".gen-"))
+            try:
+                write_mirror(simulate(self.scenario), tmp)
+                tmp.rename(self.folder)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+
+    def _check_day(self, symbol: str, day: dt.date) -> None:
+        sc = self.scenario
+        if symbol != sc.symbol:
+            raise InputError(f"symbol {symbol}: the simulated scenario is for {sc.symbol}")
+        last = sc.start_date + dt.timedelta(days=sc.days - 1)
+        if not sc.start_date <= day <= last:
+            raise InputError(f"partition {day}|{symbol}: outside the simulated scenario {sc.start_date}..{last} "
+                             f"(liq run --source simulated simulates exactly --start..--end)")
+
+    def fetch(self, rel: str) -> bytes | None:
+        p = self.folder / rel
+        return p.read_bytes() if p.is_file() else None
+
+    def origin(self, rel: str) -> str:
+        return f"simulated:{self.scenario.scenario_id()}/{rel}"
+
+    def listdir(self, rel: str) -> list[str] | None:
+        p = self.folder / rel
+        return sorted(x.name for x in p.iterdir()) if p.is_dir() else []
+
+    def _rawfile(self, rel: str, fmt: str, **extra) -> RawFile:
+        p = self.folder / rel
+        return RawFile(str(p.relative_to(self.raw_root)), self.origin(rel), sha256_of(p), p.stat().st_size, fmt, **extra)
+
+    def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
+        self._check_day(symbol, day)
+        self._ensure()
+        if dataset in ("sim_positions", "sim_liquidations"):
+            kind = dataset.split("_")[1]
+            rel = f"truth/{kind}/{symbol}/{symbol}-{kind}-{day}.parquet"
+            return Pull([self._rawfile(rel, "truth-parquet")])
+        if dataset in ("liquidation_events", "liquidation_bars"):
+            # generated files are already in place: record them as they are (no content-addressed copy)
+            if dataset == "liquidation_events":
+                return Pull([self._rawfile(f"forceOrder/forceOrder-{day}.jsonl", "force-order-jsonl")])
+            rel = f"liquidationBars/{symbol}/30m/{symbol}-liquidations-simulated-30m.csv"
+            return Pull([self._rawfile(rel, "liquidation-bars-csv", interval="30m", venue="simulated")])
+        return super().pull(dataset, symbol, day)
+
+    def _local_zip(self, rel, interval):
+        got = super()._local_zip(rel, interval)
+        if got is None:
+            return None
+        return RawFile(str((self.folder / rel).relative_to(self.raw_root)), got.origin, got.sha256, got.size,
+                       got.format, interval)
