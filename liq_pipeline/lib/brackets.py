@@ -52,7 +52,7 @@ def check_continuity(df: pd.DataFrame, where: str) -> None:
     expected = df["cum"].shift(1) + df["notional_floor"] * (df["mmr"] - df["mmr"].shift(1))
     bad = ~np.isclose(df["cum"].iloc[1:], expected.iloc[1:], rtol=0, atol=1e-6)
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+        i = int(np.flatnonzero(bad)[0]) + 1
         raise InputError(f"{where}: bracket {df['bracket'].iloc[i]} cum {df['cum'].iloc[i]} breaks continuity "
                          f"(expected {expected.iloc[i]})")
 

@@ -277,7 +277,7 @@ def simulate(sc: Scenario) -> SimResult:
         if (bar_end // 1000) % (8 * 3600) == 0:
             window = imbalances[-(8 * 60 // sc.oi_minutes):] or [0.0]
             funding_now = float(np.clip(sc.funding_base + sc.funding_slope * np.mean(window)
-                                        + 0.00002 * rng.standard_normal(), -sc.funding_cap, sc.funding_cap))
+                                        + 0.00001 * rng.standard_normal(), -sc.funding_cap, sc.funding_cap))
             fund_rows.append((bar_end + int(rng.integers(0, 20)), funding_now))   # the archive's ms jitter
 
     klines = pd.DataFrame(kl, columns=["open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",

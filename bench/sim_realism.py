@@ -1,0 +1,110 @@
+"""Realism of the default simulated scenario, side by side with real BTCUSDT (../shared/data/real).
+
+For each statistic: the real value over 2026-04-05..2026-06-08, the real range (min..max over the
+window's calendar weeks), the simulated value, and whether it lies inside the real weekly range.
+
+    python bench/sim_realism.py [--real ../shared/data/real] [--seed 7] [--days 30]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from liq_pipeline.lib import parse
+from liq_pipeline.lib.rawfiles import read_zip_csv
+from liq_pipeline.lib.sim.market import simulate
+from liq_pipeline.lib.sim.scenario import Scenario
+
+START, END = pd.Timestamp("2026-04-05", tz="UTC"), pd.Timestamp("2026-06-09", tz="UTC")
+
+
+def load_real(root: Path) -> dict[str, pd.DataFrame]:
+    um = root / "futures/um"
+    kl = pd.concat([parse.parse_klines(read_zip_csv(p), "BTCUSDT", "1h", str(p))
+                    for p in sorted((um / "monthly/klines/BTCUSDT/1h").glob("*-2026-0[4-6].zip"))])
+    fu = pd.concat([parse.parse_funding(read_zip_csv(p), "BTCUSDT", str(p))
+                    for p in sorted((um / "monthly/fundingRate/BTCUSDT").glob("*-2026-0[4-6].zip"))])
+    oi = pd.concat([parse.parse_metrics(read_zip_csv(p), "BTCUSDT", str(p))
+                    for p in sorted((um / "daily/metrics/BTCUSDT").glob("*.zip"))])
+    bars = next((root / "liquidationBars/BTCUSDT/1h").glob("*.csv"))
+    lb = parse.parse_liquidation_bars(bars.read_bytes(), "BTCUSDT", "1h", "3 venues", str(bars))
+    cut = lambda df, c: df[(df[c] >= START) & (df[c] < END)].sort_values(c)
+    return {"klines": cut(kl, "open_time").set_index("open_time"), "funding": cut(fu, "ts").set_index("ts"),
+            "oi": cut(oi, "ts").set_index("ts"), "liq": cut(lb, "ts").set_index("ts")}
+
+
+def sim_frames(seed: int, days: int) -> dict[str, pd.DataFrame]:
+    res = simulate(Scenario.default(seed=seed, start=START.date().isoformat(), days=days))
+    k = res.klines.assign(open_time=pd.to_datetime(res.klines.open_time, unit="ms", utc=True)).set_index("open_time")
+    hourly = k.resample("1h").agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    liq = res.liquidations.assign(ts=pd.to_datetime(res.liquidations.ts, unit="ms", utc=True))
+    lb = liq.pivot_table(index=liq.ts.dt.floor("1h"), columns="side", values="notional_usd", aggfunc="sum")
+    lb = lb.reindex(hourly.index).fillna(0.0).rename(columns={"long": "long_usd", "short": "short_usd"})
+    fu = res.funding.assign(ts=pd.to_datetime(res.funding.calc_time, unit="ms", utc=True)).set_index("ts")
+    oi = res.open_interest.assign(ts=pd.to_datetime(res.open_interest.ts, unit="ms", utc=True)).set_index("ts")
+    return {"klines": hourly, "funding": fu, "oi": oi, "liq": lb}
+
+
+def statistics(f: dict[str, pd.DataFrame]) -> dict[str, float]:
+    k = f["klines"]
+    r = np.log(k.close).diff().dropna()
+    oi_h = f["oi"].oi_contracts.resample("1h").last().dropna()
+    has_liq = len(f["liq"]) > 0      # the real 1h bars end 2026-05-22: later weeks have none
+    liq = f["liq"][["long_usd", "short_usd"]].astype(float).reindex(k.index).fillna(0.0)
+    total = liq.long_usd + liq.short_usd
+    move = (k.high - k.low) / k.open * 100
+    ret = np.log(k.close / k.open)
+    down, up = ret < 0, ret > 0
+    nan = float("nan")
+    return {
+        "hourly return vol (%)": r.std() * 100,
+        "hourly return excess kurtosis": stats.kurtosis(r),
+        "funding min (%)": f["funding"].funding_rate.min() * 100,
+        "funding max (%)": f["funding"].funding_rate.max() * 100,
+        "|OI change| per hour (%)": (oi_h.pct_change().abs().mean() * 100),
+        "liquidated USD per 1% hourly range ($M)": total.sum() / move.sum() / 1e6 if has_liq else nan,
+        "long share of liquidations, down hours": liq.long_usd[down].sum() / total[down].sum() if has_liq else nan,
+        "long share of liquidations, up hours": liq.long_usd[up].sum() / total[up].sum() if has_liq else nan,
+    }
+
+
+def weekly_range(f: dict[str, pd.DataFrame]) -> dict[str, tuple[float, float]]:
+    monday = f["klines"].index.normalize() - pd.to_timedelta(f["klines"].index.dayofweek, unit="D")
+    per = []
+    for lo in monday.unique():
+        hi = lo + pd.Timedelta(days=7) - pd.Timedelta(milliseconds=1)
+        part = {name: df[(df.index >= lo) & (df.index <= hi)] for name, df in f.items()}
+        if len(part["klines"]) >= 72:
+            per.append(statistics(part))
+    return {k: (np.nanmin([p[k] for p in per]), np.nanmax([p[k] for p in per])) for k in per[0]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--real", default=str(Path(__file__).resolve().parents[2] / "shared/data/real"))
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--days", type=int, default=30)
+    a = ap.parse_args(argv)
+    real = load_real(Path(a.real))
+    rs, rr = statistics(real), weekly_range(real)
+    ss = statistics(sim_frames(a.seed, a.days))
+    print(f"default scenario (seed {a.seed}, {a.days} days of 1m bars) vs real BTCUSDT 2026-04-05..2026-06-08")
+    print(f"{'statistic':42s} {'real':>10s} {'real weekly range':>22s} {'simulated':>10s}  inside")
+    outside = 0
+    for k in rs:
+        lo, hi = rr[k]
+        ok = lo <= ss[k] <= hi
+        outside += not ok
+        print(f"{k:42s} {rs[k]:10.4f} {f'{lo:.4f} .. {hi:.4f}':>22s} {ss[k]:10.4f}  {'yes' if ok else 'NO'}")
+    print("note: real liquidation bars sum Binance+Bybit+OKX; the simulated market is one exchange.")
+    print(f"{len(rs) - outside} of {len(rs)} statistics inside the real weekly range")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
