@@ -51,7 +51,7 @@ def test_open_interest_counts_each_contract_once(sim):
     shorts = oi.taker_short_qty + oi.maker_short_qty
     np.testing.assert_allclose(longs, oi.oi_contracts, rtol=1e-9)
     np.testing.assert_allclose(shorts, oi.oi_contracts, rtol=1e-9)
-    assert len(oi) == 3 * 288
+    assert len(oi) == 3 * 288 + 1      # 00:00 of each day .. 00:00 after the last
 
 
 def test_open_interest_equals_the_book_at_every_snapshot(sim):
@@ -103,7 +103,7 @@ def test_liquidation_orders_move_price():
 
 def test_funding_every_8_hours_from_the_imbalance(sim):
     f = sim.funding
-    assert len(f) == 9
+    assert len(f) == 3 * 3 + 1         # 00:00, 08:00, 16:00 each day, and 00:00 after the last
     assert ((f.calc_time // 1000) % (8 * 3600) < 1).all()          # on the hour, ms jitter only
     assert (f.funding_rate.abs() <= SC.funding_cap).all() and f.funding_rate.std() > 0
 

@@ -150,14 +150,22 @@ def simulate(sc: Scenario) -> SimResult:
                  for d, r in enumerate(regimes) if r == "crash"}
 
     kl = np.zeros((n_bars, 9))
+    funding_now, imbalances = sc.funding_base, []
     liq_rows, snaps, oi_rows, fund_rows = [], [], [], []
     closes = np.empty(n_bars)
     # Price = a fundamental random walk × exp(dev): liquidation impact moves dev, which decays back, so a
     # cascade leaves a wick and part of its move, not a permanent ratchet.
     anchor, dev, dev_decay = p0, 0.0, 0.5 ** (sc.interval_s / 60 / sc.impact_half_life_minutes)
-    price, funding_now, imbalances = p0, sc.funding_base, []
+    price = p0
     max_long_trig = book.trig[book.is_long].max(initial=0.0)
     min_short_trig = book.trig[~book.is_long].min(initial=np.inf)
+
+    # the archive's metrics day runs 00:00..23:55: the first stamp is the book the scenario starts with
+    tl0, ts0 = book.qty[book.is_long].sum(), book.qty[~book.is_long].sum()
+    oi_rows.append((t0_ms, tl0 + ts0, (tl0 + ts0) * p0, tl0, ts0, maker_long, maker_short))
+    imbalances.append((tl0 - ts0) / max(tl0 + ts0, 1e-12))
+    if (t0_ms // 1000) % (8 * 3600) == 0:   # and the settlement at 00:00 of the first day
+        fund_rows.append((t0_ms + int(rng.integers(0, 20)), funding_now))
 
     for t in range(n_bars):
         bar_start = t0_ms + t * bar_ms
