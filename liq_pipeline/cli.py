@@ -35,10 +35,15 @@ def _run_errors(result) -> list[str]:
     for ev in result.all_events:
         if ev.event_type_value == "STEP_FAILURE":
             err = ev.event_specific_data.error
-            cause = err
-            while cause.cause is not None and "DagsterAssetCheckFailedError" in (cause.cls_name or ""):
-                cause = cause.cause
-            errors.append(f"{ev.step_key}: {cause.message.strip().removeprefix('dagster._core.definitions.events.Failure: ')}")
+            # Dagster wraps the asset's own exception: report the innermost one, in its own words
+            while err.cause is not None:
+                err = err.cause
+            if err.cls_name == "DagsterAssetCheckFailedError":
+                continue   # the failed gate itself is reported, with its reasons, below
+            msg = err.message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
+            if err.cls_name not in ("Failure", "DagsterAssetCheckFailedError") and err.stack:
+                msg += f"\n    at {err.stack[-1].strip().splitlines()[0]}"
+            errors.append(f"{ev.step_key}: {msg}")
         elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
             ev_data = ev.event_specific_data
             if not ev_data.passed:

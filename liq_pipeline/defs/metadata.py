@@ -10,9 +10,9 @@ PREVIEW_ROWS = 5
 def markdown_table(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     if df.empty:
         return "_no rows_"
-    head = df.head(rows).astype(str)
+    head = df.head(rows)
     lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + "---|" * len(head.columns)]
-    lines += ["| " + " | ".join(r) + " |" for r in head.itertuples(index=False)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in head.itertuples(index=False)]
     return "\n".join(lines)
 
 

@@ -12,11 +12,12 @@ from .partitions import date_symbol, partition_of
 from .resources import PipelineConfig
 
 # Every view and the layer its Parquet lives in; later layers add theirs here.
-VIEWS = {d: "clean" for d in DATASETS}
+VIEWS = {**{d: "clean" for d in DATASETS},
+         **{t: "model" for t in ("volume_profile", "heatmap", "predicted_liquidations", "model_snapshots")}}
 
 
 @dg.asset(
-    key=["warehouse"], deps=[dg.AssetKey(["clean", d]) for d in DATASETS], partitions_def=date_symbol,
+    key=["warehouse"], deps=[dg.AssetKey([layer, t]) for t, layer in VIEWS.items()], partitions_def=date_symbol,
     group_name="warehouse", kinds={"duckdb"},
     description="data/warehouse.duckdb: read-only views for analysts (" + ", ".join(VIEWS) + ")",
 )

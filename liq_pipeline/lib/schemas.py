@@ -27,6 +27,15 @@ TABLES: dict[str, dict[str, str]] = {
     "sim_liquidations": {"symbol": "str", "ts": TS, "side": "str", "price": "float64", "avg_price": "float64",
                          "qty": "float64", "notional_usd": "float64", "source": "str", "position_id": "int64",
                          "leverage": "float64", "entry_price": "float64", "liq_price": "float64"},
+    "volume_profile": {"symbol": "str", "date": "str", "price_low": "float64", "price_high": "float64",
+                       "volume_usd": "float64", "taker_buy_usd": "float64", "interval": "str", "days_used": "int64"},
+    "heatmap": {"symbol": "str", "model": "str", "ts": TS, "side": "str", "leverage": "float64",
+                "price_low": "float64", "price_high": "float64", "notional_usd": "float64", "price": "float64"},
+    "predicted_liquidations": {"symbol": "str", "model": "str", "ts": TS, "interval": "str", "side": "str",
+                               "notional_usd": "float64"},
+    "model_snapshots": {"symbol": "str", "model": "str", "ts": TS, "price": "float64", "oi_contracts": "float64",
+                        "oi_usd": "float64", "book_usd": "float64", "long_usd": "float64", "short_usd": "float64",
+                        "book_to_oi": "float64"},
     "liquidation_bars": {"symbol": "str", "ts": TS, "interval": "str", "long_usd": "float64",
                          "short_usd": "float64", "venue": "str"},
 }
@@ -35,7 +44,13 @@ _DUCK = {"str": "VARCHAR", TS: "TIMESTAMPTZ", "float64": "DOUBLE", "int64": "BIG
          "bool": "BOOLEAN"}
 
 
+# Model outputs carry the model configuration's key instead of ingest provenance.
+MODEL_TABLES = {"volume_profile", "heatmap", "predicted_liquidations", "model_snapshots"}
+
+
 def columns(table: str) -> dict[str, str]:
+    if table in MODEL_TABLES:
+        return {**TABLES[table], "config_key": "str"}
     return {**TABLES[table], **PROVENANCE}
 
 

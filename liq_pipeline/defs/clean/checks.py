@@ -22,15 +22,15 @@ def suite_parameters(dataset: str, symbol: str, pipeline: PipelineConfig) -> dic
     return {"funding_cap": cap, "neg_funding_cap": -cap}
 
 
-def build_gate(dataset: str) -> dg.AssetChecksDefinition:
-    suite = f"clean_{dataset}"
+def build_gate(dataset: str, layer: str = "clean") -> dg.AssetChecksDefinition:
+    suite = f"{layer}_{dataset}" if not dataset.startswith(layer) else dataset
 
-    @dg.asset_check(asset=dg.AssetKey(["clean", dataset]), name=f"gx_{suite}", blocking=True,
+    @dg.asset_check(asset=dg.AssetKey([layer, dataset]), name=f"gx_{suite}", blocking=True,
                     partitions_def=date_symbol,
                     description=f"great-expectations suite expectations/{suite}.json (blocking)")
     def _gate(context: dg.AssetCheckExecutionContext, pipeline: PipelineConfig) -> dg.AssetCheckResult:
         day, symbol = partition_of(context)
-        df = storage.read_partition(pipeline.root(), "clean", dataset, symbol, day)
+        df = storage.read_partition(pipeline.root(), layer, dataset, symbol, day)
         result = quality.run_suite(suite, df, suite_parameters(dataset, symbol, pipeline))
         metadata = {"suite": suite, "expectations": result.evaluated, "rows": result.rows,
                     "partition": f"{day}|{symbol}", "summary": result.summary()}
@@ -44,3 +44,4 @@ def build_gate(dataset: str) -> dg.AssetChecksDefinition:
 
 
 clean_gates = [build_gate(d) for d in DATASETS]
+model_gates = [build_gate(t, "model") for t in ("volume_profile", "heatmap", "predicted_liquidations", "model_snapshots")]

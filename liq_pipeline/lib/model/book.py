@@ -1,0 +1,228 @@
+"""The position book ("flow" model) and the seed system's "static" model, on a log-price grid.
+
+Flow, bar by bar, using only data before each bar's end:
+  1. price crossing a level liquidates it: long levels at or above the bar's low, short levels at or below
+     its high leave the book, and their notional is the bar's predicted liquidation;
+  2. positions decay (closed, to be re-opened at current prices) with the configured half-life;
+  3. the book is reconciled to open interest at the bar's end: a rise opens the difference at entries
+     spread over the bar's low..high, split long/short by the bar's taker flow tilted by funding and candle
+     direction, across the leverage mix and size classes; a fall closes proportionally.
+The book is held in contracts, so its total equals OI (contracts) after every bar with OI.
+
+The exact liquidation price scales with entry for a position of fixed USD size (cum/Q = cum·EP/size):
+LP = EP·ratio(side, leverage, size), computed once with the tiered formula (bracket at the liquidation
+notional) and reused for every entry.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..liqprice import BracketArrays, liquidation_price, max_leverage
+from .config import ModelConfig
+
+LONG, SHORT = 0, 1
+
+
+@dataclasses.dataclass
+class Grid:
+    anchor: float
+    step: float
+    n: int
+
+    @classmethod
+    def around(cls, price: float, cfg: ModelConfig) -> "Grid":
+        half = int(math.ceil(math.log(cfg.grid_span) / cfg.bin_step))
+        return cls(price * math.exp(-half * cfg.bin_step), cfg.bin_step, 2 * half)
+
+    def index(self, price) -> np.ndarray:
+        i = np.floor(np.log(np.asarray(price, float) / self.anchor) / self.step).astype(np.int64)
+        return np.clip(i, 0, self.n - 1)
+
+    def lower(self, i) -> np.ndarray:
+        return self.anchor * np.exp(np.asarray(i) * self.step)
+
+    def centers(self) -> np.ndarray:
+        return self.anchor * np.exp((np.arange(self.n) + 0.5) * self.step)
+
+
+def ratio_table(cfg: ModelConfig, brackets: BracketArrays) -> tuple[np.ndarray, np.ndarray]:
+    """LP/EP for [side, leverage, size], and the weight of each cell (mix × size weights)."""
+    levs = np.asarray(cfg.leverages, float)
+    sizes = np.asarray(cfg.sizes_usd, float)
+    lev = np.minimum(levs[:, None], max_leverage(brackets, sizes)[None, :])        # the exchange caps it
+    ratios = np.empty((2, len(levs), len(sizes)))
+    for side, is_long in ((LONG, True), (SHORT, False)):
+        # entry 1 and qty = size: the bracket is then picked at size·LP/EP, the true liquidation notional
+        lp = liquidation_price(np.full(lev.size, is_long), np.ones(lev.size), sizes[None, :].repeat(len(levs), 0).ravel(),
+                               lev.ravel(), brackets)
+        ratios[side] = lp.reshape(lev.shape)
+    weights = np.asarray(cfg.leverage_mix, float)[:, None] * np.asarray(cfg.size_weights, float)[None, :]
+    return ratios, weights / weights.sum()
+
+
+@dataclasses.dataclass
+class FlowState:
+    """What carries from one day to the next: the book (contracts per side, leverage, bin) and its grid."""
+    grid: Grid
+    qty: np.ndarray                 # [2, n_leverages, n_bins]
+    last_close: float
+    last_bar_end_ms: int
+
+    def total(self) -> float:
+        return float(self.qty.sum())
+
+
+def long_share(bar, funding: float, cfg: ModelConfig) -> float:
+    tb = bar.taker_buy_volume / bar.volume if bar.volume > 0 else 0.5
+    candle = np.sign(bar.close - bar.open)
+    s = 0.5 + cfg.flow_weight * (tb - 0.5) + cfg.funding_tilt_per_bp * (funding / 1e-4) + cfg.candle_tilt * candle
+    return float(min(max(s, 0.02), 0.98))
+
+
+def _asof(times: np.ndarray, values: np.ndarray, t: int, strict: bool) -> float:
+    i = np.searchsorted(times, t, side="left" if strict else "right") - 1
+    return float(values[i]) if i >= 0 else float("nan")
+
+
+@dataclasses.dataclass
+class FlowRun:
+    state: FlowState
+    predicted: pd.DataFrame         # ts (bar start, ms), side, notional_usd
+    snapshots: list[tuple[int, float, np.ndarray]]   # (ts ms, reference price, qty copy)
+    bars_without_oi: int
+
+
+def init_state(price: float, bar_end_ms: int, cfg: ModelConfig, n_lev: int) -> FlowState:
+    grid = Grid.around(price, cfg)
+    return FlowState(grid, np.zeros((2, n_lev, grid.n)), price, bar_end_ms)
+
+
+def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: ModelConfig,
+             brackets: BracketArrays, state: FlowState | None, interval_ms: int,
+             prior: np.ndarray | None = None, grid: Grid | None = None) -> FlowRun:
+    """bars: klines (open_time ms sorted); oi: ts ms (interval end), oi_contracts; funding: ts ms, funding_rate.
+
+    `prior` (same shape as the book) seeds an empty book with a distribution (the static model's) on the
+    first bar that has OI: the volume-profile baseline where there is no history yet.
+    """
+    ratios, weights = ratio_table(cfg, brackets)
+    n_lev = len(cfg.leverages)
+    o_t, o_v = oi["ts"].to_numpy(np.int64), oi["oi_contracts"].to_numpy(float)
+    f_t, f_v = funding["ts"].to_numpy(np.int64), funding["funding_rate"].to_numpy(float)
+    snap_ms = cfg.snapshot_minutes * 60_000
+    k = np.arange(cfg.entry_points)
+    frac = (k + 0.5) / cfg.entry_points
+    decay = 1.0 if not cfg.decay_half_life_hours else 0.5 ** (interval_ms / 3.6e6 / cfg.decay_half_life_hours)
+    preds, snaps, no_oi = [], [], 0
+    for bar in bars.itertuples(index=False):
+        start = int(bar.open_time)
+        end = start + interval_ms
+        if state is None:
+            state = init_state(bar.open, start, cfg, n_lev)
+            if grid is not None:
+                state.grid = grid
+                state.qty = np.zeros((2, n_lev, grid.n))
+        g, q = state.grid, state.qty
+        if start % snap_ms == 0:
+            snaps.append((start, state.last_close, q.copy()))
+        # 1. liquidations by the bar's range
+        centers_lo = g.index(bar.low)          # long levels in bins at/above the low's bin are crossed
+        centers_hi = g.index(bar.high)
+        long_qty = q[LONG, :, centers_lo:]
+        short_qty = q[SHORT, :, : centers_hi + 1]
+        c = g.centers()
+        long_usd = float((long_qty * c[centers_lo:]).sum())
+        short_usd = float((short_qty * c[: centers_hi + 1]).sum())
+        long_qty[:] = 0.0
+        short_qty[:] = 0.0
+        preds.append((start, long_usd, short_usd))
+        # 2. decay
+        if decay < 1.0:
+            q *= decay
+        # 3. reconcile to OI at the bar's end
+        target = _asof(o_t, o_v, end, strict=False)
+        if math.isnan(target):
+            no_oi += 1
+        else:
+            have = q.sum()
+            if have <= 0 and prior is not None and prior.sum() > 0:
+                q += prior / prior.sum() * target
+            elif target > have:
+                fund = _asof(f_t, f_v, end, strict=True)
+                share = long_share(bar, 0.0 if math.isnan(fund) else fund, cfg)
+                entries = bar.low + frac * (bar.high - bar.low)
+                add = target - have
+                for side, sh in ((LONG, share), (SHORT, 1 - share)):
+                    lp = entries[None, None, :] * ratios[side][:, :, None]          # [lev, size, entry]
+                    # a level beyond the close would have been crossed inside the bar: enter it at the close
+                    wrong = lp >= bar.close if side == LONG else lp <= bar.close
+                    lp = np.where(wrong, bar.close * ratios[side][:, :, None], lp)
+                    amount = np.broadcast_to(add * sh * weights[:, :, None] / cfg.entry_points, lp.shape)
+                    idx = g.index(lp)
+                    for li in range(n_lev):
+                        np.add.at(q[side, li], idx[li].ravel(), amount[li].ravel())
+            elif target < have:
+                q *= target / have
+        state.last_close, state.last_bar_end_ms = float(bar.close), end
+    pred = pd.DataFrame(preds, columns=["ts", "long", "short"]).melt(id_vars="ts", var_name="side",
+                                                                     value_name="notional_usd")
+    return FlowRun(state, pred.sort_values(["ts", "side"], kind="stable").reset_index(drop=True), snaps, no_oi)
+
+
+def static_book(profile: pd.DataFrame, oi_contracts: float, price: float, oi_change_24h: float, funding: float,
+                cfg: ModelConfig, brackets: BracketArrays, grid: Grid) -> np.ndarray:
+    """The seed system's model: today's OI spread over the 30-day volume profile, fixed leverage mix, split
+    50/50 tilted by funding, with OI-delta boost near price (seeds/001 section 10). Levels on the wrong side
+    of the current price are dropped (already liquidated); the rest is scaled to the OI."""
+    ratios, weights = ratio_table(cfg, brackets)
+    q = np.zeros((2, len(cfg.leverages), grid.n))
+    if profile.empty or not oi_contracts > 0:
+        return q
+    mid = ((profile.price_low + profile.price_high) / 2).to_numpy(float)
+    w = profile.volume_usd.to_numpy(float)
+    near = np.abs(mid / price - 1) <= cfg.static_near_price
+    w = np.where(near, w * (1 + cfg.static_oi_boost * max(0.0, oi_change_24h)), w)
+    w = w / w.sum()
+    share = min(max(0.5 + cfg.funding_tilt_per_bp * (funding / 1e-4), 0.02), 0.98)
+    for side, sh in ((LONG, share), (SHORT, 1 - share)):
+        lp = mid[None, None, :] * ratios[side][:, :, None]
+        ok = lp < price if side == LONG else lp > price
+        amount = np.where(ok, sh * weights[:, :, None] * w[None, None, :], 0.0)
+        idx = grid.index(lp)
+        for li in range(len(cfg.leverages)):
+            np.add.at(q[side, li], idx[li].ravel(), amount[li].ravel())
+    total = q.sum()
+    return q * (oi_contracts / total) if total > 0 else q
+
+
+def snapshot_rows(ts_ms: int, price: float, q: np.ndarray, grid: Grid, cfg: ModelConfig) -> pd.DataFrame:
+    """Heatmap rows of one snapshot: bins within ±heatmap_range of price with notional above the floor."""
+    lo, hi = grid.index(price * (1 - cfg.heatmap_range)), grid.index(price * (1 + cfg.heatmap_range))
+    part = q[:, :, lo: hi + 1] * price
+    side, lev, b = np.nonzero(part >= cfg.heatmap_min_usd)
+    bins = b + lo
+    return pd.DataFrame({
+        "ts": ts_ms, "side": np.where(side == LONG, "long", "short"),
+        "leverage": np.asarray(cfg.leverages, float)[lev],
+        "price_low": grid.lower(bins), "price_high": grid.lower(bins + 1), "notional_usd": part[side, lev, b],
+        "price": price,
+    })
+
+
+def save_state(state: FlowState) -> bytes:
+    import io
+    buf = io.BytesIO()
+    np.savez_compressed(buf, anchor=state.grid.anchor, step=state.grid.step, n=state.grid.n, qty=state.qty,
+                        last_close=state.last_close, last_bar_end_ms=state.last_bar_end_ms)
+    return buf.getvalue()
+
+
+def load_state(data: bytes) -> FlowState:
+    import io
+    z = np.load(io.BytesIO(data))
+    return FlowState(Grid(float(z["anchor"]), float(z["step"]), int(z["n"])), z["qty"], float(z["last_close"]),
+                     int(z["last_bar_end_ms"]))

@@ -1,0 +1,45 @@
+"""Model configuration. Every default says where it comes from."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    # Leverage mix by notional. Source: the mix the seed system attributes to Coinglass
+    # (../shared/seeds/001, DESIGN section 5): 5x/10x/25x/50x/100x at 15/30/25/20/10%.
+    leverages: tuple[float, ...] = (5, 10, 25, 50, 100)
+    leverage_mix: tuple[float, ...] = (0.15, 0.30, 0.25, 0.20, 0.10)
+    # Representative position sizes (USD) and weights: they only pick the bracket (MMR, cum). Source: an
+    # assumption, quantiles of the simulated market's default lognormal (median $150k, sigma 1.4).
+    sizes_usd: tuple[float, ...] = (15_000, 80_000, 400_000, 3_000_000)
+    size_weights: tuple[float, ...] = (0.25, 0.35, 0.30, 0.10)
+    # Entry prices of a bar's new notional: this many points spread evenly over the bar's low..high.
+    entry_points: int = 5
+    # Long share of new notional: 0.5 + flow_weight·(taker_buy/volume − 0.5) + funding tilt + candle tilt.
+    # Source: order-flow imbalance (seeds/001 section 4), funding and candle tilts as in DESIGN section 5.
+    flow_weight: float = 1.0
+    funding_tilt_per_bp: float = 0.02     # +2 points of long share per 0.01% of funding
+    candle_tilt: float = 0.03
+    # Positions decay (closed and re-opened at current prices) with this half-life; DESIGN section 5 reports
+    # ~3 days helped a little on real data. None: no decay.
+    decay_half_life_hours: float | None = 72.0
+    # Price grid of liquidation levels: log bins of ~0.1% (DESIGN: adaptive, ~0.1% of price).
+    bin_step: float = 0.001
+    grid_span: float = 8.0                # the grid covers anchor/8 .. anchor×8
+    # Heatmap snapshots: cadence, and the rows kept (bins within ±range of price, notional above the floor).
+    snapshot_minutes: int = 60
+    heatmap_range: float = 0.25
+    heatmap_min_usd: float = 1_000.0
+    # Static (seed) model: OI-delta boost for bins within ±1% of price, funding bias on the split.
+    static_near_price: float = 0.01
+    static_oi_boost: float = 5.0
+
+    def key(self) -> str:
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:10]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

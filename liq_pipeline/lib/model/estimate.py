@@ -1,0 +1,118 @@
+"""One day of estimates for one symbol, both models: heatmap snapshots, predicted liquidations per bar,
+and per-snapshot totals (book vs OI). Uses only data from before each snapshot / bar end."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from ..liqprice import BracketArrays
+from ..params import KLINE_INTERVALS
+from .book import LONG, SHORT, FlowState, Grid, run_flow, snapshot_rows, static_book
+from .config import ModelConfig
+from .profile import nice_width, volume_profile
+
+MODELS = ("flow", "static")
+
+
+@dataclasses.dataclass
+class DayEstimate:
+    heatmap: pd.DataFrame
+    predicted: pd.DataFrame
+    snapshots: pd.DataFrame
+    state: FlowState | None
+    interval: str | None
+    cold_start: bool
+    bars_without_oi: int
+    snapshots_without_history: dict = dataclasses.field(default_factory=dict)
+
+
+def _ms(series: pd.Series) -> np.ndarray:
+    return series.astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+
+
+def finest_interval(klines: pd.DataFrame) -> str | None:
+    ivs = [iv for iv in klines["interval"].unique()] if len(klines) else []
+    return min(ivs, key=KLINE_INTERVALS.get) if ivs else None
+
+
+def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, profile: pd.DataFrame,
+                 prev: FlowState | None, cfg: ModelConfig, brackets: BracketArrays) -> DayEstimate:
+    """klines: the day's clean klines; oi and funding: clean rows from the day before through this day."""
+    empty = DayEstimate(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), prev, None, prev is None, 0, {})
+    interval = finest_interval(klines)
+    if interval is None:
+        return empty
+    bars = klines[klines["interval"] == interval].sort_values("open_time")
+    bars = bars.assign(open_time=_ms(bars["open_time"]))
+    interval_ms = KLINE_INTERVALS[interval] * 1000
+    oi_ms = pd.DataFrame({"ts": _ms(oi["ts"]), "oi_contracts": oi["oi_contracts"].to_numpy(float)}) if len(oi) \
+        else pd.DataFrame({"ts": np.array([], np.int64), "oi_contracts": np.array([], float)})
+    fu_ms = pd.DataFrame({"ts": _ms(funding["ts"]), "funding_rate": funding["funding_rate"].to_numpy(float)}) if len(funding) \
+        else pd.DataFrame({"ts": np.array([], np.int64), "funding_rate": np.array([], float)})
+    first = bars.iloc[0]
+    grid = prev.grid if prev is not None else Grid.around(float(first.open), cfg)
+
+    def asof(frame, col, t, strict):
+        times = frame["ts"].to_numpy()
+        i = np.searchsorted(times, t, side="left" if strict else "right") - 1
+        return float(frame[col].iloc[i]) if i >= 0 else float("nan")
+
+    width = nice_width(float(first.open))
+
+    def static_at(t: int, price: float) -> np.ndarray:
+        # the 30-day profile of the days before, plus this day's bars that ended by t (never later ones)
+        today = bars[bars["open_time"] + interval_ms <= t]
+        prof = pd.concat([profile[["price_low", "price_high", "volume_usd"]], volume_profile(today, width)[
+            ["price_low", "price_high", "volume_usd"]]], ignore_index=True) if len(today) else profile
+        oi_now = asof(oi_ms, "oi_contracts", t, strict=False)
+        oi_before = asof(oi_ms, "oi_contracts", t - 86_400_000, strict=False)
+        change = oi_now / oi_before - 1 if oi_before > 0 else 0.0
+        fund = asof(fu_ms, "funding_rate", t, strict=True)
+        return static_book(prof, oi_now, price, change, 0.0 if np.isnan(fund) else fund, cfg, brackets, grid)
+
+    prior = None
+    if prev is None:   # no history: the volume-profile baseline seeds the book
+        prior = static_at(int(first.open_time) + interval_ms, float(first.open))
+    run = run_flow(bars, oi_ms, fu_ms, cfg, brackets, prev, interval_ms, prior=prior, grid=grid)
+
+    heat, preds, totals = [], [], []
+    static_cache, no_history = {}, {"flow": 0, "static": 0}
+    for ts, price, q in run.snapshots:
+        heat.append(snapshot_rows(ts, price, q, grid, cfg).assign(model="flow"))
+        sq = static_at(ts, price)
+        static_cache[ts] = sq
+        heat.append(snapshot_rows(ts, price, sq, grid, cfg).assign(model="static"))
+        oi_now = asof(oi_ms, "oi_contracts", ts, strict=False)
+        for model, book in (("flow", q), ("static", sq)):
+            if book.sum() <= 0:      # nothing known yet (first instant of history): no estimate, not a zero one
+                no_history[model] += 1
+                continue
+            totals.append((model, ts, price, oi_now, oi_now * price, book.sum() * price,
+                           book[LONG].sum() * price, book[SHORT].sum() * price))
+    # static predicted liquidations: the levels of the latest snapshot crossed by the bar's range (not removed)
+    snap_ms = cfg.snapshot_minutes * 60_000
+    centers = grid.centers()
+    for bar in bars.itertuples(index=False):
+        sq = static_cache.get(int(bar.open_time) // snap_ms * snap_ms)
+        if sq is None:
+            continue
+        lo, hi = grid.index(bar.low), grid.index(bar.high)
+        preds.append((int(bar.open_time), "long", float((sq[LONG, :, lo:].sum(axis=0) * centers[lo:]).sum())))
+        preds.append((int(bar.open_time), "short", float((sq[SHORT, :, : hi + 1].sum(axis=0) * centers[: hi + 1]).sum())))
+    static_pred = pd.DataFrame(preds, columns=["ts", "side", "notional_usd"]).assign(model="static")
+    predicted = pd.concat([run.predicted.assign(model="flow"), static_pred], ignore_index=True)
+    predicted["interval"] = interval
+    to_ts = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
+    predicted["ts"] = to_ts(predicted["ts"])
+    heatmap = pd.concat(heat, ignore_index=True) if heat else pd.DataFrame()
+    if len(heatmap):
+        heatmap["ts"] = to_ts(heatmap["ts"])
+    snapshots = pd.DataFrame(totals, columns=["model", "ts", "price", "oi_contracts", "oi_usd", "book_usd",
+                                              "long_usd", "short_usd"])
+    snapshots["ts"] = to_ts(snapshots["ts"])
+    snapshots["book_to_oi"] = snapshots["book_usd"] / snapshots["oi_usd"]
+    return DayEstimate(heatmap, predicted.sort_values(["model", "ts", "side"]).reset_index(drop=True), snapshots,
+                       run.state, interval, prev is None, run.bars_without_oi, no_history)
