@@ -119,6 +119,65 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed) -> 
 
 
 @main.command()
+@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--timeframe", type=click.Choice(["1d", "7d", "30d", "90d"]), default="1d", show_default=True)
+@click.option("--at", "at", default=None, help="Snapshot time, ISO-8601 UTC (default: the latest).")
+@click.option("--model", type=click.Choice(["flow", "static"]), default="flow", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "png"]), default="table", show_default=True)
+@click.option("--out", default=None, help="Where the PNG goes (default data/reports/SYM/heatmap-TF.png).")
+@click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
+def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
+    """Liquidation levels over a timeframe: now and the window's peak per price bucket, or a heatmap picture."""
+    import datetime as dt
+
+    import duckdb
+    import pandas as pd
+
+    from .lib.model import levels as lv
+    from .lib.params import parse_symbol
+
+    try:
+        sym = parse_symbol(symbol)
+        at_ts = pd.Timestamp(at).tz_localize("UTC") if at and pd.Timestamp(at).tzinfo is None else \
+            (pd.Timestamp(at).tz_convert("UTC") if at else None)
+    except (ParameterError, ValueError) as exc:
+        _fail(f"--at: {at!r} is not an ISO-8601 time ({exc})" if "symbol" not in str(exc) else str(exc))
+    root = storage.data_root(data_dir)
+    base = root / "model" / "heatmap_levels" / f"symbol={sym}"
+    if not base.is_dir():
+        _fail(f"no heatmap for {sym} under {root}: run `liq run --symbols {sym} …` first")
+    last_day = max(dt.date.fromisoformat(p.name[5:]) for p in base.iterdir() if p.name.startswith("date="))
+    ref = at_ts.to_pydatetime() if at_ts is not None else dt.datetime.combine(last_day, dt.time(23, 59), dt.UTC)
+    files = lv.window_files(root, sym, ref, timeframe)
+    con = duckdb.connect()
+    levels, window = lv.query(con, files, model, at_ts.to_pydatetime() if at_ts is not None else None, timeframe)
+    if levels.empty:
+        _fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} before {ref:%Y-%m-%d %H:%M} UTC")
+    when, price = levels.attrs["ts"], levels.attrs["price"]
+    if fmt == "png":
+        from .lib.plots import heatmap_png
+        path = Path(out) if out else root / "reports" / sym / f"heatmap-{model}-{timeframe}.png"
+        heatmap_png(window, f"{sym} estimated liquidation heatmap ({model} model), {timeframe} to {when:%Y-%m-%d %H:%M} UTC", path)
+        click.echo(str(path))
+    elif fmt == "json":
+        import json
+        click.echo(json.dumps({"symbol": sym, "model": model, "timeframe": timeframe, "ts": when.isoformat(),
+                               "price": price, "levels": levels.to_dict(orient="records")}, indent=1))
+    elif fmt == "csv":
+        click.echo(levels.to_csv(index=False), nl=False)
+    else:
+        click.echo(f"{sym} {model} model, {timeframe}, snapshot {when:%Y-%m-%d %H:%M} UTC, price {price:,.1f}")
+        click.echo(f"{'price range':>23s} {'long $M':>9s} {'short $M':>9s} {'peak L $M':>10s} {'peak S $M':>10s}")
+        marked = False
+        for r in levels.itertuples(index=False):
+            if not marked and r.price_low < price:
+                click.echo(f"{'— price ' + format(price, ',.1f') + ' —':^23s}")
+                marked = True
+            click.echo(f"{r.price_low:>11,.1f}–{r.price_high:<11,.1f} {r.long_usd / 1e6:9.2f} {r.short_usd / 1e6:9.2f} "
+                       f"{r.long_peak_usd / 1e6:10.2f} {r.short_peak_usd / 1e6:10.2f}")
+
+
+@main.command()
 @click.argument("query")
 @click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)

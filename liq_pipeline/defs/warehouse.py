@@ -13,7 +13,7 @@ from .resources import PipelineConfig
 
 # Every view and the layer its Parquet lives in; later layers add theirs here.
 VIEWS = {**{d: "clean" for d in DATASETS},
-         **{t: "model" for t in ("volume_profile", "heatmap", "predicted_liquidations", "model_snapshots")}}
+         **{t: "model" for t in ("volume_profile", "heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots")}}
 
 
 @dg.asset(

@@ -31,6 +31,8 @@ TABLES: dict[str, dict[str, str]] = {
                        "volume_usd": "float64", "taker_buy_usd": "float64", "interval": "str", "days_used": "int64"},
     "heatmap": {"symbol": "str", "model": "str", "ts": TS, "side": "str", "leverage": "float64",
                 "price_low": "float64", "price_high": "float64", "notional_usd": "float64", "price": "float64"},
+    "heatmap_levels": {"symbol": "str", "model": "str", "ts": TS, "side": "str", "bucket": "int64",
+                       "price_low": "float64", "price_high": "float64", "notional_usd": "float64", "price": "float64"},
     "predicted_liquidations": {"symbol": "str", "model": "str", "ts": TS, "interval": "str", "side": "str",
                                "notional_usd": "float64"},
     "model_snapshots": {"symbol": "str", "model": "str", "ts": TS, "price": "float64", "oi_contracts": "float64",
@@ -45,7 +47,7 @@ _DUCK = {"str": "VARCHAR", TS: "TIMESTAMPTZ", "float64": "DOUBLE", "int64": "BIG
 
 
 # Model outputs carry the model configuration's key instead of ingest provenance.
-MODEL_TABLES = {"volume_profile", "heatmap", "predicted_liquidations", "model_snapshots"}
+MODEL_TABLES = {"volume_profile", "heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots"}
 
 
 def columns(table: str) -> dict[str, str]:

@@ -44,4 +44,4 @@ def build_gate(dataset: str, layer: str = "clean") -> dg.AssetChecksDefinition:
 
 
 clean_gates = [build_gate(d) for d in DATASETS]
-model_gates = [build_gate(t, "model") for t in ("volume_profile", "heatmap", "predicted_liquidations", "model_snapshots")]
+model_gates = [build_gate(t, "model") for t in ("volume_profile", "heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots")]

@@ -16,6 +16,7 @@ from ...lib.liqprice import BracketArrays
 from ...lib.model import book as book_mod
 from ...lib.model.config import ModelConfig
 from ...lib.model.estimate import estimate_day, finest_interval
+from ...lib.model.levels import rollup
 from ...lib.model.profile import PROFILE_DAYS, nice_width, volume_profile
 from ..metadata import frame_metadata
 from ..partitions import date_symbol, partition_of
@@ -78,6 +79,8 @@ MODEL_OUTPUTS = ("heatmap", "predicted_liquidations", "model_snapshots")
                         description=desc)
            for t, desc in (("heatmap", "Liquidation levels per (model, snapshot, side, leverage, price bin), "
                                        "from data strictly before each snapshot."),
+                           ("heatmap_levels", "The heatmap as traders read it: leverage summed, 0.25% log-price "
+                                              "buckets stable across days (what `liq heatmap` queries)."),
                            ("predicted_liquidations", "Notional each model says was liquidated in each bar, by side."),
                            ("model_snapshots", "Per snapshot and model: price, OI, book totals (conservation)."))],
     partitions_def=date_symbol, name="liquidation_model", can_subset=False,
@@ -102,7 +105,8 @@ def liquidation_model(context: dg.AssetExecutionContext, pipeline: PipelineConfi
     common = {"config_key": cfg.key(), "cold_start": est.cold_start, "interval": est.interval or "",
               "bars_without_oi": est.bars_without_oi,
               "snapshots_without_history": dg.MetadataValue.json(est.snapshots_without_history)}
-    for table, df in (("heatmap", est.heatmap), ("predicted_liquidations", est.predicted),
+    for table, df in (("heatmap", est.heatmap), ("heatmap_levels", rollup(est.heatmap)),
+                      ("predicted_liquidations", est.predicted),
                       ("model_snapshots", est.snapshots)):
         md = _write(df, table, symbol, day, root, cfg.key())
         if table == "heatmap":
