@@ -24,6 +24,7 @@ from ..resources import PipelineConfig
 
 # MultiPartitionMapping is "preview" in Dagster 1.13; it is how a (date × symbol) window is declared.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 def _window(offset_start: int, offset_end: int) -> dg.MultiPartitionMapping:

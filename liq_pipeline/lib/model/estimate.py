@@ -73,6 +73,11 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
         fund = asof(fu_ms, "funding_rate", t, strict=True)
         return static_book(prof, oi_now, price, change, 0.0 if np.isnan(fund) else fund, cfg, brackets, grid)
 
+    if prev is not None:
+        # The OI stamped at 00:00 lives in this day's partition, so yesterday's last bar was reconciled to
+        # 23:55: bring the carried book to the OI known at the day's start (a proportional adjustment).
+        oi0 = asof(oi_ms, "oi_contracts", int(first.open_time), strict=False)
+        prev = dataclasses.replace(prev, qty=prev.qty * (oi0 / prev.total()) if oi0 > 0 and prev.total() > 0 else prev.qty.copy())
     prior = None
     if prev is None:   # no history: the volume-profile baseline seeds the book
         prior = static_at(int(first.open_time) + interval_ms, float(first.open))

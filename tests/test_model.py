@@ -1,0 +1,178 @@
+"""The estimator: hand-checked book cases, conservation, no look-ahead, the volume profile."""
+import dataclasses
+import datetime as dt
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from liq_pipeline.lib import brackets, storage
+from liq_pipeline.lib.liqprice import BracketArrays
+from liq_pipeline.lib.model.book import LONG, SHORT, Grid, init_state, run_flow
+from liq_pipeline.lib.model.config import ModelConfig
+from liq_pipeline.lib.model.estimate import estimate_day
+from liq_pipeline.lib.model.profile import nice_width, volume_profile
+from liq_pipeline.lib.sim.market import simulate
+from liq_pipeline.lib.sim.scenario import Scenario
+
+BR = BracketArrays.of(brackets.load("BTCUSDT"))
+# One leverage, one size, one entry point, no decay, no tilts: every number below is checkable by hand.
+SIMPLE = ModelConfig(leverages=(10,), leverage_mix=(1.0,), sizes_usd=(10_000,), size_weights=(1.0,), entry_points=1,
+                     decay_half_life_hours=None, flow_weight=1.0, funding_tilt_per_bp=0.0, candle_tilt=0.0)
+H = 3_600_000
+
+
+def bars(*rows):
+    return pd.DataFrame(rows, columns=["open_time", "open", "high", "low", "close", "volume", "taker_buy_volume"])
+
+
+def oi(*points):
+    return pd.DataFrame(points, columns=["ts", "oi_contracts"])
+
+
+NO_FUNDING = pd.DataFrame({"ts": np.array([], np.int64), "funding_rate": np.array([], float)})
+
+
+def test_one_bar_of_oi_increase():
+    state = init_state(100.0, 0, SIMPLE, 1)
+    state.qty[:] = 0
+    run = run_flow(bars((0, 100, 101, 99, 100, 10.0, 6.0)), oi((0, 0.0), (H, 10.0)), NO_FUNDING, SIMPLE, BR, state, H)
+    q, g = run.state.qty, run.state.grid
+    # entry 100 (middle of 99..101); 10x, $10k: bracket 1 (MMR 0.4%, cum 0)
+    long_lp, short_lp = 100 * 0.9 / 0.996, 100 * 1.1 / 1.004
+    assert q[LONG, 0, g.index(long_lp)] == pytest.approx(6.0)      # long share = taker buys 60%
+    assert q[SHORT, 0, g.index(short_lp)] == pytest.approx(4.0)
+    assert q.sum() == pytest.approx(10.0)
+    assert run.predicted.notional_usd.sum() == 0
+
+
+def test_one_crossing_then_one_oi_decrease():
+    state = init_state(100.0, 0, SIMPLE, 1)
+    first = run_flow(bars((0, 100, 101, 99, 100, 10.0, 6.0)), oi((0, 0.0), (H, 10.0)), NO_FUNDING, SIMPLE, BR, state, H)
+    g = first.state.grid
+    long_bin = g.index(100 * 0.9 / 0.996)
+    # bar 2 falls to 90.0 < 90.36: the 6 long contracts are liquidated; OI drops to 4 with them
+    second = run_flow(bars((H, 100, 100, 90.0, 95, 10.0, 5.0)), oi((2 * H, 4.0)), NO_FUNDING, SIMPLE, BR, first.state, H)
+    pred = second.predicted.set_index("side").notional_usd
+    center = g.centers()[long_bin]
+    assert pred["long"] == pytest.approx(6 * center) and abs(center / (100 * 0.9 / 0.996) - 1) < 0.001
+    assert pred["short"] == 0
+    q = second.state.qty
+    assert q[LONG].sum() == 0 and q[SHORT].sum() == pytest.approx(4.0)
+    # bar 3: OI halves with no crossing: closes proportionally, and the dead long level stays dead
+    third = run_flow(bars((2 * H, 95, 96, 94, 95, 10.0, 5.0)), oi((3 * H, 2.0)), NO_FUNDING, SIMPLE, BR, second.state, H)
+    q = third.state.qty
+    assert q[SHORT].sum() == pytest.approx(2.0) and q[LONG, 0, long_bin] == 0
+    assert third.predicted.notional_usd.sum() == 0
+
+
+def test_new_levels_beyond_the_close_enter_at_the_close():
+    # a 10x long entered at the bar's high (200) would liquidate at ~180.7; the bar closed at 150: it would
+    # have died inside the bar, so the level is placed from the close instead (never above the price)
+    cfg = dataclasses.replace(SIMPLE, entry_points=1)
+    state = init_state(150.0, 0, cfg, 1)
+    run = run_flow(bars((0, 200, 200, 150, 150, 10.0, 10.0)), oi((H, 10.0)), NO_FUNDING, cfg, BR, state, H)
+    g, q = run.state.grid, run.state.qty
+    levels = g.centers()[np.nonzero(q[LONG, 0])[0]]
+    assert (levels < 150).all()
+
+
+@pytest.fixture(scope="module")
+def sim_day():
+    res = simulate(Scenario.default(seed=5, start="2026-04-05", days=2))
+    ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
+    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval="1m", symbol="BTCUSDT")
+    o = res.open_interest.assign(ts=ms(res.open_interest.ts))
+    f = res.funding.assign(ts=ms(res.funding.calc_time).dt.round("min"))
+    return kl, o, f
+
+
+def _day(kl, o, f, day, prev=None, profile=None):
+    lo, hi = pd.Timestamp(day, tz="UTC"), pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
+    return estimate_day(day, kl[(kl.open_time >= lo) & (kl.open_time < hi)], o[o.ts < hi], f[f.ts < hi],
+                        profile if profile is not None else volume_profile(kl[kl.open_time < lo], 50.0),
+                        prev, ModelConfig(), BR)
+
+
+def test_book_equals_open_interest_at_every_snapshot_for_both_models(sim_day):
+    kl, o, f = sim_day
+    d1 = _day(kl, o, f, dt.date(2026, 4, 5))
+    d2 = _day(kl, o, f, dt.date(2026, 4, 6), prev=d1.state)
+    snaps = pd.concat([d1.snapshots, d2.snapshots])
+    assert set(snaps.model) == {"flow", "static"} and len(snaps) >= 90
+    np.testing.assert_allclose(snaps.book_usd, snaps.oi_usd, rtol=1e-9)
+    assert d2.cold_start is False and d2.snapshots_without_history == {"flow": 0, "static": 0}
+
+
+def test_flow_book_equals_open_interest_after_every_bar(sim_day):
+    kl, o, f = sim_day
+    b = kl.head(300).assign(open_time=lambda d: d.open_time.astype("int64"))
+    oi_ms = o.assign(ts=o.ts.astype("int64"))[["ts", "oi_contracts"]]
+    state = None
+    for i in range(len(b)):
+        run = run_flow(b.iloc[[i]], oi_ms, NO_FUNDING, ModelConfig(), BR, state, 60_000)
+        state = run.state
+        end = int(b.open_time.iloc[i]) + 60_000
+        expected = oi_ms.oi_contracts[oi_ms.ts <= end].iloc[-1]
+        assert state.total() == pytest.approx(expected, rel=1e-9)
+
+
+def test_no_look_ahead(sim_day):
+    """Changing every input at or after ts leaves the snapshot at ts unchanged, for both models."""
+    kl, o, f = sim_day
+    day = dt.date(2026, 4, 6)
+    prev = _day(kl, o, f, dt.date(2026, 4, 5)).state
+    ts = pd.Timestamp("2026-04-06 12:00", tz="UTC")
+    base = _day(kl, o, f, day, prev=dataclasses.replace(prev, qty=prev.qty.copy()))
+    rng = np.random.default_rng(0)
+    kl2 = kl.copy()
+    after = kl2.open_time >= ts
+    shock = np.exp(rng.normal(0, 0.05, after.sum()))
+    for c in ("open", "high", "low", "close"):
+        kl2.loc[after, c] = kl2.loc[after, c] * shock
+    kl2.loc[after, "taker_buy_volume"] = kl2.loc[after, "volume"] * rng.random(after.sum())
+    o2 = o.copy()
+    o2.loc[o2.ts > ts, "oi_contracts"] *= rng.uniform(0.5, 1.5, (o2.ts > ts).sum())
+    f2 = f.copy()
+    f2.loc[f2.ts >= ts, "funding_rate"] = 0.003
+    changed = _day(kl2, o2, f2, day, prev=dataclasses.replace(prev, qty=prev.qty.copy()))
+    for name in ("heatmap", "snapshots"):
+        a, b = getattr(base, name), getattr(changed, name)
+        pd.testing.assert_frame_equal(a[a.ts <= ts].reset_index(drop=True), b[b.ts <= ts].reset_index(drop=True))
+        assert not a[a.ts > ts].reset_index(drop=True).equals(b[b.ts > ts].reset_index(drop=True))
+    pa, pb = base.predicted, changed.predicted
+    pd.testing.assert_frame_equal(pa[pa.ts < ts].reset_index(drop=True), pb[pb.ts < ts].reset_index(drop=True))
+
+
+def test_volume_profile_spreads_each_bar_over_its_range():
+    b = pd.DataFrame({"low": [100.0, 104.0], "high": [110.0, 104.0], "quote_volume": [1000.0, 300.0],
+                      "taker_buy_quote_volume": [400.0, 300.0]})
+    p = volume_profile(b, 5.0)
+    assert p.price_low.tolist() == [100.0, 105.0]
+    assert p.volume_usd.tolist() == pytest.approx([500.0 + 300.0, 500.0])      # a flat bar is a point
+    assert p.taker_buy_usd.tolist() == pytest.approx([200.0 + 300.0, 200.0])
+    assert nice_width(67_000) == 50 and nice_width(3_000) == 2 and nice_width(0.5) == 0.0005
+
+
+def test_volume_profile_asset_on_first_days_and_gaps(tmp_path):
+    from liq_pipeline.defs.model.assets import volume_profile_asset
+    from liq_pipeline.defs.resources import PipelineConfig
+
+    day = dt.date(2026, 5, 1)
+    for back in (9, 5, 1):                         # three days of history, with gaps between them
+        d = day - dt.timedelta(days=back)
+        t = pd.date_range(pd.Timestamp(d, tz="UTC"), periods=24, freq="1h").as_unit("ms")
+        kl = pd.DataFrame({"symbol": "BTCUSDT", "open_time": t, "interval": "1h", "open": 100.0, "high": 101.0,
+                           "low": 99.0, "close": 100.0, "volume": 1.0, "quote_volume": 100.0, "trades": 1,
+                           "taker_buy_volume": 0.5, "taker_buy_quote_volume": 50.0})
+        storage.write_partition(kl, tmp_path, "clean", "klines", "BTCUSDT", d)
+    with dg.instance_for_test() as inst:
+        inst.add_dynamic_partitions("symbol", ["BTCUSDT"])
+        res = dg.materialize([volume_profile_asset], instance=inst, resources={"pipeline": PipelineConfig(data_dir=str(tmp_path))},
+                             partition_key=dg.MultiPartitionKey({"date": day.isoformat(), "symbol": "BTCUSDT"}))
+        md = res.asset_materializations_for_node("model__volume_profile")[0].metadata
+    assert md["days_used"].value == 3 and md["first_days_of_history"].value is True
+    prof = storage.read_partition(tmp_path, "model", "volume_profile", "BTCUSDT", day)
+    assert prof.volume_usd.sum() == pytest.approx(3 * 24 * 100.0)
+    assert (prof.date == "2026-05-01").all()
