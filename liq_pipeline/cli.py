@@ -128,9 +128,6 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed) -> 
 @click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
 def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     """Liquidation levels over a timeframe: now and the window's peak per price bucket, or a heatmap picture."""
-    import datetime as dt
-
-    import duckdb
     import pandas as pd
 
     from .lib.model import levels as lv
@@ -143,16 +140,15 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     except (ParameterError, ValueError) as exc:
         _fail(f"--at: {at!r} is not an ISO-8601 time ({exc})" if "symbol" not in str(exc) else str(exc))
     root = storage.data_root(data_dir)
-    base = root / "model" / "heatmap_levels" / f"symbol={sym}"
-    if not base.is_dir():
-        _fail(f"no heatmap for {sym} under {root}: run `liq run --symbols {sym} …` first")
-    last_day = max(dt.date.fromisoformat(p.name[5:]) for p in base.iterdir() if p.name.startswith("date="))
-    ref = at_ts.to_pydatetime() if at_ts is not None else dt.datetime.combine(last_day, dt.time(23, 59), dt.UTC)
-    files = lv.window_files(root, sym, ref, timeframe)
-    con = duckdb.connect()
-    levels, window = lv.query(con, files, model, at_ts.to_pydatetime() if at_ts is not None else None, timeframe)
+    from .lib import warehouse
+    try:
+        con = warehouse.connect_read_only(root)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    levels, window = lv.query(con, sym, model, at_ts.to_pydatetime() if at_ts is not None else None, timeframe)
     if levels.empty:
-        _fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} before {ref:%Y-%m-%d %H:%M} UTC")
+        _fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
+              f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {root / 'warehouse.duckdb'}")
     when, price = levels.attrs["ts"], levels.attrs["price"]
     if fmt == "png":
         from .lib.plots import heatmap_png

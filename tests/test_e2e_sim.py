@@ -25,7 +25,30 @@ def test_simulated_run_end_to_end(tmp_path):
     # every streamed liquidation is one of the true ones
     assert q("""SELECT count(*) FROM liquidation_events e LEFT JOIN sim_liquidations s
                 ON e.ts = s.ts AND e.side = s.side AND abs(e.qty - s.qty) < 0.0006 WHERE s.ts IS NULL""")[0][0] == 0
+    # the estimator ran: both models, conserving OI at every snapshot, levels on the right side of price
+    assert q("SELECT count(DISTINCT model) FROM heatmap")[0][0] == 2
+    assert q("SELECT max(abs(book_to_oi - 1)) FROM model_snapshots")[0][0] < 1e-9
+    assert q("SELECT count(*) FROM heatmap WHERE (side = 'long' AND price_low >= price) OR (side = 'short' AND price_high <= price)")[0][0] == 0
+    assert q("SELECT count(*) FROM predicted_liquidations")[0][0] == 2 * 2 * 2 * 1440
+    assert q("SELECT count(*) FROM volume_profile")[0][0] > 0
     con.close()
+
+    # liq heatmap, every format
+    out = liq("heatmap", "--symbol", "BTCUSDT", "--timeframe", "1d", env_root=tmp_path).stdout
+    assert "BTCUSDT flow model, 1d, snapshot 2026-04-06 23:00 UTC" in out and "— price" in out
+    import json
+    js = json.loads(liq("heatmap", "--timeframe", "7d", "--format", "json", "--model", "static", env_root=tmp_path).stdout)
+    assert js["model"] == "static" and js["levels"] and {"price_low", "long_usd", "short_peak_usd"} <= set(js["levels"][0])
+    assert all(l["long_usd"] == 0 for l in js["levels"] if l["price_low"] >= js["price"])
+    csv_out = liq("heatmap", "--format", "csv", "--at", "2026-04-06T12:00", env_root=tmp_path).stdout
+    assert csv_out.splitlines()[0] == "price_low,price_high,long_usd,long_peak_usd,short_usd,short_peak_usd"
+    png = tmp_path / "h.png"
+    liq("heatmap", "--timeframe", "30d", "--format", "png", "--out", str(png), env_root=tmp_path)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    bad = liq("heatmap", "--at", "yesterday-ish", env_root=tmp_path, check=False)
+    assert bad.returncode == 1 and "--at: 'yesterday-ish'" in bad.stderr
+    none = liq("heatmap", "--at", "2020-01-01T00:00", env_root=tmp_path, check=False)
+    assert none.returncode == 1 and "no flow heatmap snapshot for BTCUSDT" in none.stderr
 
     # same seed, another data root: identical clean data
     other = tmp_path / "again"

@@ -82,3 +82,60 @@ def test_gate_catches(clean, name):
     if ds in ("klines", "open_interest", "funding"):
         # the offending row is shown, with the file it came from
         assert "BTCUSDT-" in r.summary() or not len(failing[0].rows)
+
+
+# -- model gates ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model_out():
+    from liq_pipeline.lib import brackets as br_mod
+    from liq_pipeline.lib.liqprice import BracketArrays
+    from liq_pipeline.lib.model.config import ModelConfig
+    from liq_pipeline.lib.model.estimate import estimate_day
+    from liq_pipeline.lib.model.levels import rollup
+    from liq_pipeline.lib.model.profile import volume_profile
+    from liq_pipeline.lib.sim.market import simulate
+    from liq_pipeline.lib.sim.scenario import Scenario
+
+    res = simulate(Scenario.default(seed=2, days=1))
+    ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
+    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval="1m")
+    est = estimate_day(dt.date(2026, 4, 5), kl, res.open_interest.assign(ts=ms(res.open_interest.ts)),
+                       res.funding.assign(ts=ms(res.funding.calc_time)), volume_profile(kl.head(0), 50.0), None,
+                       ModelConfig(), BracketArrays.of(br_mod.load("BTCUSDT")))
+    prof = volume_profile(kl, 50.0).assign(date="2026-04-05", interval="1m", days_used=1)
+    out = {"heatmap": est.heatmap, "heatmap_levels": rollup(est.heatmap), "predicted_liquidations": est.predicted,
+           "model_snapshots": est.snapshots, "volume_profile": prof}
+    return {k: schemas.conform(v.assign(symbol="BTCUSDT", config_key="k"), k) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("table", ["heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots", "volume_profile"])
+def test_model_outputs_pass_their_gates(model_out, table):
+    r = quality.run_suite(f"model_{table}" if not table.startswith("model") else table, model_out[table])
+    assert r.success, r.summary()
+    assert len(model_out[table]) > 0
+
+
+def _long_above_price(d):
+    i = d.index[d.side == "long"][0]
+    return _set(d, d.index.get_loc(i), price_low=d.loc[i, "price"] * 1.01, price_high=d.loc[i, "price"] * 1.02)
+
+
+MODEL_DEFECTS = {
+    "long level above price": ("heatmap", _long_above_price, "on price vs price_low"),
+    "negative notional": ("heatmap", lambda d: _set(d, 0, notional_usd=-1.0), "on notional_usd"),
+    "duplicate level": ("heatmap", lambda d: pd.concat([d, d.iloc[[0]]]), "expect_compound_columns_to_be_unique"),
+    "levels rollup long above price": ("heatmap_levels", _long_above_price, "on price vs price_low"),
+    "negative prediction": ("predicted_liquidations", lambda d: _set(d, 3, notional_usd=-5.0), "on notional_usd"),
+    "book not conserving OI": ("model_snapshots", lambda d: _set(d, 2, book_to_oi=1.05), "on book_to_oi"),
+    "profile taker above volume": ("volume_profile", lambda d: _set(d, 1, taker_buy_usd=d.volume_usd.iloc[1] * 2),
+                                   "on volume_usd vs taker_buy_usd"),
+}
+
+
+@pytest.mark.parametrize("name", MODEL_DEFECTS)
+def test_model_gate_catches(model_out, name):
+    table, corrupt, expected = MODEL_DEFECTS[name]
+    suite = f"model_{table}" if not table.startswith("model") else table
+    r = quality.run_suite(suite, corrupt(model_out[table]))
+    assert not r.success and expected in r.summary(), r.summary()

@@ -18,8 +18,13 @@ def parquet_glob(root: Path, layer: str, table: str) -> str:
     return str(root / layer / table / "symbol=*" / "date=*" / "data.parquet")
 
 
+# Materialised (copied, sorted) instead of a view: what `liq heatmap` queries with a latency target.
+MATERIALISED = {"heatmap_levels": "symbol, model, ts"}
+
+
 def build(root: Path, tables: dict[str, str]) -> dict[str, int]:
-    """(Re)create warehouse.duckdb with one view per table (name -> layer). Returns row counts."""
+    """(Re)create warehouse.duckdb with one view per table (name -> layer), or a sorted table for those in
+    MATERIALISED. Returns row counts."""
     target = root / "warehouse.duckdb"
     root.mkdir(parents=True, exist_ok=True)
     # A unique temp name: concurrent partition runs may rebuild at once; the last rename wins, all equal.
@@ -33,7 +38,10 @@ def build(root: Path, tables: dict[str, str]) -> dict[str, int]:
                 sql = f"SELECT * FROM read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
             else:
                 sql = schemas.duckdb_empty_select(table)
-            con.execute(f'CREATE VIEW "{table}" AS {sql}')
+            if table in MATERIALISED:
+                con.execute(f'CREATE TABLE "{table}" AS {sql} ORDER BY {MATERIALISED[table]}')
+            else:
+                con.execute(f'CREATE VIEW "{table}" AS {sql}')
             counts[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
     finally:
         con.close()
@@ -44,13 +52,18 @@ def build(root: Path, tables: dict[str, str]) -> dict[str, int]:
 
 def query(root: Path, sql: str) -> tuple[list[str], list[tuple]]:
     """Run SQL on the warehouse read-only: writes fail inside DuckDB, not by our inspection."""
-    path = root / "warehouse.duckdb"
-    if not path.exists():
-        raise FileNotFoundError(f"no warehouse at {path}: run `liq run` first")
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect_read_only(root)
     try:
         cur = con.execute(sql)
         cols = [d[0] for d in cur.description] if cur.description else []
         return cols, cur.fetchall()
     finally:
         con.close()
+
+
+def connect_read_only(root: Path) -> duckdb.DuckDBPyConnection:
+    path = root / "warehouse.duckdb"
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `liq run` first")
+    return duckdb.connect(str(path), read_only=True)
+

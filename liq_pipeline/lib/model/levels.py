@@ -1,13 +1,12 @@
 """Heatmap levels as traders read them: leverage summed, prices in stable log buckets, windows by timeframe.
 
 `rollup` turns a day's heatmap rows into `heatmap_levels` (0.25% buckets that do not depend on any model
-grid, so days and cold starts line up). `query` reads a window of those partitions for `liq heatmap`.
+grid, so days and cold starts line up). `query` reads a window of them from the warehouse for `liq heatmap`.
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,31 +40,30 @@ def rollup(heatmap: pd.DataFrame) -> pd.DataFrame:
         .agg(notional_usd=("notional_usd", "sum"), price=("price", "first"))
     g["price_low"] = bucket_low(g["bucket"])
     g["price_high"] = bucket_low(g["bucket"] + 1)
-    return g[cols]
+    return g[cols].sort_values(["model", "ts", "side", "bucket"], kind="stable").reset_index(drop=True)
 
 
-def window_files(root: Path, symbol: str, at: dt.datetime, timeframe: str) -> list[str]:
-    window = TIMEFRAMES[timeframe][0]
-    days = pd.date_range((at - window).date(), at.date(), freq="D")
-    return [str(p) for d in days
-            if (p := root / "model" / "heatmap_levels" / f"symbol={symbol}" / f"date={d.date()}" / "data.parquet").exists()]
-
-
-def query(con, files: list[str], model: str, at: dt.datetime | None, timeframe: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(levels at the snapshot `at` with the window's peak per bucket, the window as ts × bucket for a picture)."""
+def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From the warehouse's heatmap_levels table: (levels at the snapshot `at` — default the latest — with
+    the window's peak per bucket, and the window as ts × bucket rows for a picture)."""
     window, stride, mult, span = TIMEFRAMES[timeframe]
-    if not files:
-        return pd.DataFrame(), pd.DataFrame()
-    src = "read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "])"
-    at_sql = "(SELECT max(ts) FROM {src} WHERE model = $model)".format(src=src) if at is None else "$at::TIMESTAMPTZ"
-    params = {"model": model, "mult": mult, "stride": int(stride.total_seconds()), "span": span}
-    if at is not None:
-        params["at"] = at
+    if at is None:
+        at = con.execute("SELECT max(ts) FROM heatmap_levels WHERE symbol = $s AND model = $m",
+                         {"s": symbol, "m": model}).fetchall()[0][0]
+        if at is None:
+            return pd.DataFrame(), pd.DataFrame()
+    at = pd.Timestamp(at).tz_convert("UTC") if pd.Timestamp(at).tzinfo else pd.Timestamp(at, tz="UTC")
+    # the snapshot times the window shows (stride-aligned, in (at − window, at], and `at` itself), listed:
+    # an IN list on the sorted table lets DuckDB skip everything else by its zone maps
+    start = (at - window).ceil(stride)
+    if start == at - window:
+        start += stride
+    times = sorted(set(pd.date_range(start, at, freq=stride)) | {at})
+    ts_list = ", ".join(f"TIMESTAMPTZ '{t.isoformat()}'" for t in times)
     sql = f"""
         WITH lv AS (SELECT ts, side, floor(bucket / $mult)::BIGINT AS b, sum(notional_usd) AS usd, any_value(price) AS price
-                    FROM {src}
-                    WHERE model = $model AND ts <= {at_sql} AND ts > {at_sql} - INTERVAL '{int(window.total_seconds())} seconds'
-                      AND epoch(ts)::BIGINT % $stride = 0
+                    FROM heatmap_levels
+                    WHERE symbol = $symbol AND model = $model AND ts IN ({ts_list})
                     GROUP BY ALL),
              now AS (SELECT max(ts) AS t FROM lv),
              ref AS (SELECT any_value(price) AS p FROM lv, now WHERE ts = t)
@@ -73,7 +71,7 @@ def query(con, files: list[str], model: str, at: dt.datetime | None, timeframe: 
         FROM lv, now, ref
         WHERE exp(b * $mult * {LOG_BUCKET}) BETWEEN ref.p * (1 - $span) AND ref.p * (1 + $span)
     """
-    win = con.execute(sql, params).df()
+    win = con.execute(sql, {"symbol": symbol, "model": model, "mult": mult, "span": span}).df()
     if win.empty:
         return pd.DataFrame(), win
     win["price_low"] = bucket_low(win["b"] * mult)

@@ -1,0 +1,90 @@
+"""`liq heatmap` query latency on one year of data, per timeframe (target: p50 under 50 ms).
+
+Builds a year of heatmap_levels partitions (the simulated market at 1h bars, the estimator day by day,
+hourly snapshots, both models) in a temporary data root and the warehouse over them, then times the query
+`liq heatmap` runs (on the warehouse's sorted heatmap_levels table) with a warm read-only connection, and
+the whole command once.
+
+    python bench/heatmap_query.py [--days 365] [--repeat 25] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from liq_pipeline.lib import brackets, schemas, storage, warehouse
+from liq_pipeline.lib.liqprice import BracketArrays
+from liq_pipeline.lib.model import levels as lv
+from liq_pipeline.lib.model.config import ModelConfig
+from liq_pipeline.lib.model.estimate import estimate_day
+from liq_pipeline.lib.model.profile import volume_profile
+from liq_pipeline.lib.sim.market import simulate
+from liq_pipeline.lib.sim.scenario import Scenario
+
+
+def build(root: Path, days: int) -> int:
+    sc = Scenario.default(days=days, interval_s=3600, snapshot_minutes=24 * 60)
+    res = simulate(sc)
+    ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
+    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval="1h")
+    oi = res.open_interest.assign(ts=ms(res.open_interest.ts))
+    fu = res.funding.assign(ts=ms(res.funding.calc_time).dt.round("min"))
+    br, cfg, state, rows = BracketArrays.of(brackets.load("BTCUSDT")), ModelConfig(), None, 0
+    for d in range(days):
+        lo = pd.Timestamp(sc.start_date + dt.timedelta(days=d), tz="UTC")
+        hi = lo + pd.Timedelta(days=1)
+        past = kl[(kl.open_time >= lo - pd.Timedelta(days=30)) & (kl.open_time < lo)]
+        est = estimate_day(lo.date(), kl[(kl.open_time >= lo) & (kl.open_time < hi)], oi[(oi.ts >= lo - pd.Timedelta(days=1)) & (oi.ts < hi)],
+                           fu[(fu.ts >= lo - pd.Timedelta(days=1)) & (fu.ts < hi)], volume_profile(past, 50.0), state, cfg, br)
+        state = est.state
+        levels = schemas.conform(lv.rollup(est.heatmap).assign(symbol="BTCUSDT", config_key=cfg.key()), "heatmap_levels")
+        storage.write_partition(levels, root, "model", "heatmap_levels", "BTCUSDT", lo.date())
+        rows += len(levels)
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--repeat", type=int, default=25)
+    ap.add_argument("--keep", default=None, help="build into (or reuse) this data root")
+    a = ap.parse_args(argv)
+    root = Path(a.keep or tempfile.mkdtemp(prefix="liq-heatmap-bench-"))
+    if not (root / "model" / "heatmap_levels").exists():
+        t = time.perf_counter()
+        rows = build(root, a.days)
+        print(f"built {a.days} days of heatmap_levels ({rows:,} rows) in {time.perf_counter() - t:.1f} s at {root}")
+    t = time.perf_counter()
+    counts = warehouse.build(root, {"heatmap_levels": "model"})
+    print(f"warehouse build (heatmap_levels materialised, {counts['heatmap_levels']:,} rows): {time.perf_counter() - t:.1f} s")
+    con = warehouse.connect_read_only(root)
+    print(f"{'timeframe':>9s} {'snapshots':>10s} {'rows out':>9s} {'p50 ms':>8s} {'p90 ms':>8s}   target p50 < 50 ms")
+    for tf in lv.TIMEFRAMES:
+        times = []
+        for _ in range(a.repeat):
+            t = time.perf_counter()
+            levels, window = lv.query(con, "BTCUSDT", "flow", None, tf)
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        print(f"{tf:>9s} {window.ts.nunique():10d} {len(levels):9d} {statistics.median(times):8.1f} "
+              f"{times[int(0.9 * len(times)) - 1]:8.1f}")
+    env = {**os.environ, "LIQ_DATA_DIR": str(root)}
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "liq_pipeline.cli", "heatmap", "--timeframe", "90d", "--format", "csv"],
+                   env=env, check=True, capture_output=True)
+    print(f"whole command `liq heatmap --timeframe 90d` (process start, imports, query, output): "
+          f"{(time.perf_counter() - t) * 1000:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
