@@ -14,14 +14,12 @@ import statistics
 import sys
 import time
 
-import pandas as pd
 
 from liq_pipeline.lib import brackets
 from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model.book import run_flow
 from liq_pipeline.lib.model.config import ModelConfig
-from liq_pipeline.lib.model.estimate import estimate_day
-from liq_pipeline.lib.model.profile import volume_profile
+from liq_pipeline.lib.model.estimate import estimate_days, sim_frames
 from liq_pipeline.lib.sim.market import simulate
 from liq_pipeline.lib.sim.scenario import Scenario
 
@@ -45,18 +43,11 @@ def main(argv=None) -> int:
     print(f"flow model, {a.days} days × 5m = {len(bars)} bars: median {statistics.median(times):.2f} s "
           f"(min {min(times):.2f}, n={a.repeat})   target < 5 s   [book total {run.state.total():,.0f} = OI "
           f"{oi.oi_contracts.iloc[-1]:,.0f}]")
-    ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
-    kl = bars.assign(open_time=ms(bars.open_time), interval="5m")
-    oi_t, fu_t = oi.assign(ts=ms(oi.ts)), fu.assign(ts=ms(fu.ts).dt.round("min"))
-    t, state = time.perf_counter(), None
-    prof = volume_profile(kl.head(0), 50.0)
-    for d in range(a.days):
-        lo = pd.Timestamp(sc.start_date + dt.timedelta(days=d), tz="UTC")
-        hi = lo + pd.Timedelta(days=1)
-        est = estimate_day(lo.date(), kl[(kl.open_time >= lo) & (kl.open_time < hi)], oi_t[(oi_t.ts >= lo - pd.Timedelta(days=1)) & (oi_t.ts < hi)],
-                           fu_t[(fu_t.ts >= lo - pd.Timedelta(days=1)) & (fu_t.ts < hi)], prof, state, cfg, br)
-        state = est.state
-    print(f"whole estimate (flow + static + hourly heatmap rows), day by day: {time.perf_counter() - t:.2f} s for {a.days} days")
+    kl, oi_t, fu_t = sim_frames(res)
+    t = time.perf_counter()
+    for _ in estimate_days(kl, oi_t, fu_t, [sc.start_date + dt.timedelta(days=d) for d in range(a.days)], cfg, br):
+        pass
+    print(f"whole estimate (flow + static + volume profiles + hourly heatmap rows), day by day: {time.perf_counter() - t:.2f} s for {a.days} days")
     return 0
 
 

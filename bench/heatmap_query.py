@@ -19,14 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from liq_pipeline.lib import brackets, schemas, storage, warehouse
 from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model import levels as lv
 from liq_pipeline.lib.model.config import ModelConfig
-from liq_pipeline.lib.model.estimate import estimate_day
-from liq_pipeline.lib.model.profile import volume_profile
+from liq_pipeline.lib.model.estimate import estimate_days, sim_frames
 from liq_pipeline.lib.sim.market import simulate
 from liq_pipeline.lib.sim.scenario import Scenario
 
@@ -34,20 +32,12 @@ from liq_pipeline.lib.sim.scenario import Scenario
 def build(root: Path, days: int) -> int:
     sc = Scenario.default(days=days, interval_s=3600, snapshot_minutes=24 * 60)
     res = simulate(sc)
-    ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
-    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval="1h")
-    oi = res.open_interest.assign(ts=ms(res.open_interest.ts))
-    fu = res.funding.assign(ts=ms(res.funding.calc_time).dt.round("min"))
-    br, cfg, state, rows = BracketArrays.of(brackets.load("BTCUSDT")), ModelConfig(), None, 0
-    for d in range(days):
-        lo = pd.Timestamp(sc.start_date + dt.timedelta(days=d), tz="UTC")
-        hi = lo + pd.Timedelta(days=1)
-        past = kl[(kl.open_time >= lo - pd.Timedelta(days=30)) & (kl.open_time < lo)]
-        est = estimate_day(lo.date(), kl[(kl.open_time >= lo) & (kl.open_time < hi)], oi[(oi.ts >= lo - pd.Timedelta(days=1)) & (oi.ts < hi)],
-                           fu[(fu.ts >= lo - pd.Timedelta(days=1)) & (fu.ts < hi)], volume_profile(past, 50.0), state, cfg, br)
-        state = est.state
+    kl, oi, fu = sim_frames(res)
+    br, cfg, rows = BracketArrays.of(brackets.load("BTCUSDT")), ModelConfig(), 0
+    days = [sc.start_date + dt.timedelta(days=d) for d in range(days)]
+    for day, est in estimate_days(kl, oi, fu, days, cfg, br):
         levels = schemas.conform(lv.rollup(est.heatmap).assign(symbol="BTCUSDT", config_key=cfg.key()), "heatmap_levels")
-        storage.write_partition(levels, root, "model", "heatmap_levels", "BTCUSDT", lo.date())
+        storage.write_partition(levels, root, "model", "heatmap_levels", "BTCUSDT", day)
         rows += len(levels)
     return rows
 

@@ -19,8 +19,7 @@ import pandas as pd
 from liq_pipeline.lib import brackets
 from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
-from liq_pipeline.lib.model.estimate import estimate_day
-from liq_pipeline.lib.model.profile import nice_width, volume_profile
+from liq_pipeline.lib.model.estimate import estimate_days, sim_frames
 from liq_pipeline.lib.sim.market import simulate
 from liq_pipeline.lib.sim.scenario import Scenario
 from liq_pipeline.lib.validation.skill import bar_skill, side_moves, top_decile_share, weighted_distance
@@ -34,20 +33,12 @@ def main(argv=None) -> int:
     sc = Scenario.default(seed=a.seed, days=a.days)
     res = simulate(sc)
     ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
-    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval="1m", symbol=sc.symbol)
-    oi = res.open_interest.assign(ts=ms(res.open_interest.ts))
-    fu = res.funding.assign(ts=ms(res.funding.calc_time).dt.round("min"))
+    kl, oi, fu = sim_frames(res)
     br = BracketArrays.of(brackets.load(sc.symbol))
     cfg = ModelConfig()
-    state, heat, pred = None, [], []
-    for d in range(sc.days):
-        day = sc.start_date + dt.timedelta(days=d)
-        lo, hi = pd.Timestamp(day, tz="UTC"), pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
-        past = kl[(kl.open_time >= lo - pd.Timedelta(days=30)) & (kl.open_time < lo)]
-        prof = volume_profile(past, nice_width(float(kl.close.iloc[0]))) if len(past) else volume_profile(past, 50.0)
-        est = estimate_day(day, kl[(kl.open_time >= lo) & (kl.open_time < hi)], oi[(oi.ts >= lo - pd.Timedelta(days=1)) & (oi.ts < hi)],
-                           fu[(fu.ts >= lo - pd.Timedelta(days=1)) & (fu.ts < hi)], prof, state, cfg, br)
-        state = est.state
+    days = [sc.start_date + dt.timedelta(days=d) for d in range(sc.days)]
+    heat, pred = [], []
+    for _, est in estimate_days(kl, oi, fu, days, cfg, br):
         heat.append(est.heatmap)
         pred.append(est.predicted)
     heat, pred = pd.concat(heat), pd.concat(pred)

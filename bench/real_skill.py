@@ -17,47 +17,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from liq_pipeline.lib import brackets, parse
+import realdata
+from liq_pipeline.lib import brackets
 from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
-from liq_pipeline.lib.model.estimate import estimate_day
-from liq_pipeline.lib.model.profile import nice_width, volume_profile
-from liq_pipeline.lib.rawfiles import read_zip_csv
+from liq_pipeline.lib.model.estimate import estimate_days
 from liq_pipeline.lib.validation.skill import bar_skill, side_moves
 
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 
 
-def load(root: Path):
-    um = root / "futures/um"
-    kl = pd.concat([parse.parse_klines(read_zip_csv(p), "BTCUSDT", "1h", str(p))
-                    for p in sorted((um / "monthly/klines/BTCUSDT/1h").glob("*.zip"))])
-    fu = pd.concat([parse.parse_funding(read_zip_csv(p), "BTCUSDT", str(p))
-                    for p in sorted((um / "monthly/fundingRate/BTCUSDT").glob("*.zip"))])
-    oi = pd.concat([parse.parse_metrics(read_zip_csv(p), "BTCUSDT", str(p))
-                    for p in sorted((um / "daily/metrics/BTCUSDT").glob("*.zip"))]).sort_values("ts")
-    f = next((root / "liquidationBars/BTCUSDT/30m").glob("*.csv"))
-    bars = parse.parse_liquidation_bars(f.read_bytes(), "BTCUSDT", "30m", "binance+bybit+okx", str(f))
-    return kl.sort_values("open_time"), oi, fu.sort_values("ts"), bars
-
-
 def run(root: Path, cfg: ModelConfig):
-    kl, oi, fu, bars = load(root)
+    data = realdata.load(root)
+    kl, oi, fu, bars = data["klines"], data["oi"], data["funding"], data["bars_30m"]
     br = BracketArrays.of(brackets.load("BTCUSDT"))
-    state, preds = None, []
-    day = START
-    while day <= END:
-        lo = pd.Timestamp(day, tz="UTC")
-        hi = lo + pd.Timedelta(days=1)
-        past = kl[(kl.open_time >= lo - pd.Timedelta(days=30)) & (kl.open_time < lo)]
-        prof = volume_profile(past, nice_width(float(past.close.iloc[-1]))) if len(past) else volume_profile(past, 50.0)
-        est = estimate_day(day, kl[(kl.open_time >= lo) & (kl.open_time < hi)],
-                           oi[(oi.ts >= lo - pd.Timedelta(days=1)) & (oi.ts < hi)],
-                           fu[(fu.ts >= lo - pd.Timedelta(days=1)) & (fu.ts < hi)], prof, state, cfg, br)
-        state = est.state
-        preds.append(est.predicted)
-        day += dt.timedelta(days=1)
-    pred = pd.concat(preds)
+    days = [START + dt.timedelta(days=i) for i in range((END - START).days + 1)]
+    pred = pd.concat([est.predicted for _, est in estimate_days(kl, oi, fu, days, cfg, br)])
     window = kl[(kl.open_time >= pd.Timestamp(START, tz="UTC")) & (kl.open_time < pd.Timestamp(END + dt.timedelta(days=1), tz="UTC"))]
     real = bars.assign(hour=bars.ts.dt.floor("1h")).groupby("hour")[["long_usd", "short_usd"]].sum()
     k = window.set_index("open_time")
@@ -74,7 +49,7 @@ def run(root: Path, cfg: ModelConfig):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--real", default=str(Path(__file__).resolve().parents[2] / "shared/data/real"))
+    ap.add_argument("--real", default=str(realdata.DEFAULT))
     a = ap.parse_args(argv)
     out = run(Path(a.real), ModelConfig())
     print(f"real BTCUSDT {START}..{END}, 1h bars, realised = 30m vendor bars summed to 1h")

@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from liq_pipeline.lib import parse
-from liq_pipeline.lib.rawfiles import read_zip_csv
+import realdata
 from liq_pipeline.lib.sim.market import simulate
 from liq_pipeline.lib.sim.scenario import Scenario
 
@@ -24,18 +23,10 @@ START, END = pd.Timestamp("2026-04-05", tz="UTC"), pd.Timestamp("2026-06-09", tz
 
 
 def load_real(root: Path) -> dict[str, pd.DataFrame]:
-    um = root / "futures/um"
-    kl = pd.concat([parse.parse_klines(read_zip_csv(p), "BTCUSDT", "1h", str(p))
-                    for p in sorted((um / "monthly/klines/BTCUSDT/1h").glob("*-2026-0[4-6].zip"))])
-    fu = pd.concat([parse.parse_funding(read_zip_csv(p), "BTCUSDT", str(p))
-                    for p in sorted((um / "monthly/fundingRate/BTCUSDT").glob("*-2026-0[4-6].zip"))])
-    oi = pd.concat([parse.parse_metrics(read_zip_csv(p), "BTCUSDT", str(p))
-                    for p in sorted((um / "daily/metrics/BTCUSDT").glob("*.zip"))])
-    bars = next((root / "liquidationBars/BTCUSDT/1h").glob("*.csv"))
-    lb = parse.parse_liquidation_bars(bars.read_bytes(), "BTCUSDT", "1h", "3 venues", str(bars))
+    d = realdata.load(root, months="2026-0[4-6]")
     cut = lambda df, c: df[(df[c] >= START) & (df[c] < END)].sort_values(c)
-    return {"klines": cut(kl, "open_time").set_index("open_time"), "funding": cut(fu, "ts").set_index("ts"),
-            "oi": cut(oi, "ts").set_index("ts"), "liq": cut(lb, "ts").set_index("ts")}
+    return {"klines": cut(d["klines"], "open_time").set_index("open_time"), "funding": cut(d["funding"], "ts").set_index("ts"),
+            "oi": cut(d["oi"], "ts").set_index("ts"), "liq": cut(d["bars_1h"], "ts").set_index("ts")}
 
 
 def sim_frames(seed: int, days: int) -> dict[str, pd.DataFrame]:
@@ -86,7 +77,7 @@ def weekly_range(f: dict[str, pd.DataFrame]) -> dict[str, tuple[float, float]]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--real", default=str(Path(__file__).resolve().parents[2] / "shared/data/real"))
+    ap.add_argument("--real", default=str(realdata.DEFAULT))
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--days", type=int, default=30)
     a = ap.parse_args(argv)

@@ -91,17 +91,14 @@ def model_out():
     from liq_pipeline.lib import brackets as br_mod
     from liq_pipeline.lib.liqprice import BracketArrays
     from liq_pipeline.lib.model.config import ModelConfig
-    from liq_pipeline.lib.model.estimate import estimate_day
+    from liq_pipeline.lib.model.estimate import estimate_day, sim_frames
     from liq_pipeline.lib.model.levels import rollup
     from liq_pipeline.lib.model.profile import volume_profile
     from liq_pipeline.lib.sim.market import simulate
     from liq_pipeline.lib.sim.scenario import Scenario
 
-    res = simulate(Scenario.default(seed=2, days=1))
-    ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
-    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval="1m")
-    est = estimate_day(dt.date(2026, 4, 5), kl, res.open_interest.assign(ts=ms(res.open_interest.ts)),
-                       res.funding.assign(ts=ms(res.funding.calc_time)), volume_profile(kl.head(0), 50.0), None,
+    kl, oi, fu = sim_frames(simulate(Scenario.default(seed=2, days=1)))
+    est = estimate_day(dt.date(2026, 4, 5), kl, oi, fu, volume_profile(kl.head(0), 50.0), None,
                        ModelConfig(), BracketArrays.of(br_mod.load("BTCUSDT")))
     prof = volume_profile(kl, 50.0).assign(date="2026-04-05", interval="1m", days_used=1)
     out = {"heatmap": est.heatmap, "heatmap_levels": rollup(est.heatmap), "predicted_liquidations": est.predicted,

@@ -11,7 +11,7 @@ from liq_pipeline.lib import brackets, storage
 from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model.book import LONG, SHORT, Grid, init_state, run_flow
 from liq_pipeline.lib.model.config import ModelConfig
-from liq_pipeline.lib.model.estimate import estimate_day
+from liq_pipeline.lib.model.estimate import estimate_day, sim_frames
 from liq_pipeline.lib.model.profile import nice_width, volume_profile
 from liq_pipeline.lib.sim.market import simulate
 from liq_pipeline.lib.sim.scenario import Scenario
@@ -80,12 +80,7 @@ def test_new_levels_beyond_the_close_enter_at_the_close():
 
 @pytest.fixture(scope="module")
 def sim_day():
-    res = simulate(Scenario.default(seed=5, start="2026-04-05", days=2))
-    ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
-    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval="1m", symbol="BTCUSDT")
-    o = res.open_interest.assign(ts=ms(res.open_interest.ts))
-    f = res.funding.assign(ts=ms(res.funding.calc_time).dt.round("min"))
-    return kl, o, f
+    return sim_frames(simulate(Scenario.default(seed=5, start="2026-04-05", days=2)))
 
 
 def _day(kl, o, f, day, prev=None, profile=None):

@@ -121,3 +121,34 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     snapshots["book_to_oi"] = snapshots["book_usd"] / snapshots["oi_usd"]
     return DayEstimate(heatmap, predicted.sort_values(["model", "ts", "side"]).reset_index(drop=True), snapshots,
                        run.state, interval, prev is None, run.bars_without_oi, no_history)
+
+
+def estimate_days(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, days: list[dt.date],
+                  cfg: ModelConfig, brackets: BracketArrays):
+    """Run the estimator day by day over in-memory frames exactly as the pipeline's partitions do: each day
+    gets its own klines, OI and funding from the day before through the day, and the volume profile of
+    the 30 days before it; the flow state carries over. Yields (day, DayEstimate)."""
+    from .profile import PROFILE_DAYS
+
+    state = None
+    for day in days:
+        lo = pd.Timestamp(day, tz="UTC")
+        hi = lo + pd.Timedelta(days=1)
+        past = klines[(klines["open_time"] >= lo - pd.Timedelta(days=PROFILE_DAYS)) & (klines["open_time"] < lo)]
+        width = nice_width(float(past["close"].iloc[-1])) if len(past) else 1.0
+        est = estimate_day(day, klines[(klines["open_time"] >= lo) & (klines["open_time"] < hi)],
+                           oi[(oi["ts"] >= lo - pd.Timedelta(days=1)) & (oi["ts"] < hi)],
+                           funding[(funding["ts"] >= lo - pd.Timedelta(days=1)) & (funding["ts"] < hi)],
+                           volume_profile(past, width), state, cfg, brackets)
+        state = est.state
+        yield day, est
+
+
+def sim_frames(res) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A simulation's klines, OI and funding shaped as the clean tables (what the estimator reads)."""
+    ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
+    interval = {60: "1m", 300: "5m", 900: "15m", 3600: "1h"}[res.scenario.interval_s]
+    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval=interval)
+    oi = res.open_interest.assign(ts=ms(res.open_interest.ts))
+    fu = res.funding.assign(ts=ms(res.funding.calc_time).dt.round("min"))
+    return kl, oi, fu
