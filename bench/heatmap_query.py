@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,6 +74,9 @@ def main(argv=None) -> int:
                    env=env, check=True, capture_output=True)
     print(f"whole command `liq heatmap --timeframe 90d` (process start, imports, query, output): "
           f"{(time.perf_counter() - t) * 1000:.0f} ms")
+    con.close()
+    if not a.keep:
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

@@ -54,12 +54,14 @@ def main(argv=None) -> int:
     real5 = truth_liq.pivot_table(index=truth_liq.ts.dt.floor("5min"), columns="side", values="notional_usd",
                                   aggfunc="sum").reindex(k5.index).fillna(0.0)
     moves = side_moves(k5)
+    truth_at = {key: g for key, g in truth_pos.groupby(["ts", "side"])}
+    empty = truth_pos.head(0)
     for model in ("flow", "static"):
         h = heat[heat.model == model]
         for side in ("long", "short"):
             dists = []
             for ts, g in h[h.side == side].groupby("ts"):
-                tp = truth_pos[(truth_pos.ts == ts) & (truth_pos.side == side)]
+                tp = truth_at.get((ts, side), empty)
                 price = float(g.price.iloc[0])
                 tp = tp[(tp.liq_price / price - 1).abs() <= cfg.heatmap_range]
                 dists.append(weighted_distance((g.price_low + g.price_high) / 2, g.notional_usd,

@@ -65,7 +65,7 @@ def statistics(f: dict[str, pd.DataFrame]) -> dict[str, float]:
 
 
 def weekly_range(f: dict[str, pd.DataFrame]) -> dict[str, tuple[float, float]]:
-    monday = f["klines"].index.normalize() - pd.to_timedelta(f["klines"].index.dayofweek, unit="D")
+    monday = f["klines"].index.normalize() - pd.to_timedelta(f["klines"].index.day_of_week, unit="D")
     per = []
     for lo in monday.unique():
         hi = lo + pd.Timedelta(days=7) - pd.Timedelta(milliseconds=1)

@@ -69,7 +69,8 @@ def main() -> None:
 @click.option("--intervals", default="", help="Kline intervals, e.g. 1m or 1h,5m (default: all the folder has; 1m).")
 @click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
 @click.option("--seed", type=int, default=None, help="Simulated market seed (--source simulated).")
-def run(source, source_path, symbols, start, end, intervals, data_dir, seed) -> None:
+@click.option("--agg-trades", is_flag=True, help="Also aggTrades: over REST (binance/auto; heavy) or from the simulator.")
+def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades) -> None:
     """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse."""
     try:
         syms = parse_symbols(symbols)
@@ -89,7 +90,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed) -> 
     from .definitions import defs
 
     cfg = {"data_dir": str(root), "source": source, "source_path": str(Path(source_path).resolve()) if source_path else "",
-           "intervals": ivs}
+           "intervals": ivs, "agg_trades": agg_trades}
     if source == "simulated":
         cfg.update(sim_start=days[0].isoformat(), sim_days=len(days), **({"sim_seed": seed} if seed is not None else {}))
     run_config = {"resources": {"pipeline": {"config": cfg}},

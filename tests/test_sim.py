@@ -140,3 +140,23 @@ def test_emitted_files_parse_with_the_real_parsers(source):
 def test_a_day_outside_the_scenario_is_refused(source):
     with pytest.raises(Exception, match=r"partition 2026-04-09\|BTCUSDT: outside the simulated scenario 2026-04-05..2026-04-07"):
         source.pull("klines", "BTCUSDT", dt.date(2026, 4, 9))
+
+
+def test_optional_agg_trades(tmp_path):
+    import dataclasses
+    sc = dataclasses.replace(SC, days=1, regimes=("crash",), agg_trades=True)
+    with_trades, without = simulate(sc), simulate(dataclasses.replace(sc, agg_trades=False))
+    pd.testing.assert_frame_equal(with_trades.klines, without.klines)      # the market itself is unchanged
+    assert without.agg_trades is None
+    src = SimulatedSource(tmp_path, sc)
+    pulled = src.pull("agg_trades", "BTCUSDT", sc.start_date)
+    assert pulled.available and pulled.files[0].format == "archive-zip"
+    df, _ = clean_partition("agg_trades", "BTCUSDT", sc.start_date, {"source": "simulated", "files": [f.to_dict() for f in pulled.files]},
+                            src.raw_root)
+    assert len(df) > 1000 and df.agg_trade_id.is_unique and df.ts.is_monotonic_increasing
+    # every liquidation is among the trades (a sell for a long), and no bar trades more than its volume
+    liq = with_trades.liquidations
+    assert len(df) >= len(liq)
+    per_bar = df.groupby(df.ts.astype("int64") // 60_000 * 60_000).qty.sum()
+    vol = with_trades.klines.set_index("open_time").volume
+    assert (per_bar <= vol.reindex(per_bar.index) + 0.01).all()

@@ -25,7 +25,8 @@ class PipelineConfig(dg.ConfigurableResource):
     intervals: list[str] = Field(default_factory=list, description="Kline intervals; empty: all the folder has (files), 1m otherwise")
     archive_url: str = ARCHIVE_URL
     rest_url: str = FAPI_URL
-    agg_trades: bool = Field(default=False, description="Pull aggTrades over REST (heavy: weight 20 a call)")
+    agg_trades: bool = Field(default=False, description="aggTrades: pull them over REST (heavy: weight 20 a call), "
+                                                         "or have the simulated market emit them")
     funding_cap_default: float = Field(default=0.03, description="|funding| cap for symbols with no bracket table")
     sim_seed: int = 7
     sim_start: str = Field(default="", description="Simulated scenario's first day (liq run sets it)")
@@ -58,4 +59,5 @@ class PipelineConfig(dg.ConfigurableResource):
 
     def scenario(self):
         from ..lib.sim.scenario import Scenario
-        return Scenario.default(seed=self.sim_seed, start=self.sim_start or None, days=self.sim_days)
+        return Scenario.default(seed=self.sim_seed, start=self.sim_start or None, days=self.sim_days,
+                                agg_trades=self.agg_trades)

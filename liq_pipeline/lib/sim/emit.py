@@ -3,6 +3,7 @@
     futures/um/daily/klines/SYM/1m/SYM-1m-D.zip (+ .CHECKSUM)    12-column kline CSV with header
     futures/um/daily/metrics/SYM/SYM-metrics-D.zip              OI every 5 min, text create_time, interval end
     futures/um/monthly/fundingRate/SYM/SYM-fundingRate-M.zip    calc_time with ms jitter (the simulated days)
+    futures/um/daily/aggTrades/SYM/SYM-aggTrades-D.zip          only if the scenario asks (agg_trades)
     forceOrder/forceOrder-D.jsonl                               throttled: ≤ 1 order per symbol per second
     liquidationBars/SYM/30m/SYM-liquidations-simulated-30m.csv  every liquidation summed per 30 min
     truth/positions/SYM/SYM-positions-D.parquet, truth/liquidations/SYM/SYM-liquidations-D.parquet
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import layout
-from ..parse import KLINE_COLS, METRICS_COLS
+from ..parse import AGG_TRADE_COLS, KLINE_COLS, METRICS_COLS
 from ..rawfiles import sha256_of
 from ..storage import write_bytes_atomic
 from .market import SimResult
@@ -108,6 +109,14 @@ def write_mirror(res: SimResult, root: Path) -> None:
         lq = liqs[(liqs.ts >= lo) & (liqs.ts < hi)]
         truth = lq.assign(ts=pd.to_datetime(lq.ts, unit="ms", utc=True).astype("datetime64[ms, UTC]"), symbol=sym)
         write_bytes_atomic(root / "truth" / "liquidations" / sym / f"{sym}-liquidations-{day}.parquet", _parquet(truth))
+        if res.agg_trades is not None:
+            a = res.agg_trades[(res.agg_trades.transact_time >= lo) & (res.agg_trades.transact_time < hi)]
+            out = pd.DataFrame({"agg_trade_id": a.agg_trade_id, "price": a.price.round(1), "quantity": a.quantity.round(3),
+                                "first_trade_id": a.agg_trade_id, "last_trade_id": a.agg_trade_id,
+                                "transact_time": a.transact_time,
+                                "is_buyer_maker": np.where(a.is_buyer_maker, "true", "false")})
+            out = out[out.quantity > 0]
+            _write_zip(root, layout.archive_file("aggTrades", sym, "daily", day), out.to_csv(index=False, header=AGG_TRADE_COLS))
         ps = pos[(pos.ts >= lo) & (pos.ts < hi)]
         ps = ps.assign(ts=pd.to_datetime(ps.ts, unit="ms", utc=True).astype("datetime64[ms, UTC]"), symbol=sym)
         write_bytes_atomic(root / "truth" / "positions" / sym / f"{sym}-positions-{day}.parquet", _parquet(ps))

@@ -32,6 +32,7 @@ class SimResult:
     funding: pd.DataFrame         # calc_time ms (with jitter), funding_rate, interval_hours
     liquidations: pd.DataFrame    # every liquidation, unthrottled, with the position's truth
     positions: pd.DataFrame       # open positions at each snapshot
+    agg_trades: pd.DataFrame | None = None   # every position flow as a taker trade (scenario.agg_trades)
 
 
 class _Book:
@@ -151,6 +152,14 @@ def simulate(sc: Scenario) -> SimResult:
 
     kl = np.zeros((n_bars, 9))
     funding_now, imbalances = sc.funding_base, []
+    # aggTrades, when asked for: one aggregated trade per open, close, stop and liquidation. Their times are
+    # placed without drawing random numbers, so the rest of the market is the same with or without them.
+    trades = [] if sc.agg_trades else None
+
+    def trade(ts, price, qty, buyer_is_maker):
+        if trades is not None and len(qty):
+            trades.append((np.broadcast_to(np.int64(ts), qty.shape) if np.ndim(ts) == 0 else ts,
+                           np.broadcast_to(price, qty.shape), qty, np.broadcast_to(buyer_is_maker, qty.shape)))
     liq_rows, snaps, oi_rows, fund_rows = [], [], [], []
     closes = np.empty(n_bars)
     # Price = a fundamental random walk × exp(dev): liquidation impact moves dev, which decays back, so a
@@ -205,6 +214,7 @@ def simulate(sc: Scenario) -> SimResult:
             stopped = gone & book.has_stop
             dead = gone & ~book.has_stop
             if stopped.any():
+                trade(bar_start + bar_ms // 2, np.clip(book.trig[stopped], lo, hi), book.qty[stopped], book.is_long[stopped])
                 sl, ss = book.qty[stopped & book.is_long].sum(), book.qty[stopped & ~book.is_long].sum()
                 sells += sl
                 buys += ss
@@ -212,6 +222,8 @@ def simulate(sc: Scenario) -> SimResult:
                 maker_long -= ss
             if dead.any():
                 liq_rows.append(_liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng))
+                trade(liq_rows[-1].ts.to_numpy(), liq_rows[-1].avg_price.to_numpy(), liq_rows[-1].qty.to_numpy(),
+                      liq_rows[-1].side.to_numpy() == "long")
                 ql, qs = book.qty[dead & book.is_long].sum(), book.qty[dead & ~book.is_long].sum()
                 sells += ql
                 buys += qs
@@ -225,6 +237,7 @@ def simulate(sc: Scenario) -> SimResult:
         closing = book.closing_at(t)
         if len(closing):
             q, lg = book.qty[closing], book.is_long[closing]
+            trade(bar_start + bar_ms - 1, close, q, lg)
             cl, cs = q[lg].sum(), q[~lg].sum()
             sells += cl
             buys += cs
@@ -239,6 +252,7 @@ def simulate(sc: Scenario) -> SimResult:
             is_long = rng.random(n) < p_long
             new = draw_positions(n, is_long, lo + rng.random(n) * (hi - lo), t)
             qty, liq = new["qty"], new["liq"]
+            trade(bar_start + bar_ms // 3, new["entry"], qty, ~is_long)
             buys += qty[is_long].sum()
             sells += qty[~is_long].sum()
             # opened and liquidated in the same bar (a stop would be crossed first: those just go on)
@@ -253,6 +267,8 @@ def simulate(sc: Scenario) -> SimResult:
                 dead = np.zeros(book.n, bool)
                 dead[book.n - n:] = instant
                 liq_rows.append(_liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng))
+                trade(liq_rows[-1].ts.to_numpy(), liq_rows[-1].avg_price.to_numpy(), liq_rows[-1].qty.to_numpy(),
+                      liq_rows[-1].side.to_numpy() == "long")
                 ql, qs = qty[instant & is_long].sum(), qty[instant & ~is_long].sum()
                 sells += ql
                 buys += qs
@@ -299,7 +315,14 @@ def simulate(sc: Scenario) -> SimResult:
         _liquidated(book, np.zeros(book.n, bool), p0, np.array([p0]), t0_ms, bar_ms, p0, p0, rng)
     liqs = liqs.sort_values(["ts", "position_id"], kind="stable").reset_index(drop=True)
     positions = _positions(snaps)
-    return SimResult(sc, regimes, mix, klines, oi, funding, liqs, positions)
+    agg = None
+    if trades is not None:
+        cols = [np.concatenate([t[i] for t in trades]) if trades else np.empty(0) for i in range(4)]
+        agg = pd.DataFrame({"transact_time": cols[0].astype(np.int64), "price": cols[1].astype(float),
+                            "quantity": cols[2].astype(float), "is_buyer_maker": cols[3].astype(bool)})
+        agg = agg.sort_values("transact_time", kind="stable").reset_index(drop=True)
+        agg.insert(0, "agg_trade_id", np.arange(1, len(agg) + 1, dtype=np.int64))
+    return SimResult(sc, regimes, mix, klines, oi, funding, liqs, positions, agg)
 
 
 def _liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng) -> pd.DataFrame:

@@ -57,6 +57,7 @@ class Scenario:
     background_usd_per_minute: float = 9e6 # non-leveraged churn volume
     trade_size_btc: float = 0.12
     snapshot_minutes: int = 60             # sim_positions cadence
+    agg_trades: bool = False               # also emit aggTrades (every position flow as a taker trade)
     oi_minutes: int = 5
 
     @classmethod
