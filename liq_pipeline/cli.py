@@ -112,10 +112,10 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
                 _fail(f"partition {day}|{sym} (run {result.run_id}) failed:\n  " + "\n  ".join(errors))
             click.echo(f"  {day} {sym}: ok ({time.monotonic() - t:.1f} s, run {result.run_id[:8]})")
     from .lib import warehouse
-    cols, rows = warehouse.query(root, "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1")
+    cols, rows = warehouse.query(root, "SELECT table_name FROM information_schema.tables ORDER BY 1")
     click.echo(f"done in {time.monotonic() - t0:.1f} s. Outputs:")
     click.echo(f"  clean Parquet: {root / 'clean'}\n  warehouse:     {root / 'warehouse.duckdb'} "
-               f"(views: {', '.join(r[0] for r in rows)})")
+               f"(tables and views: {', '.join(r[0] for r in rows)})")
     click.echo("  query it:      liq sql \"SELECT count(*) FROM klines\"   |   UI: dagster dev")
 
 

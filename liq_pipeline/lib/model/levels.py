@@ -66,18 +66,21 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str) 
                     WHERE symbol = $symbol AND model = $model AND ts IN ({ts_list})
                     GROUP BY ALL),
              now AS (SELECT max(ts) AS t FROM lv),
-             ref AS (SELECT any_value(price) AS p FROM lv, now WHERE ts = t)
+             path AS (SELECT min(price) AS lo, max(price) AS hi FROM lv)
         SELECT lv.ts, side, b, usd, lv.price, (lv.ts = now.t) AS is_now
-        FROM lv, now, ref
-        WHERE exp(b * $mult * {LOG_BUCKET}) BETWEEN ref.p * (1 - $span) AND ref.p * (1 + $span)
+        FROM lv, now, path
+        WHERE exp(b * $mult * {LOG_BUCKET}) BETWEEN path.lo * (1 - $span) AND path.hi * (1 + $span)
     """
     win = con.execute(sql, {"symbol": symbol, "model": model, "mult": mult, "span": span}).df()
     if win.empty:
         return pd.DataFrame(), win
     win["price_low"] = bucket_low(win["b"] * mult)
     win["price_high"] = bucket_low((win["b"] + 1) * mult)
-    peak = win.pivot_table(index="b", columns="side", values="usd", aggfunc="max", fill_value=0.0)
-    now = win[win.is_now].pivot_table(index="b", columns="side", values="usd", aggfunc="sum", fill_value=0.0)
+    # the picture spans the window's whole price path; the levels table, the range around the price now
+    price_now = float(win.loc[win.is_now, "price"].iloc[0])
+    near = win[(win.price_low >= price_now * (1 - span) * (1 - BUCKET * mult)) & (win.price_high <= price_now * (1 + span) * (1 + BUCKET * mult))]
+    peak = near.pivot_table(index="b", columns="side", values="usd", aggfunc="max", fill_value=0.0)
+    now = near[near.is_now].pivot_table(index="b", columns="side", values="usd", aggfunc="sum", fill_value=0.0)
     levels = pd.DataFrame(index=peak.index.union(now.index))
     for side in ("long", "short"):
         levels[f"{side}_usd"] = now.get(side, pd.Series(dtype=float)).reindex(levels.index).fillna(0.0)
@@ -85,5 +88,5 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str) 
     levels.insert(0, "price_high", bucket_low((levels.index + 1) * mult))
     levels.insert(0, "price_low", bucket_low(levels.index * mult))
     levels = levels.sort_values("price_low", ascending=False).reset_index(drop=True)
-    levels.attrs.update(ts=win.loc[win.is_now, "ts"].iloc[0], price=float(win.loc[win.is_now, "price"].iloc[0]))
+    levels.attrs.update(ts=win.loc[win.is_now, "ts"].iloc[0], price=price_now)
     return levels, win
