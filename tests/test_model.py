@@ -171,3 +171,16 @@ def test_volume_profile_asset_on_first_days_and_gaps(tmp_path):
     prof = storage.read_partition(tmp_path, "model", "volume_profile", "BTCUSDT", day)
     assert prof.volume_usd.sum() == pytest.approx(3 * 24 * 100.0)
     assert (prof.date == "2026-05-01").all()
+
+
+def test_model_configuration_is_validated_and_overridable():
+    from liq_pipeline.defs.resources import PipelineConfig
+
+    with pytest.raises(ValueError, match="leverage_mix .* must be non-negative and sum to 1"):
+        ModelConfig(leverage_mix=(0.5, 0.5, 0.5, 0.2, 0.1))
+    with pytest.raises(ValueError, match="differ in length"):
+        ModelConfig(leverages=(10, 20))
+    cfg = PipelineConfig(model_leverages=[10, 20], model_leverage_mix=[0.7, 0.3], model_decay_half_life_hours=0).estimator_config()
+    assert cfg.leverages == (10, 20) and cfg.decay_half_life_hours is None
+    assert cfg.key() != ModelConfig().key()            # its book state lives apart from the default's
+    assert PipelineConfig().estimator_config() == ModelConfig()

@@ -28,6 +28,11 @@ class PipelineConfig(dg.ConfigurableResource):
     agg_trades: bool = Field(default=False, description="aggTrades: pull them over REST (heavy: weight 20 a call), "
                                                          "or have the simulated market emit them")
     funding_cap_default: float = Field(default=0.03, description="|funding| cap for symbols with no bracket table")
+    model_leverages: list[float] = Field(default_factory=list, description="Leverage tiers (empty: ModelConfig's default)")
+    model_leverage_mix: list[float] = Field(default_factory=list, description="Share of notional per tier")
+    model_sizes_usd: list[float] = Field(default_factory=list, description="Position size classes (pick the bracket)")
+    model_size_weights: list[float] = Field(default_factory=list, description="Weight of each size class")
+    model_decay_half_life_hours: float = Field(default=-1.0, description="Flow book decay; 0: none; <0: default")
     sim_seed: int = 7
     sim_start: str = Field(default="", description="Simulated scenario's first day (liq run sets it)")
     sim_days: int = 30
@@ -56,6 +61,19 @@ class PipelineConfig(dg.ConfigurableResource):
             from ..lib.sim.source import SimulatedSource
             return SimulatedSource(raw, self.scenario(), ivs)
         raise dg.Failure(f"source: {self.source!r} is not one of {', '.join(SOURCES)}", allow_retries=False)
+
+    def estimator_config(self):
+        """ModelConfig's defaults (with their provenance, lib/model/config.py), overridden where set here."""
+        from ..lib.model.config import ModelConfig
+
+        over = {k: tuple(v) for k, v in (("leverages", self.model_leverages), ("leverage_mix", self.model_leverage_mix),
+                                         ("sizes_usd", self.model_sizes_usd), ("size_weights", self.model_size_weights)) if v}
+        if self.model_decay_half_life_hours >= 0:
+            over["decay_half_life_hours"] = self.model_decay_half_life_hours or None
+        try:
+            return ModelConfig(**over)
+        except ValueError as exc:
+            raise dg.Failure(f"model configuration: {exc}", allow_retries=False) from None
 
     def scenario(self):
         from ..lib.sim.scenario import Scenario

@@ -14,7 +14,6 @@ import dagster as dg
 from ...lib import brackets, schemas, storage
 from ...lib.liqprice import BracketArrays
 from ...lib.model import book as book_mod
-from ...lib.model.config import ModelConfig
 from ...lib.model.estimate import estimate_day, finest_interval
 from ...lib.model.levels import rollup
 from ...lib.model.profile import PROFILE_DAYS, nice_width, volume_profile
@@ -89,7 +88,7 @@ MODEL_OUTPUTS = ("heatmap", "predicted_liquidations", "model_snapshots")
 def liquidation_model(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
     day, symbol = partition_of(context)
     root = pipeline.root()
-    cfg = ModelConfig()
+    cfg = pipeline.estimator_config()
     br = BracketArrays.of(brackets.load(symbol, day))
     state_dir = root / "model" / "_state" / cfg.key() / symbol
     prev_path = state_dir / f"{day - dt.timedelta(days=1)}.npz"

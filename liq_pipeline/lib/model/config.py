@@ -37,6 +37,18 @@ class ModelConfig:
     static_near_price: float = 0.01
     static_oi_boost: float = 5.0
 
+    def __post_init__(self):
+        if len(self.leverages) != len(self.leverage_mix) or not self.leverages:
+            raise ValueError(f"leverages {self.leverages} and leverage_mix {self.leverage_mix} differ in length")
+        if len(self.sizes_usd) != len(self.size_weights) or not self.sizes_usd:
+            raise ValueError(f"sizes_usd {self.sizes_usd} and size_weights {self.size_weights} differ in length")
+        for name in ("leverage_mix", "size_weights"):
+            w = getattr(self, name)
+            if min(w) < 0 or abs(sum(w) - 1) > 1e-6:
+                raise ValueError(f"{name} {w} must be non-negative and sum to 1")
+        if min(self.leverages) < 1:
+            raise ValueError(f"leverages {self.leverages}: each must be at least 1")
+
     def key(self) -> str:
         blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
