@@ -1,7 +1,6 @@
 """The `liq` command: run the pipeline through the persistent Dagster instance, query the warehouse."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 import time

@@ -1,7 +1,6 @@
 """The Definitions load, and the asset graph is the one the README documents."""
 import re
 
-import dagster as dg
 
 from liq_pipeline.definitions import defs
 

@@ -12,7 +12,6 @@ from liq_pipeline.lib.sources.auto import AutoSource
 from liq_pipeline.lib.sources.binance_rest import BinanceRestSource
 from liq_pipeline.lib.sources.http import BinanceHttp
 
-from .conftest import UM
 from .fake_binance import FakeBinance
 
 DAY = dt.date(2026, 4, 5)

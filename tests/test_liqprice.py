@@ -1,6 +1,5 @@
 """The exact liquidation formula, against hand-checked cases, and the bracket table's continuity."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from liq_pipeline.lib import brackets

@@ -9,7 +9,7 @@ import pytest
 
 from liq_pipeline.lib import brackets, storage
 from liq_pipeline.lib.liqprice import BracketArrays
-from liq_pipeline.lib.model.book import LONG, SHORT, Grid, init_state, run_flow
+from liq_pipeline.lib.model.book import LONG, SHORT, init_state, run_flow
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_day, sim_frames
 from liq_pipeline.lib.model.profile import nice_width, volume_profile

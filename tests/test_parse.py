@@ -1,6 +1,4 @@
 """Parsers on the real samples in ../shared/data/real, and on the malformed inputs users will meet."""
-import io
-import zipfile
 
 import pandas as pd
 import pytest

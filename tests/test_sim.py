@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liq_pipeline.lib import parse
 from liq_pipeline.lib.clean import clean_partition
 from liq_pipeline.lib.sim.emit import throttle
 from liq_pipeline.lib.sim.market import simulate
