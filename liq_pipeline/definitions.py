@@ -2,7 +2,7 @@
 import dagster as dg
 
 from .defs.clean.assets import clean_assets
-from .defs.clean.checks import clean_gates, model_gates
+from .defs.gates import clean_gates, model_gates
 from .defs.jobs import daily_job
 from .defs.model.assets import liquidation_model, volume_profile_asset
 from .defs.raw.assets import raw_assets

@@ -30,11 +30,11 @@ def source(tmp_path_factory):
 def test_same_seed_same_bytes(tmp_path, source):
     other = SimulatedSource(tmp_path, SC)
     other.pull("klines", "BTCUSDT", SC.start_date)
-    a = sorted(p.relative_to(source.folder) for p in source.folder.rglob("*") if p.is_file())
-    b = sorted(p.relative_to(other.folder) for p in other.folder.rglob("*") if p.is_file())
+    a = sorted(p.relative_to(source.mirror) for p in source.mirror.rglob("*") if p.is_file())
+    b = sorted(p.relative_to(other.mirror) for p in other.mirror.rglob("*") if p.is_file())
     assert a == b and len(a) > 20
     for rel in a:
-        assert (source.folder / rel).read_bytes() == (other.folder / rel).read_bytes(), rel
+        assert (source.mirror / rel).read_bytes() == (other.mirror / rel).read_bytes(), rel
 
 
 def test_another_seed_another_market():

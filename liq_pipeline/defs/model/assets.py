@@ -14,9 +14,9 @@ import dagster as dg
 from ...lib import brackets, schemas, storage
 from ...lib.liqprice import BracketArrays
 from ...lib.model import book as book_mod
-from ...lib.model.estimate import estimate_day, finest_interval
+from ...lib.model.estimate import estimate_day
 from ...lib.model.levels import rollup
-from ...lib.model.profile import PROFILE_DAYS, nice_width, volume_profile
+from ...lib.model.profile import PROFILE_DAYS, trailing_profile
 from ..metadata import frame_metadata
 from ..partitions import date_symbol, partition_of
 from ..resources import PipelineConfig
@@ -51,13 +51,8 @@ def volume_profile_asset(context: dg.AssetExecutionContext, pipeline: PipelineCo
     root = pipeline.root()
     days = [day - dt.timedelta(days=i) for i in range(PROFILE_DAYS, 0, -1)]
     kl = storage.read_partitions(root, "clean", "klines", symbol, days)
-    interval = finest_interval(kl) if len(kl) else None
-    if interval is None:
-        prof = schemas.conform(schemas.pd.DataFrame(), "volume_profile")
-    else:
-        bars = kl[kl["interval"] == interval]
-        prof = volume_profile(bars, nice_width(float(bars.sort_values("open_time")["close"].iloc[-1])))
-        used = bars["open_time"].dt.date.nunique()
+    prof, interval, used = trailing_profile(kl)
+    if interval is not None:
         prof = prof.assign(date=day.isoformat(), interval=interval, days_used=used)
     md = _write(prof, "volume_profile", symbol, day, root, "profile")
     md["days_used"] = int(prof["days_used"].iloc[0]) if len(prof) else 0

@@ -83,7 +83,8 @@ def long_share(bar, funding: float, cfg: ModelConfig) -> float:
     return float(min(max(s, 0.02), 0.98))
 
 
-def _asof(times: np.ndarray, values: np.ndarray, t: int, strict: bool) -> float:
+def asof(times: np.ndarray, values: np.ndarray, t: int, strict: bool) -> float:
+    """The last value stamped at or before t (strictly before, if strict); NaN if none."""
     i = np.searchsorted(times, t, side="left" if strict else "right") - 1
     return float(values[i]) if i >= 0 else float("nan")
 
@@ -144,7 +145,7 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
         if decay < 1.0:
             q *= decay
         # 3. reconcile to OI at the bar's end
-        target = _asof(o_t, o_v, end, strict=False)
+        target = asof(o_t, o_v, end, strict=False)
         if math.isnan(target):
             no_oi += 1
         else:
@@ -152,7 +153,7 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
             if have <= 0 and prior is not None and prior.sum() > 0:
                 q += prior / prior.sum() * target
             elif target > have:
-                fund = _asof(f_t, f_v, end, strict=True)
+                fund = asof(f_t, f_v, end, strict=True)
                 share = long_share(bar, 0.0 if math.isnan(fund) else fund, cfg)
                 entries = bar.low + frac * (bar.high - bar.low)
                 add = target - have

@@ -10,11 +10,9 @@ import pandas as pd
 
 from ..liqprice import BracketArrays
 from ..params import KLINE_INTERVALS
-from .book import LONG, SHORT, FlowState, Grid, run_flow, snapshot_rows, static_book
+from .book import LONG, SHORT, FlowState, Grid, asof, run_flow, snapshot_rows, static_book
 from .config import ModelConfig
-from .profile import nice_width, volume_profile
-
-MODELS = ("flow", "static")
+from .profile import PROFILE_DAYS, finest_interval, nice_width, trailing_profile, volume_profile
 
 
 @dataclasses.dataclass
@@ -33,11 +31,6 @@ def _ms(series: pd.Series) -> np.ndarray:
     return series.astype("datetime64[ms, UTC]").astype("int64").to_numpy()
 
 
-def finest_interval(klines: pd.DataFrame) -> str | None:
-    ivs = [iv for iv in klines["interval"].unique()] if len(klines) else []
-    return min(ivs, key=KLINE_INTERVALS.get) if ivs else None
-
-
 def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, profile: pd.DataFrame,
                  prev: FlowState | None, cfg: ModelConfig, brackets: BracketArrays) -> DayEstimate:
     """klines: the day's clean klines; oi and funding: clean rows from the day before through this day."""
@@ -48,18 +41,12 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     bars = klines[klines["interval"] == interval].sort_values("open_time")
     bars = bars.assign(open_time=_ms(bars["open_time"]))
     interval_ms = KLINE_INTERVALS[interval] * 1000
-    oi_ms = pd.DataFrame({"ts": _ms(oi["ts"]), "oi_contracts": oi["oi_contracts"].to_numpy(float)}) if len(oi) \
-        else pd.DataFrame({"ts": np.array([], np.int64), "oi_contracts": np.array([], float)})
-    fu_ms = pd.DataFrame({"ts": _ms(funding["ts"]), "funding_rate": funding["funding_rate"].to_numpy(float)}) if len(funding) \
-        else pd.DataFrame({"ts": np.array([], np.int64), "funding_rate": np.array([], float)})
+    oi_t, oi_v = _ms(oi["ts"]), oi["oi_contracts"].to_numpy(float)
+    fu_t, fu_v = _ms(funding["ts"]), funding["funding_rate"].to_numpy(float)
+    oi_ms = pd.DataFrame({"ts": oi_t, "oi_contracts": oi_v})
+    fu_ms = pd.DataFrame({"ts": fu_t, "funding_rate": fu_v})
     first = bars.iloc[0]
     grid = prev.grid if prev is not None else Grid.around(float(first.open), cfg)
-
-    def asof(frame, col, t, strict):
-        times = frame["ts"].to_numpy()
-        i = np.searchsorted(times, t, side="left" if strict else "right") - 1
-        return float(frame[col].iloc[i]) if i >= 0 else float("nan")
-
     width = nice_width(float(first.open))
 
     def static_at(t: int, price: float) -> np.ndarray:
@@ -67,16 +54,16 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
         today = bars[bars["open_time"] + interval_ms <= t]
         prof = pd.concat([profile[["price_low", "price_high", "volume_usd"]], volume_profile(today, width)[
             ["price_low", "price_high", "volume_usd"]]], ignore_index=True) if len(today) else profile
-        oi_now = asof(oi_ms, "oi_contracts", t, strict=False)
-        oi_before = asof(oi_ms, "oi_contracts", t - 86_400_000, strict=False)
+        oi_now = asof(oi_t, oi_v, t, strict=False)
+        oi_before = asof(oi_t, oi_v, t - 86_400_000, strict=False)
         change = oi_now / oi_before - 1 if oi_before > 0 else 0.0
-        fund = asof(fu_ms, "funding_rate", t, strict=True)
+        fund = asof(fu_t, fu_v, t, strict=True)
         return static_book(prof, oi_now, price, change, 0.0 if np.isnan(fund) else fund, cfg, brackets, grid)
 
     if prev is not None:
         # The OI stamped at 00:00 lives in this day's partition, so yesterday's last bar was reconciled to
         # 23:55: bring the carried book to the OI known at the day's start (a proportional adjustment).
-        oi0 = asof(oi_ms, "oi_contracts", int(first.open_time), strict=False)
+        oi0 = asof(oi_t, oi_v, int(first.open_time), strict=False)
         prev = dataclasses.replace(prev, qty=prev.qty * (oi0 / prev.total()) if oi0 > 0 and prev.total() > 0 else prev.qty.copy())
     prior = None
     if prev is None:   # no history: the volume-profile baseline seeds the book
@@ -90,7 +77,7 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
         sq = static_at(ts, price)
         static_cache[ts] = sq
         heat.append(snapshot_rows(ts, price, sq, grid, cfg).assign(model="static"))
-        oi_now = asof(oi_ms, "oi_contracts", ts, strict=False)
+        oi_now = asof(oi_t, oi_v, ts, strict=False)
         for model, book in (("flow", q), ("static", sq)):
             if book.sum() <= 0:      # nothing known yet (first instant of history): no estimate, not a zero one
                 no_history[model] += 1
@@ -128,18 +115,15 @@ def estimate_days(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame,
     """Run the estimator day by day over in-memory frames exactly as the pipeline's partitions do: each day
     gets its own klines, OI and funding from the day before through the day, and the volume profile of
     the 30 days before it; the flow state carries over. Yields (day, DayEstimate)."""
-    from .profile import PROFILE_DAYS
-
     state = None
     for day in days:
         lo = pd.Timestamp(day, tz="UTC")
         hi = lo + pd.Timedelta(days=1)
         past = klines[(klines["open_time"] >= lo - pd.Timedelta(days=PROFILE_DAYS)) & (klines["open_time"] < lo)]
-        width = nice_width(float(past["close"].iloc[-1])) if len(past) else 1.0
         est = estimate_day(day, klines[(klines["open_time"] >= lo) & (klines["open_time"] < hi)],
                            oi[(oi["ts"] >= lo - pd.Timedelta(days=1)) & (oi["ts"] < hi)],
                            funding[(funding["ts"] >= lo - pd.Timedelta(days=1)) & (funding["ts"] < hi)],
-                           volume_profile(past, width), state, cfg, brackets)
+                           trailing_profile(past)[0], state, cfg, brackets)
         state = est.state
         yield day, est
 

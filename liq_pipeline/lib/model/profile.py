@@ -6,7 +6,25 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..params import KLINE_INTERVALS
+
 PROFILE_DAYS = 30
+
+
+def finest_interval(klines: pd.DataFrame) -> str | None:
+    ivs = list(klines["interval"].unique()) if len(klines) else []
+    return min(ivs, key=KLINE_INTERVALS.get) if ivs else None
+
+
+def trailing_profile(klines: pd.DataFrame) -> tuple[pd.DataFrame, str | None, int]:
+    """The profile of the given (past) klines at their finest interval, bins ~0.1% of the last close.
+    Returns (profile, interval, days with bars); an empty profile when there are no bars."""
+    interval = finest_interval(klines)
+    if interval is None:
+        return volume_profile(klines.head(0), 1.0), None, 0
+    bars = klines[klines["interval"] == interval].sort_values("open_time")
+    prof = volume_profile(bars, nice_width(float(bars["close"].iloc[-1])))
+    return prof, interval, int(bars["open_time"].dt.date.nunique())
 
 
 def nice_width(price: float, frac: float = 0.001) -> float:

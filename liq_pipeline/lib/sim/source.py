@@ -22,27 +22,25 @@ class SimulatedSource(MirrorSource):
     def __init__(self, raw_root: Path, scenario: Scenario, intervals: list[str] | None = None):
         self.scenario = scenario
         super().__init__(raw_root, intervals)
-        self.raw_root = Path(raw_root)
-        self.folder = self.raw_root / self.name / scenario.scenario_id()
-        self.mirror = self.folder   # the generated files are the raw mirror itself
+        self.mirror = self.raw_root / self.name / scenario.scenario_id()   # the generated files are the mirror
         self.intervals = None
 
     def _ensure(self) -> None:
-        if (self.folder / "scenario.json").exists():
+        if (self.mirror / "scenario.json").exists():
             return
         lock_path = self.raw_root / self.name / ".lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)   # concurrent partition runs: one simulates, the others wait
-            if (self.folder / "scenario.json").exists():
+            if (self.mirror / "scenario.json").exists():
                 return
             from .emit import write_mirror
             from .market import simulate
 
-            tmp = Path(tempfile.mkdtemp(dir=self.folder.parent, prefix=".gen-"))
+            tmp = Path(tempfile.mkdtemp(dir=self.mirror.parent, prefix=".gen-"))
             try:
                 write_mirror(simulate(self.scenario), tmp)
-                tmp.rename(self.folder)
+                tmp.rename(self.mirror)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -57,19 +55,19 @@ class SimulatedSource(MirrorSource):
                              f"(liq run --source simulated simulates exactly --start..--end)")
 
     def fetch(self, rel: str) -> bytes | None:
-        p = self.folder / rel
+        p = self.mirror / rel
         return p.read_bytes() if p.is_file() else None
 
     def origin(self, rel: str) -> str:
         return f"simulated:{self.scenario.scenario_id()}/{rel}"
 
     def listdir(self, rel: str) -> list[str] | None:
-        p = self.folder / rel
+        p = self.mirror / rel
         return sorted(x.name for x in p.iterdir()) if p.is_dir() else []
 
     def _rawfile(self, rel: str, fmt: str, **extra) -> RawFile:
-        p = self.folder / rel
-        return RawFile(str(p.relative_to(self.raw_root)), self.origin(rel), sha256_of(p), p.stat().st_size, fmt, **extra)
+        p = self.mirror / rel
+        return RawFile(self.raw_path(rel), self.origin(rel), sha256_of(p), p.stat().st_size, fmt, **extra)
 
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         self._check_day(symbol, day)
@@ -85,10 +83,3 @@ class SimulatedSource(MirrorSource):
             rel = f"liquidationBars/{symbol}/30m/{symbol}-liquidations-simulated-30m.csv"
             return Pull([self._rawfile(rel, "liquidation-bars-csv", interval="30m", venue="simulated")])
         return super().pull(dataset, symbol, day)
-
-    def _local_zip(self, rel, interval):
-        got = super()._local_zip(rel, interval)
-        if got is None:
-            return None
-        return RawFile(str((self.folder / rel).relative_to(self.raw_root)), got.origin, got.sha256, got.size,
-                       got.format, interval)

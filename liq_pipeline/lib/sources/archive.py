@@ -27,7 +27,7 @@ class ArchiveSource(MirrorSource):
         return None if resp is None else resp.content
 
     def pull(self, dataset, symbol, day):
-        if dataset in ("liquidation_events", "liquidation_bars", "sim_positions", "sim_liquidations"):
+        if dataset in ("liquidation_events", "liquidation_bars"):
             from .base import Pull
             return Pull([], available=False, note="the archive publishes no liquidation data for USD-M since 2024")
         return super().pull(dataset, symbol, day)

@@ -27,7 +27,8 @@ class MirrorSource:
     intervals: list[str] | None = None
 
     def __init__(self, raw_root: Path, intervals: list[str] | None = None):
-        self.mirror = Path(raw_root) / self.name
+        self.raw_root = Path(raw_root)
+        self.mirror = self.raw_root / self.name
         if intervals:
             self.intervals = list(intervals)
 
@@ -97,13 +98,17 @@ class MirrorSource:
         label = f"{dataset} {interval}" if interval else dataset
         raise FileNotFoundError(f"partition {day}|{symbol}: no {label} file for the day; looked for {' and '.join(tried)}")
 
+    def raw_path(self, rel: str) -> str:
+        """Where a file of the mirror is, relative to the raw root (what a manifest records)."""
+        return (self.mirror / rel).relative_to(self.raw_root).as_posix()
+
     def _local_zip(self, rel: str, interval: str | None) -> RawFile | None:
         local = self.mirror / rel
         local_sum = local.with_name(local.name + ".CHECKSUM")
         if local.exists() and local_sum.exists():
             expected = parse_checksum_file(local_sum.read_text(), str(local_sum))
             if sha256_of(local) == expected:
-                return RawFile(f"{self.name}/{rel}", self.origin(rel), expected, local.stat().st_size, "archive-zip", interval)
+                return RawFile(self.raw_path(rel), self.origin(rel), expected, local.stat().st_size, "archive-zip", interval)
         return None
 
     def _zip(self, rel: str, interval: str | None) -> RawFile | None:
@@ -124,7 +129,7 @@ class MirrorSource:
             raise InputError(f"{self.origin(rel)}: member {bad} is corrupt")
         write_bytes_atomic(local, data)
         write_bytes_atomic(local_sum, checksum)
-        return RawFile(f"{self.name}/{rel}", self.origin(rel), sha, len(data), "archive-zip", interval)
+        return RawFile(self.raw_path(rel), self.origin(rel), sha, len(data), "archive-zip", interval)
 
     def _store_content_addressed(self, rel: str, data: bytes, fmt: str, **extra) -> RawFile:
         sha = sha256_of(data)
@@ -133,7 +138,7 @@ class MirrorSource:
         local = self.mirror / stored
         if not local.exists():
             write_bytes_atomic(local, data)
-        return RawFile(f"{self.name}/{stored}", self.origin(rel), sha, len(data), fmt, **extra)
+        return RawFile(self.raw_path(stored), self.origin(rel), sha, len(data), fmt, **extra)
 
     def _liquidation_bars(self, symbol: str) -> Pull:
         base = layout.liquidation_bars_dir(symbol)

@@ -1,18 +1,18 @@
-"""Blocking quality gates: each clean partition is validated against its great-expectations suite.
+"""Blocking quality gates: each clean and model partition is validated against its great-expectations suite.
 A failure (ERROR) stops every downstream asset in the run, and its metadata shows the failing rows."""
 
 import warnings
 
 import dagster as dg
 
-from ...lib import brackets, quality, storage
-from ...lib.sources.base import DATASETS
-from ..metadata import markdown_table
-from ..partitions import date_symbol, partition_of
+from ..lib import brackets, quality, storage
+from ..lib.sources.base import DATASETS
+from .metadata import markdown_table
+from .partitions import date_symbol, partition_of
+from .resources import PipelineConfig
 
 # Partitioned asset checks are "preview" in Dagster 1.13; without partitions_def a check loads every partition.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-from ..resources import PipelineConfig
 
 
 def suite_parameters(dataset: str, symbol: str, pipeline: PipelineConfig) -> dict:
