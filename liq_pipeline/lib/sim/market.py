@@ -154,10 +154,11 @@ def simulate(sc: Scenario) -> SimResult:
     funding_now, imbalances = sc.funding_base, []
     # aggTrades, when asked for: one aggregated trade per open, close, stop and liquidation. Their times are
     # placed without drawing random numbers, so the rest of the market is the same with or without them.
+    # Call sites test `trades is not None` first: off, this hot loop builds none of the arguments.
     trades = [] if sc.agg_trades else None
 
     def trade(ts, price, qty, buyer_is_maker):
-        if trades is not None and len(qty):
+        if len(qty):
             trades.append((np.broadcast_to(np.int64(ts), qty.shape) if np.ndim(ts) == 0 else ts,
                            np.broadcast_to(price, qty.shape), qty, np.broadcast_to(buyer_is_maker, qty.shape)))
     liq_rows, snaps, oi_rows, fund_rows = [], [], [], []
@@ -214,7 +215,8 @@ def simulate(sc: Scenario) -> SimResult:
             stopped = gone & book.has_stop
             dead = gone & ~book.has_stop
             if stopped.any():
-                trade(bar_start + bar_ms // 2, np.clip(book.trig[stopped], lo, hi), book.qty[stopped], book.is_long[stopped])
+                if trades is not None:
+                    trade(bar_start + bar_ms // 2, np.clip(book.trig[stopped], lo, hi), book.qty[stopped], book.is_long[stopped])
                 sl, ss = book.qty[stopped & book.is_long].sum(), book.qty[stopped & ~book.is_long].sum()
                 sells += sl
                 buys += ss
@@ -222,8 +224,9 @@ def simulate(sc: Scenario) -> SimResult:
                 maker_long -= ss
             if dead.any():
                 liq_rows.append(_liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng))
-                trade(liq_rows[-1].ts.to_numpy(), liq_rows[-1].avg_price.to_numpy(), liq_rows[-1].qty.to_numpy(),
-                      liq_rows[-1].side.to_numpy() == "long")
+                if trades is not None:
+                    trade(liq_rows[-1].ts.to_numpy(), liq_rows[-1].avg_price.to_numpy(), liq_rows[-1].qty.to_numpy(),
+                          liq_rows[-1].side.to_numpy() == "long")
                 ql, qs = book.qty[dead & book.is_long].sum(), book.qty[dead & ~book.is_long].sum()
                 sells += ql
                 buys += qs
@@ -237,7 +240,8 @@ def simulate(sc: Scenario) -> SimResult:
         closing = book.closing_at(t)
         if len(closing):
             q, lg = book.qty[closing], book.is_long[closing]
-            trade(bar_start + bar_ms - 1, close, q, lg)
+            if trades is not None:
+                trade(bar_start + bar_ms - 1, close, q, lg)
             cl, cs = q[lg].sum(), q[~lg].sum()
             sells += cl
             buys += cs
@@ -252,7 +256,8 @@ def simulate(sc: Scenario) -> SimResult:
             is_long = rng.random(n) < p_long
             new = draw_positions(n, is_long, lo + rng.random(n) * (hi - lo), t)
             qty, liq = new["qty"], new["liq"]
-            trade(bar_start + bar_ms // 3, new["entry"], qty, ~is_long)
+            if trades is not None:
+                trade(bar_start + bar_ms // 3, new["entry"], qty, ~is_long)
             buys += qty[is_long].sum()
             sells += qty[~is_long].sum()
             # opened and liquidated in the same bar (a stop would be crossed first: those just go on)
@@ -267,8 +272,9 @@ def simulate(sc: Scenario) -> SimResult:
                 dead = np.zeros(book.n, bool)
                 dead[book.n - n:] = instant
                 liq_rows.append(_liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng))
-                trade(liq_rows[-1].ts.to_numpy(), liq_rows[-1].avg_price.to_numpy(), liq_rows[-1].qty.to_numpy(),
-                      liq_rows[-1].side.to_numpy() == "long")
+                if trades is not None:
+                    trade(liq_rows[-1].ts.to_numpy(), liq_rows[-1].avg_price.to_numpy(), liq_rows[-1].qty.to_numpy(),
+                          liq_rows[-1].side.to_numpy() == "long")
                 ql, qs = qty[instant & is_long].sum(), qty[instant & ~is_long].sum()
                 sells += ql
                 buys += qs
