@@ -19,7 +19,7 @@ run: setup
 
 ## Every test, the slow end-to-end ones included.
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=15
 
 ## Unit and asset tests only (skips the end-to-end runs).
 test-fast: setup

@@ -10,6 +10,7 @@ import click
 
 from .lib import storage
 from .lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
+from .lib.sources import SOURCE_KINDS, SourceKind
 
 DEFAULT_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
@@ -28,39 +29,15 @@ def _fail(msg: str) -> None:
     sys.exit(1)
 
 
-def _run_errors(result) -> list[str]:
-    """What went wrong in a run, in the words the assets and gates used."""
-    errors = []
-    for ev in result.all_events:
-        if ev.event_type_value == "STEP_FAILURE":
-            err = ev.event_specific_data.error
-            # Dagster wraps the asset's own exception: report the innermost one, in its own words
-            while err.cause is not None:
-                err = err.cause
-            if err.cls_name == "DagsterAssetCheckFailedError":
-                continue   # the failed gate itself is reported, with its reasons, below
-            msg = err.message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
-            if err.cls_name not in ("Failure", "DagsterAssetCheckFailedError") and err.stack:
-                msg += f"\n    at {err.stack[-1].strip().splitlines()[0]}"
-            errors.append(f"{ev.step_key}: {msg}")
-        elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
-            ev_data = ev.event_specific_data
-            if not ev_data.passed:
-                md = ev_data.metadata or {}
-                summary = md.get("summary")
-                errors.append(f"gate {ev_data.check_name} failed on {md.get('partition').value if md.get('partition') else ''}: "
-                              f"{summary.value if summary else ''}")
-    return errors
-
-
 @click.group()
 def main() -> None:
     """liq_pipeline: liquidation levels estimated from Binance USD-M data, and measured."""
+    import warnings
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")   # see defs/launch.py
 
 
 @main.command()
-@click.option("--source", type=click.Choice(["simulated", "files", "archive", "binance", "auto"]), default="simulated",
-              show_default=True)
+@click.option("--source", type=click.Choice(SOURCE_KINDS), default=SourceKind.simulated.value, show_default=True)
 @click.option("--path", "source_path", default="", help="Folder in the archive layout (--source files).")
 @click.option("--symbols", default="BTCUSDT", show_default=True, help="Comma-separated USD-M symbols.")
 @click.option("--start", required=True, help="First day, YYYY-MM-DD (UTC).")
@@ -69,8 +46,11 @@ def main() -> None:
 @click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
 @click.option("--seed", type=int, default=None, help="Simulated market seed (--source simulated).")
 @click.option("--agg-trades", is_flag=True, help="Also aggTrades: over REST (binance/auto; heavy) or from the simulator.")
-def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades) -> None:
-    """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse."""
+@click.option("--executor", type=click.Choice(["in_process", "multiprocess"]), default="in_process", show_default=True,
+              help="Inside each run: one process, or independent assets in parallel processes.")
+def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades, executor) -> None:
+    """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse: one Dagster run per
+    symbol over the whole range, symbols in parallel, through the instance in $DAGSTER_HOME."""
     try:
         syms = parse_symbols(symbols)
         days = parse_date_range(start, end)
@@ -82,40 +62,57 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     except ParameterError as exc:
         _fail(str(exc))
     root = storage.data_root(data_dir)
+    storage_cfg = {"data_dir": str(root)}
+    source_cfg = {"kind": source, "agg_trades": agg_trades, **({"intervals": ivs} if ivs else {}),
+                  **({"path": str(Path(source_path).resolve())} if source_path else {})}
+    if source == "simulated":
+        source_cfg.update(sim_start=days[0].isoformat(), sim_days=len(days), **({"sim_seed": seed} if seed is not None else {}))
+
+    from .defs.resources import SourceResource
+    from .lib.errors import InputError, SourceError
+
+    # Bad input adds nothing: every symbol is confirmed by the source before it becomes a partition.
+    for sym in syms:
+        try:
+            SourceResource(**source_cfg).check_symbol(sym, days[0], root / "raw")
+        except (InputError, SourceError) as exc:
+            _fail(str(exc))
     home = _dagster_home()
 
     import dagster as dg
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .definitions import defs
+    from .defs import launch
 
-    cfg = {"data_dir": str(root), "source": source, "source_path": str(Path(source_path).resolve()) if source_path else "",
-           "intervals": ivs, "agg_trades": agg_trades}
-    if source == "simulated":
-        cfg.update(sim_start=days[0].isoformat(), sim_days=len(days), **({"sim_seed": seed} if seed is not None else {}))
-    run_config = {"resources": {"pipeline": {"config": cfg}},
-                  "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    instance = dg.DagsterInstance.get()
-    instance.add_dynamic_partitions("symbol", [s for s in syms if not instance.has_dynamic_partition("symbol", s)])
-    job = defs.resolve_job_def("daily_job")
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("symbol", [s for s in syms if not instance.has_dynamic_partition("symbol", s)])
     click.echo(f"liq run: source={source} symbols={','.join(syms)} days={days[0]}..{days[-1]} ({len(days)})")
     click.echo(f"  data root: {root}\n  dagster instance: {home}")
     t0 = time.monotonic()
-    for day in days:
-        for sym in syms:
-            key = dg.MultiPartitionKey({"date": day.isoformat(), "symbol": sym})
-            t = time.monotonic()
-            result = job.execute_in_process(partition_key=key, instance=instance, run_config=run_config,
-                                            raise_on_error=False, tags={"liq/source": source})
-            if not result.success:
-                errors = _run_errors(result) or ["run failed (see the Dagster UI)"]
-                _fail(f"partition {day}|{sym} (run {result.run_id}) failed:\n  " + "\n  ".join(errors))
-            click.echo(f"  {day} {sym}: ok ({time.monotonic() - t:.1f} s, run {result.run_id[:8]})")
+    total = launch.job_size() * len(days) * len(syms)
+    console = Console(stderr=True)
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("partitions·assets"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  console=console, transient=not console.is_terminal) as progress:
+        task = progress.add_task(f"{len(syms)} symbol(s) × {len(days)} day(s)", total=total)
+        outcomes = launch.launch(syms, days[0], days[-1], launch.run_config(storage_cfg, source_cfg, executor),
+                                 {"liq/source": source}, on_progress=lambda n: progress.update(task, completed=n))
+    failed = [o for o in outcomes if not o.success]
+    for o in outcomes:
+        click.echo(f"  {o.symbol} {days[0]}..{days[-1]}: {'ok' if o.success else 'FAILED'} (run {o.run_id[:8]})")
+    if failed:
+        _fail("\n".join(f"{o.symbol} (run {o.run_id}):\n  " + "\n  ".join(o.errors or ["run failed (see the Dagster UI)"])
+                         for o in failed))
     from .lib import warehouse
     cols, rows = warehouse.query(root, "SELECT table_name FROM information_schema.tables ORDER BY 1")
-    click.echo(f"done in {time.monotonic() - t0:.1f} s. Outputs:")
-    click.echo(f"  clean Parquet: {root / 'clean'}\n  warehouse:     {root / 'warehouse.duckdb'} "
-               f"(tables and views: {', '.join(r[0] for r in rows)})")
-    click.echo("  query it:      liq sql \"SELECT count(*) FROM klines\"   |   UI: dagster dev")
+    data_flag = "" if data_dir is None and not os.environ.get("LIQ_DATA_DIR") else f" --data-dir {root}"
+    click.echo(f"done in {time.monotonic() - t0:.1f} s: {len(days) * len(syms)} partitions. Outputs:")
+    click.echo(f"  clean Parquet: {root / 'clean'}\n  model Parquet: {root / 'model'}\n"
+               f"  warehouse:     {root / 'warehouse.duckdb'} ({', '.join(r[0] for r in rows)})")
+    click.echo(f"  query it:      liq sql \"SELECT symbol, count(*) FROM klines GROUP BY 1\"{data_flag}")
+    click.echo(f"                 liq heatmap --symbol {syms[0]} --timeframe 7d{data_flag}")
+    click.echo("  the runs:      make dev  (Dagster UI on http://127.0.0.1:3000)")
 
 
 @main.command()

@@ -2,18 +2,16 @@
 import dagster as dg
 
 from .defs.clean.assets import clean_assets
-from .defs.gates import clean_gates, model_gates
 from .defs.jobs import daily_job
 from .defs.model.assets import liquidation_model, volume_profile_asset
 from .defs.raw.assets import raw_assets
-from .defs.resources import PipelineConfig
+from .defs.resources import SourceResource, StorageResource
 from .defs.schedules import daily_schedule
 from .defs.warehouse import warehouse_views
 
 defs = dg.Definitions(
     assets=[*raw_assets, *clean_assets, volume_profile_asset, liquidation_model, warehouse_views],
-    asset_checks=[*clean_gates, *model_gates],
     jobs=[daily_job],
     schedules=[daily_schedule],
-    resources={"pipeline": PipelineConfig()},
+    resources={"storage": StorageResource(), "source": SourceResource()},
 )

@@ -1,8 +1,15 @@
-"""The Definitions load, and the asset graph is the one the README documents."""
+"""The Definitions load; the asset graph is the one the README documents; the table registry drives the assets,
+their gates, the suites and the warehouse views; the schedule's ticks request exactly yesterday's partitions."""
+import datetime as dt
+import json
 import re
+import zipfile
 
+import dagster as dg
+import pytest
 
 from liq_pipeline.definitions import defs
+from liq_pipeline.lib import tables, warehouse
 
 from .conftest import REPO
 
@@ -24,15 +31,101 @@ def test_definitions_load_and_graph_is_documented():
     assert actual == documented_graph()
 
 
-def test_every_clean_asset_has_a_blocking_gate():
+def _checks() -> dict[str, dg.AssetCheckSpec]:
+    return {spec.asset_key.to_user_string(): spec for ad in defs.assets for spec in ad.check_specs}
+
+
+def test_the_registry_drives_assets_gates_suites_and_views(tmp_path):
     graph = defs.resolve_asset_graph()
-    checks = {spec.asset_key.to_user_string(): spec for cd in defs.asset_checks for spec in cd.check_specs}
-    clean = [k for k in graph.get_all_asset_keys() if k.path[0] == "clean"]
-    assert len(clean) == 8
-    for key in clean:
-        assert checks[key.to_user_string()].blocking, key
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    checks = _checks()
+    for t in tables.TABLES.values():
+        key = f"{t.layer}/{t.name}"
+        assert key in keys, key                                         # its asset
+        assert checks[key].blocking and checks[key].name == f"gx_{t.suite}"   # its gate, beside it, blocking
+        suite = json.loads((REPO / "expectations" / f"{t.suite}.json").read_text())
+        assert suite["name"] == t.suite                                 # its suite
+        if t.raw is not None:
+            assert f"raw/{t.name}" in keys
+    # nothing unregistered: every non-raw asset but the warehouse is a table, every suite belongs to one
+    assert {k for k in keys if not k.startswith("raw/")} - {"warehouse"} == {f"{t.layer}/{t.name}" for t in tables.TABLES.values()}
+    assert {k[len("raw/"):] for k in keys if k.startswith("raw/")} == set(tables.SOURCED)
+    assert {p.stem for p in (REPO / "expectations").glob("*.json")} == {t.suite for t in tables.TABLES.values()}
+    assert set(checks) == {f"{t.layer}/{t.name}" for t in tables.TABLES.values()}
+    # its view: the warehouse has one per table, typed even when no partition exists yet
+    counts = warehouse.build(tmp_path, {t.name: t.layer for t in tables.TABLES.values()})
+    assert set(counts) == set(tables.TABLES) and not any(counts.values())
 
 
-def test_jobs_and_schedules():
-    assert defs.resolve_job_def("daily_job").partitions_def is not None
+def test_readme_lists_every_registered_table():
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- tables -->")[1].split("<!-- /tables -->")[0].strip()
+    assert block == tables.markdown()
+
+
+def test_every_asset_runs_ranges_in_one_step():
+    for ad in defs.assets:
+        assert ad.backfill_policy == dg.BackfillPolicy.single_run(), ad.keys
+
+
+def test_packaged_wheel_ships_the_suites_and_every_package(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    uv = [shutil.which("uv")] if shutil.which("uv") else ["python3", "-m", "uv"]     # as the Makefile finds it
+    subprocess.run([*uv, "build", "--wheel", "-o", str(tmp_path), str(REPO)], check=True, capture_output=True)
+    names = zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist()
+    for t in tables.TABLES.values():
+        assert f"liq_pipeline/expectations/{t.suite}.json" in names
+    packages = {p.parent.relative_to(REPO).as_posix() for p in (REPO / "liq_pipeline").rglob("*.py")}
+    assert {f"{p}/__init__.py" for p in packages} <= set(names)
+    # installed from the wheel alone, the gates find their suites
+    target = tmp_path / "site"
+    subprocess.run([*uv, "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+                    str(next(tmp_path.glob("*.whl")))], check=True)
+    code = ("import liq_pipeline.lib.quality as q, pandas as pd; d = q.default_expectations_dir(); "
+            "print(d); print(q.run_suite('clean_funding', pd.DataFrame(), {'funding_cap': 0.003, "
+            "'neg_funding_cap': -0.003}).evaluated)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(target), "PATH": "", "HOME": str(tmp_path)}, check=True).stdout.split()
+    assert out[0].startswith(str(target)) and int(out[1]) > 5
+
+
+def _tick(instance, when):
+    ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                    repository_def=defs.get_repository_def())
+    return defs.resolve_schedule_def("daily_schedule").evaluate_tick(ctx)
+
+
+def test_daily_schedule_requests_yesterday_for_every_symbol():
+    with dg.instance_for_test() as instance:
+        empty = _tick(instance, dt.datetime(2026, 11, 20, 3, tzinfo=dt.UTC))
+        assert not empty.run_requests and "no symbols yet" in empty.skip_message
+        instance.add_dynamic_partitions("symbol", ["ETHUSDT", "BTCUSDT"])
+        got = _tick(instance, dt.datetime(2026, 11, 20, 3, tzinfo=dt.UTC))
+        assert [(r.run_key, r.partition_key) for r in got.run_requests] == [
+            ("2026-11-19|BTCUSDT", "2026-11-19|BTCUSDT"), ("2026-11-19|ETHUSDT", "2026-11-19|ETHUSDT")]
+        assert all(r.run_config == {"resources": {"source": {"config": {"kind": "auto"}}}} for r in got.run_requests)
+        # the first of a month asks for the last day of the month before
+        first = _tick(instance, dt.datetime(2026, 3, 1, 3, tzinfo=dt.UTC))
+        assert [r.partition_key for r in first.run_requests] == ["2026-02-28|BTCUSDT", "2026-02-28|ETHUSDT"]
     assert defs.resolve_schedule_def("daily_schedule").cron_schedule == "0 3 * * *"
+
+
+def test_source_kind_is_typed_and_estimator_config_validated():
+    from liq_pipeline.defs.model.config import EstimatorConfig
+    from liq_pipeline.defs.resources import SourceResource
+    from liq_pipeline.lib.model.config import ModelConfig
+
+    with pytest.raises(Exception, match="kind"):
+        SourceResource(kind="ftp")
+    with pytest.raises(Exception, match="kind=files needs path"):
+        SourceResource(kind="files")
+    with pytest.raises(Exception, match="intervals: '7m' is not a kline interval"):
+        SourceResource(intervals=["7m"])
+    with pytest.raises(Exception, match="leverage_mix .* must be non-negative and sum to 1"):
+        EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.7])
+    cfg = EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.3], decay_half_life_hours=0).build()
+    assert cfg.leverages == (10, 20) and cfg.decay_half_life_hours is None and cfg.key() != ModelConfig().key()
+    assert EstimatorConfig().build() == ModelConfig()

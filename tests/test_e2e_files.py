@@ -8,12 +8,14 @@ import subprocess
 import sys
 import zipfile
 
+import json
+
 import duckdb
 import pytest
 
 from liq_pipeline.lib.rawfiles import sha256_of
 
-from .conftest import UM
+from .conftest import REPO, UM
 
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 
@@ -81,12 +83,27 @@ def test_files_run_over_the_real_window(real, tmp_path):
     assert q("SELECT count(*) FROM klines WHERE ingest_source <> 'files' OR ingest_sha256 IS NULL")[0][0] == 0
     con.close()
 
-    # the runs are in the persistent instance, where `dagster dev` shows them
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+    # one run covered the range, and every (day, symbol) partition of every asset is recorded as materialised
+    # and gated in the persistent instance, where `dagster dev` shows them
+    import dagster as dg
+    from liq_pipeline.lib import tables
     os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
-    with DagsterInstance.get() as inst:
-        runs = inst.get_runs(RunsFilter(job_name="daily_job"))
-        assert len(runs) == 65 and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
+    with dg.DagsterInstance.get() as inst:
+        runs = inst.get_runs(dg.RunsFilter(job_name="daily_job"))
+        assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
+        want = {f"{START + dt.timedelta(days=i)}|BTCUSDT" for i in range(65)}
+        keys = [dg.AssetKey(["raw", t]) for t in tables.SOURCED] + \
+               [dg.AssetKey([t.layer, t.name]) for t in tables.TABLES.values()] + [dg.AssetKey("warehouse")]
+        for key in keys:
+            assert inst.get_materialized_partitions(key) == want, key
+        t = tables.get("klines")
+        check = dg.AssetCheckKey(dg.AssetKey(["clean", "klines"]), f"gx_{t.suite}")
+        records = inst.event_log_storage.get_asset_check_execution_history(check, limit=1000)
+        assert {r.partition for r in records} == want and all(r.status.value == "SUCCEEDED" for r in records)
+
+    # the model's outputs are those of the pipeline before range runs (golden fingerprint of its first 10 days)
+    golden = json.loads((REPO / "tests/data/golden_model_outputs.json").read_text())["files_real_2026-04-05_2026-04-14"]
+    assert fingerprint(tmp_path / "data", [START + dt.timedelta(days=i) for i in range(10)]) == golden
 
     # a rerun of one day replaces exactly its partition
     part = tmp_path / "data/clean/klines/symbol=BTCUSDT/date=2026-05-01/data.parquet"
@@ -94,8 +111,40 @@ def test_files_run_over_the_real_window(real, tmp_path):
     before, other_mtime = part.stat().st_mtime_ns, other.stat().st_mtime_ns
     liq("run", "--source", "files", "--path", str(real), "--start", "2026-05-01", "--end", "2026-05-01", env_root=tmp_path)
     assert part.stat().st_mtime_ns != before and other.stat().st_mtime_ns == other_mtime
+    with dg.DagsterInstance.get() as inst:
+        assert len(inst.get_runs(dg.RunsFilter(job_name="daily_job"))) == 2
     out = liq("sql", "SELECT count(*) AS n FROM klines", "--format", "csv", env_root=tmp_path).stdout
     assert out.splitlines() == ["n", str(len(kl))]
+
+
+def fingerprint(root, days) -> dict:
+    """Rows and sha256 of each model table's rows over `days`, sorted canonically (what the golden file holds)."""
+    import hashlib
+    import pandas as pd
+    out = {}
+    for t in ("heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots", "volume_profile"):
+        df = pd.concat([pd.read_parquet(root / f"model/{t}/symbol=BTCUSDT/date={d}/data.parquet") for d in days],
+                       ignore_index=True)
+        df = df.sort_values(list(df.columns)).reset_index(drop=True)
+        out[t] = [len(df), hashlib.sha256(df.to_csv(index=False, float_format="%.10g").encode()).hexdigest()]
+    return out
+
+
+@pytest.mark.slow
+def test_a_range_run_equals_day_by_day_runs(real, tmp_path):
+    import pandas as pd
+    days = ["2026-05-10", "2026-05-11", "2026-05-12"]
+    whole, daily = tmp_path / "whole", tmp_path / "daily"
+    liq("run", "--source", "files", "--path", str(real), "--start", days[0], "--end", days[-1], env_root=whole)
+    for d in days:
+        liq("run", "--source", "files", "--path", str(real), "--start", d, "--end", d, env_root=daily)
+    files = sorted(p.relative_to(whole / "data") for p in (whole / "data").rglob("*.parquet"))
+    assert files == sorted(p.relative_to(daily / "data") for p in (daily / "data").rglob("*.parquet"))
+    assert len(files) == 3 * 13
+    for f in files:
+        pd.testing.assert_frame_equal(pd.read_parquet(whole / "data" / f), pd.read_parquet(daily / "data" / f))
+    states = sorted(p.relative_to(whole / "data") for p in (whole / "data/model/_state").rglob("*.npz"))
+    assert [(whole / "data" / p).read_bytes() for p in states] == [(daily / "data" / p).read_bytes() for p in states]
 
 
 def _small_copy(real, dst, days=("2026-04-05", "2026-04-06")):
@@ -150,9 +199,11 @@ def test_truncated_zip_fails_in_raw_naming_the_file(real, tmp_path):
                env_root=tmp_path, check=False)
     assert proc.returncode == 1
     assert f"{oi}: checksum mismatch" in proc.stderr and "raw/open_interest partition 2026-04-06|BTCUSDT" in proc.stderr
-    # the good day before it is intact; nothing of the bad day was written past raw
-    assert (tmp_path / "data/clean/open_interest/symbol=BTCUSDT/date=2026-04-05/data.parquet").exists()
-    assert not (tmp_path / "data/clean/open_interest/symbol=BTCUSDT/date=2026-04-06").exists()
+    assert proc.stderr.count("checksum mismatch") == 1 and "partition 2026-04-06|BTCUSDT: partition" not in proc.stderr
+    # the good day before it was pulled and recorded; the run stopped in raw, so nothing was cleaned
+    assert (tmp_path / "data/raw/_manifests/open_interest/BTCUSDT/2026-04-05.json").exists()
+    assert not (tmp_path / "data/raw/_manifests/open_interest/BTCUSDT/2026-04-06.json").exists()
+    assert not (tmp_path / "data/clean/open_interest").exists()
     assert not list((tmp_path / "data").rglob("*.tmp"))
 
 
@@ -164,9 +215,14 @@ def test_missing_day_and_unknown_symbol_are_named(real, tmp_path):
     assert proc.returncode == 1
     assert "partition 2026-04-07|BTCUSDT: no metrics file for the day" in proc.stderr
     assert "BTCUSDT-metrics-2026-04-07.zip" in proc.stderr
-    proc = liq("run", "--source", "files", "--path", str(src), "--symbols", "ETHUSDT", "--start", "2026-04-05",
+    # a typo is refused before it becomes a partition, with one message
+    proc = liq("run", "--source", "files", "--path", str(src), "--symbols", "BTCUSDT,BTCUSTD", "--start", "2026-04-05",
                "--end", "2026-04-05", env_root=tmp_path, check=False)
-    assert proc.returncode == 1 and "symbol ETHUSDT: no klines" in proc.stderr
+    assert proc.returncode == 1 and proc.stderr.count("symbol BTCUSTD: no klines") == 1, proc.stderr
+    import dagster as dg
+    os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    with dg.DagsterInstance.get() as inst:
+        assert inst.get_dynamic_partitions("symbol") == ["BTCUSDT"]      # from the first run only
 
 
 def test_bad_parameters_fail_before_any_run(tmp_path, real):

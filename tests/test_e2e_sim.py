@@ -10,7 +10,7 @@ from .test_e2e_files import liq
 def test_simulated_run_end_to_end(tmp_path):
     proc = liq("run", "--source", "simulated", "--symbols", "BTCUSDT", "--start", "2026-04-05", "--end", "2026-04-06",
                "--seed", "3", env_root=tmp_path)
-    assert "2026-04-06 BTCUSDT: ok" in proc.stdout
+    assert "BTCUSDT 2026-04-05..2026-04-06: ok" in proc.stdout and "liq sql" in proc.stdout
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     q = lambda sql: con.execute(sql).fetchall()
     assert q("SELECT count(*), min(interval), max(interval) FROM klines") == [(2 * 1440, "1m", "1m")]

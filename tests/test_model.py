@@ -152,7 +152,7 @@ def test_volume_profile_spreads_each_bar_over_its_range():
 
 def test_volume_profile_asset_on_first_days_and_gaps(tmp_path):
     from liq_pipeline.defs.model.assets import volume_profile_asset
-    from liq_pipeline.defs.resources import PipelineConfig
+    from liq_pipeline.defs.resources import StorageResource
 
     day = dt.date(2026, 5, 1)
     for back in (9, 5, 1):                         # three days of history, with gaps between them
@@ -164,23 +164,19 @@ def test_volume_profile_asset_on_first_days_and_gaps(tmp_path):
         storage.write_partition(kl, tmp_path, "clean", "klines", "BTCUSDT", d)
     with dg.instance_for_test() as inst:
         inst.add_dynamic_partitions("symbol", ["BTCUSDT"])
-        res = dg.materialize([volume_profile_asset], instance=inst, resources={"pipeline": PipelineConfig(data_dir=str(tmp_path))},
+        res = dg.materialize([volume_profile_asset], instance=inst, resources={"storage": StorageResource(data_dir=str(tmp_path))},
                              partition_key=dg.MultiPartitionKey({"date": day.isoformat(), "symbol": "BTCUSDT"}))
-        md = res.asset_materializations_for_node("model__volume_profile")[0].metadata
+        md = res.asset_materializations_for_node("volume_profile")[0].metadata
+        gate = res.get_asset_check_evaluations()
+        assert len(gate) == 1 and gate[0].passed and gate[0].partition == f"{day}|BTCUSDT"
     assert md["days_used"].value == 3 and md["first_days_of_history"].value is True
     prof = storage.read_partition(tmp_path, "model", "volume_profile", "BTCUSDT", day)
     assert prof.volume_usd.sum() == pytest.approx(3 * 24 * 100.0)
     assert (prof.date == "2026-05-01").all()
 
 
-def test_model_configuration_is_validated_and_overridable():
-    from liq_pipeline.defs.resources import PipelineConfig
-
+def test_model_configuration_is_validated():
     with pytest.raises(ValueError, match="leverage_mix .* must be non-negative and sum to 1"):
         ModelConfig(leverage_mix=(0.5, 0.5, 0.5, 0.2, 0.1))
     with pytest.raises(ValueError, match="differ in length"):
         ModelConfig(leverages=(10, 20))
-    cfg = PipelineConfig(model_leverages=[10, 20], model_leverage_mix=[0.7, 0.3], model_decay_half_life_hours=0).estimator_config()
-    assert cfg.leverages == (10, 20) and cfg.decay_half_life_hours is None
-    assert cfg.key() != ModelConfig().key()            # its book state lives apart from the default's
-    assert PipelineConfig().estimator_config() == ModelConfig()

@@ -1,81 +1,98 @@
-"""The pipeline's one configurable resource: where data lives and which source feeds it."""
+"""Resources, one per concern: where data lives (storage) and what feeds it (source). The estimator's settings
+are run configuration of the model asset (defs/model/config.py), not a resource."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
-from ..lib import storage
-from ..lib.params import parse_interval
-from ..lib.sources.archive import ARCHIVE_URL, ArchiveSource
-from ..lib.sources.auto import AutoSource
-from ..lib.sources.binance_rest import FAPI_URL, BinanceRestSource
-from ..lib.sources.mirror import FilesSource
-
-SOURCES = ("simulated", "files", "archive", "binance", "auto")
+from ..lib import quality, storage
+from ..lib.params import ParameterError, parse_date, parse_interval
+from ..lib.sources import SourceKind
+from ..lib.sources.archive import ARCHIVE_URL
+from ..lib.sources.binance_rest import FAPI_URL
 
 
-class PipelineConfig(dg.ConfigurableResource):
-    """Set by `liq run` through run config; `dagster dev` uses these defaults or LIQ_* variables."""
+class StorageResource(dg.ConfigurableResource):
+    """The data root and every path under it (partitions, manifests, book state, warehouse, reports), and the
+    great-expectations suites the gates run."""
 
-    data_dir: str = Field(default="", description="Data root; empty means $LIQ_DATA_DIR or ./data")
-    source: str = Field(default="simulated", description=f"One of {', '.join(SOURCES)}")
-    source_path: str = Field(default="", description="Folder in the archive layout (source=files)")
-    intervals: list[str] = Field(default_factory=list, description="Kline intervals; empty: all the folder has (files), 1m otherwise")
+    data_dir: Optional[str] = Field(default=None, description="Data root; unset: $LIQ_DATA_DIR, else ./data")
+    expectations_dir: Optional[str] = Field(default=None, description="Suites folder; unset: the ones shipped "
+                                                                      "with the package")
+
+    def layout(self) -> storage.DataLayout:
+        return storage.DataLayout(storage.data_root(self.data_dir))
+
+    def suites_dir(self) -> Path:
+        return Path(self.expectations_dir) if self.expectations_dir else quality.default_expectations_dir()
+
+
+class SourceResource(dg.ConfigurableResource):
+    """Which source feeds the raw layer, and its settings. `kind` is typed: the one list is lib.sources.SourceKind."""
+
+    kind: SourceKind = Field(default=SourceKind.simulated, description="Where raw data comes from")
+    path: Optional[str] = Field(default=None, description="Folder in the archive layout (kind=files)")
+    intervals: Optional[list[str]] = Field(default=None, description="Kline intervals; unset: all the folder "
+                                                                     "has (files, simulated), 1m otherwise")
     archive_url: str = ARCHIVE_URL
     rest_url: str = FAPI_URL
-    agg_trades: bool = Field(default=False, description="aggTrades: pull them over REST (heavy: weight 20 a call), "
-                                                         "or have the simulated market emit them")
-    funding_cap_default: float = Field(default=0.03, description="|funding| cap for symbols with no bracket table")
-    model_leverages: list[float] = Field(default_factory=list, description="Leverage tiers (empty: ModelConfig's default)")
-    model_leverage_mix: list[float] = Field(default_factory=list, description="Share of notional per tier")
-    model_sizes_usd: list[float] = Field(default_factory=list, description="Position size classes (pick the bracket)")
-    model_size_weights: list[float] = Field(default_factory=list, description="Weight of each size class")
-    model_decay_half_life_hours: float = Field(default=-1.0, description="Flow book decay; 0: none; <0: default")
-    sim_seed: int = 7
-    sim_start: str = Field(default="", description="Simulated scenario's first day (liq run sets it)")
-    sim_days: int = 30
+    agg_trades: bool = Field(default=False, description="aggTrades: pull them over REST (heavy: weight 20 a "
+                                                        "call), or have the simulated market emit them")
+    sim_seed: int = Field(default=7, description="Simulated market: the scenario's seed")
+    sim_start: Optional[str] = Field(default=None, description="Simulated market: first day (liq run sets it)")
+    sim_days: int = Field(default=30, ge=1, le=3660, description="Simulated market: days simulated")
 
-    def root(self) -> Path:
-        return storage.data_root(self.data_dir or None)
-
-    def raw_root(self) -> Path:
-        return self.root() / "raw"
-
-    def make_source(self):
-        ivs = [parse_interval(i, "intervals") for i in self.intervals] or None
-        raw = self.raw_root()
-        if self.source == "files":
-            if not self.source_path:
-                raise dg.Failure("source=files needs source_path (liq run --path DIR)", allow_retries=False)
-            return FilesSource(raw, self.source_path, ivs)
-        if self.source == "archive":
-            return ArchiveSource(raw, self.archive_url, ivs)
-        if self.source == "binance":
-            return BinanceRestSource(raw, self.rest_url, ivs, agg_trades=self.agg_trades)
-        if self.source == "auto":
-            return AutoSource(ArchiveSource(raw, self.archive_url, ivs),
-                              BinanceRestSource(raw, self.rest_url, ivs, agg_trades=self.agg_trades))
-        if self.source == "simulated":
-            from ..lib.sim.source import SimulatedSource
-            return SimulatedSource(raw, self.scenario(), ivs)
-        raise dg.Failure(f"source: {self.source!r} is not one of {', '.join(SOURCES)}", allow_retries=False)
-
-    def estimator_config(self):
-        """ModelConfig's defaults (with their provenance, lib/model/config.py), overridden where set here."""
-        from ..lib.model.config import ModelConfig
-
-        over = {k: tuple(v) for k, v in (("leverages", self.model_leverages), ("leverage_mix", self.model_leverage_mix),
-                                         ("sizes_usd", self.model_sizes_usd), ("size_weights", self.model_size_weights)) if v}
-        if self.model_decay_half_life_hours >= 0:
-            over["decay_half_life_hours"] = self.model_decay_half_life_hours or None
+    @field_validator("intervals")
+    @classmethod
+    def _intervals(cls, v):
         try:
-            return ModelConfig(**over)
-        except ValueError as exc:
-            raise dg.Failure(f"model configuration: {exc}", allow_retries=False) from None
+            return [parse_interval(i, "intervals") for i in v] if v else None
+        except ParameterError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("sim_start")
+    @classmethod
+    def _start(cls, v):
+        try:
+            return parse_date(v, "sim_start").isoformat() if v else None
+        except ParameterError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _path_for_files(self):
+        if self.kind == SourceKind.files and not self.path:
+            raise ValueError("kind=files needs path (liq run --path DIR)")
+        return self
+
+    def open(self, raw_root: Path):
+        """The source, writing what it pulls under raw_root."""
+        from ..lib.sources.archive import ArchiveSource
+        from ..lib.sources.auto import AutoSource
+        from ..lib.sources.binance_rest import BinanceRestSource
+        from ..lib.sources.mirror import FilesSource
+
+        ivs = self.intervals
+        if self.kind == SourceKind.files:
+            return FilesSource(raw_root, self.path, ivs)
+        if self.kind == SourceKind.archive:
+            return ArchiveSource(raw_root, self.archive_url, ivs)
+        if self.kind == SourceKind.binance:
+            return BinanceRestSource(raw_root, self.rest_url, ivs, agg_trades=self.agg_trades)
+        if self.kind == SourceKind.auto:
+            return AutoSource(ArchiveSource(raw_root, self.archive_url, ivs),
+                              BinanceRestSource(raw_root, self.rest_url, ivs, agg_trades=self.agg_trades))
+        from ..lib.sim.source import SimulatedSource
+        return SimulatedSource(raw_root, self.scenario(), ivs)
 
     def scenario(self):
         from ..lib.sim.scenario import Scenario
-        return Scenario.default(seed=self.sim_seed, start=self.sim_start or None, days=self.sim_days,
-                                agg_trades=self.agg_trades)
+        return Scenario.default(seed=self.sim_seed, start=self.sim_start, days=self.sim_days, agg_trades=self.agg_trades)
+
+    def check_symbol(self, symbol: str, day: dt.date, raw_root: Path) -> None:
+        """InputError naming the symbol if this source does not have it (the exchange's list, the archive, the
+        folder or the scenario): run before the symbol becomes a partition."""
+        self.open(raw_root).check_symbol(symbol, day)

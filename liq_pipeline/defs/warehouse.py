@@ -1,31 +1,24 @@
-"""The analyst warehouse: views over every clean table in data/warehouse.duckdb.
-
-It is downstream of every clean partition, so a failed quality gate stops it in the same run; the
-rebuild is cheap (views only) and replaces the file atomically.
-"""
-
+"""The analyst warehouse: data/warehouse.duckdb, a view over every registered table's Parquet (a sorted table
+where the registry asks for one). Downstream of every asset, so a failed gate anywhere stops it; built once
+per run (its step covers the run's whole range), atomically, one build at a time."""
 import dagster as dg
 
-from ..lib import warehouse
-from ..lib.sources.base import DATASETS
-from .partitions import date_symbol, partition_of
-from .resources import PipelineConfig
-
-# Every view and the layer its Parquet lives in; later layers add theirs here.
-VIEWS = {**{d: "clean" for d in DATASETS},
-         **{t: "model" for t in ("volume_profile", "heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots")}}
+from ..lib import tables, warehouse
+from .gates import asset_key
+from .partitions import date_symbol, range_policy
+from .resources import StorageResource
 
 
 @dg.asset(
-    key=["warehouse"], deps=[dg.AssetKey([layer, t]) for t, layer in VIEWS.items()], partitions_def=date_symbol,
-    group_name="warehouse", kinds={"duckdb"},
-    description="data/warehouse.duckdb: read-only views for analysts (" + ", ".join(VIEWS) + ")",
+    key=["warehouse"], deps=[asset_key(t) for t in tables.TABLES.values()], partitions_def=date_symbol,
+    backfill_policy=range_policy, group_name="warehouse", kinds={"duckdb"},
+    description="data/warehouse.duckdb: read-only views for analysts (" + ", ".join(tables.TABLES) + ")",
 )
-def warehouse_views(context: dg.AssetExecutionContext, pipeline: PipelineConfig) -> dg.MaterializeResult:
-    day, symbol = partition_of(context)
-    counts = warehouse.build(pipeline.root(), VIEWS)
+def warehouse_views(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    layout = storage.layout()
+    counts = warehouse.build(layout.root, {t.name: t.layer for t in tables.TABLES.values()})
     return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(pipeline.root() / "warehouse.duckdb")),
+        "path": dg.MetadataValue.path(str(layout.warehouse)),
         "views": dg.MetadataValue.json(counts),
-        "partition": f"{day}|{symbol}",
+        "partitions_in_run": len(context.partition_keys),
     })

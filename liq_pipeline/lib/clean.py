@@ -7,23 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import parse
+from . import parse, tables
 from .errors import InputError
 from .params import KLINE_INTERVALS
 from .rawfiles import read_zip_csv, sha256_of
 
-# Per table: the time column, the key that identifies a row, the sort order.
-TABLES = {
-    "klines": ("open_time", ["interval", "open_time"]),
-    "open_interest": ("ts", ["ts"]),
-    "funding": ("ts", ["ts"]),
-    "agg_trades": ("ts", ["agg_trade_id"]),
-    "liquidation_events": ("ts", ["ts", "side", "price", "qty"]),
-    "liquidation_bars": ("ts", ["interval", "venue", "ts"]),
-    "sim_positions": ("ts", ["ts", "position_id"]),
-    "sim_liquidations": ("ts", ["ts", "position_id"]),
-}
-PROVENANCE = ["ingest_source", "ingest_file", "ingest_sha256"]
+PROVENANCE = list(tables.PROVENANCE)
 
 
 @dataclasses.dataclass
@@ -34,28 +23,29 @@ class CleanReport:
     files: list = dataclasses.field(default_factory=list)
 
 
-def _parse_file(dataset: str, data: bytes, f: dict, symbol: str, where: str) -> pd.DataFrame:
+def _parse_file(table: tables.Table, data: bytes, f: dict, symbol: str, where: str) -> pd.DataFrame:
+    """One raw file -> rows, by the file's format; archive CSVs go through the parser the registry names."""
     fmt = f["format"]
+    if fmt == "archive-zip":
+        parser = getattr(parse, table.raw.parser)
+        csv = read_zip_csv(Path(where))
+        return parser(csv, symbol, f["interval"], where) if table.raw.per_interval else parser(csv, symbol, where)
     if fmt == "rest-json":
-        return parse.parse_rest_page(dataset, data, symbol, f.get("interval"), where)
+        return parse.parse_rest_page(table, data, symbol, f.get("interval"), where)
     if fmt == "force-order-jsonl":
         return parse.parse_force_orders(data, where, symbol=symbol)
     if fmt == "liquidation-bars-csv":
         return parse.parse_liquidation_bars(data, symbol, f["interval"], f["venue"], where)
     if fmt == "truth-parquet":
         df = pd.read_parquet(where)
-        return df.assign(source="simulated_truth") if dataset == "sim_liquidations" else df
-    if fmt == "archive-zip":
-        csv = read_zip_csv(Path(where))
-        if dataset == "klines":
-            return parse.parse_klines(csv, symbol, f["interval"], where)
-        return {"open_interest": parse.parse_metrics, "funding": parse.parse_funding,
-                "agg_trades": parse.parse_agg_trades}[dataset](csv, symbol, where)
+        # the truth's liquidations carry the event table's `source` column: where they came from
+        return df.assign(source="simulated_truth") if "source" in table.columns else df
     raise InputError(f"{where}: unknown raw format {fmt!r}")
 
 
 def clean_partition(dataset: str, symbol: str, day: dt.date, manifest: dict, raw_root: Path) -> tuple[pd.DataFrame, CleanReport]:
-    time_col, key = TABLES[dataset]
+    table = tables.get(dataset)
+    time_col, key = table.time_col, list(table.key)
     report = CleanReport()
     lo = pd.Timestamp(day, tz="UTC")
     hi = lo + pd.Timedelta(days=1)
@@ -67,7 +57,7 @@ def clean_partition(dataset: str, symbol: str, day: dt.date, manifest: dict, raw
         data = path.read_bytes()
         if sha256_of(data) != f["sha256"]:
             raise InputError(f"{path}: changed since it was pulled (sha256 differs from the manifest); rerun the raw partition")
-        df = _parse_file(dataset, data, f, symbol, str(path))
+        df = _parse_file(table, data, f, symbol, str(path))
         df = df[(df[time_col] >= lo) & (df[time_col] < hi)]
         report.rows_parsed += len(df)
         report.files.append(f["path"])
@@ -93,17 +83,19 @@ def _missing(stamps: pd.Series, expected: pd.DatetimeIndex) -> list[str]:
 
 
 def find_gaps(dataset: str, df: pd.DataFrame, day: dt.date) -> dict:
-    """Missing bars / OI stamps / funding times within the day: reported, never filled in."""
+    """Missing bars / OI stamps / funding times within the day (the table's RawSpec.cadence): reported, never
+    filled in."""
     lo = pd.Timestamp(day, tz="UTC")
     gaps = {}
-    if dataset == "klines":
+    cadence = tables.get(dataset).raw.cadence
+    if cadence == "interval":
         for iv, g in df.groupby("interval"):
             exp = pd.date_range(lo, periods=86_400 // KLINE_INTERVALS[iv], freq=f"{KLINE_INTERVALS[iv]}s")
             gaps[iv] = _missing(g["open_time"].astype("datetime64[ms, UTC]"), exp.as_unit("ms"))
-    elif dataset == "open_interest":
+    elif cadence == "5m":
         exp = pd.date_range(lo, periods=288, freq="5min")
         gaps["5m"] = _missing(df["ts"].astype("datetime64[ms, UTC]"), exp.as_unit("ms"))
-    elif dataset == "funding" and len(df):
+    elif cadence == "interval_hours" and len(df):
         hours = int(df["interval_hours"].mode().iloc[0])
         exp = pd.date_range(lo, periods=24 // hours, freq=f"{hours}h")
         gaps[f"{hours}h"] = _missing(df["ts"].astype("datetime64[ms, UTC]"), exp.as_unit("ms"))

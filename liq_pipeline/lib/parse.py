@@ -216,30 +216,40 @@ def _rows_to_csv(rows: list[list]) -> bytes:
     return "\n".join(",".join(str(v) for v in r) for r in rows).encode()
 
 
-def parse_rest_page(dataset: str, data: bytes, symbol: str, interval: str | None, where: str) -> pd.DataFrame:
+def _rest_value(row: dict, field: str) -> str:
+    if field.startswith("="):
+        return field[1:]
+    key, _, kind = field.partition(":")
+    value = row.get(key, "")
+    if kind == "time":
+        return pd.Timestamp(int(value), unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M:%S")
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def parse_rest_page(table, data: bytes, symbol: str, interval: str | None, where: str) -> pd.DataFrame:
+    """A REST page as received (JSON) -> the same frame the archive's CSV gives, through the same parser:
+    the page is rewritten as the archive's CSV (columns from the table's RawSpec.rest_fields)."""
     try:
         rows = json.loads(data)
     except ValueError as exc:
         raise InputError(f"{where}: not JSON ({exc})") from None
     if not isinstance(rows, list):
         raise InputError(f"{where}: expected a JSON list")
-    if dataset == "klines":
-        return parse_klines(_rows_to_csv(rows), symbol, interval, where) if rows else parse_klines(b"", symbol, interval, where)
-    keys = {
-        "open_interest": (["timestamp", "symbol", "sumOpenInterest", "sumOpenInterestValue"], METRICS_COLS[:4]),
-        "funding": (["fundingTime", "_h", "fundingRate"], FUNDING_COLS),
-        "agg_trades": (["a", "p", "q", "f", "l", "T", "m"], AGG_TRADE_COLS),
-    }[dataset]
+    from .tables import get
+
+    spec = (get(table) if isinstance(table, str) else table).raw
+    parser = globals()[spec.parser]
+    if spec.per_interval:        # klines: rows are lists in the archive's column order
+        return parser(_rows_to_csv(rows), symbol, interval, where)
     try:
-        table = [[(8 if k == "_h" else r.get(k, "")) for k in keys[0]] for r in rows]
+        values = [[_rest_value(r, f) for f in spec.rest_fields] for r in rows]
     except AttributeError:
         raise InputError(f"{where}: rows are not JSON objects") from None
-    if dataset == "open_interest":
-        ts = pd.to_datetime(pd.Series([int(r[0]) for r in table], dtype="int64"), unit="ms", utc=True)
-        table = [[t.strftime("%Y-%m-%d %H:%M:%S"), *r[1:], "", "", "", ""] for t, r in zip(ts, table)]
-        csv = ",".join(METRICS_COLS) + "\n" + _rows_to_csv(table).decode()
-        return parse_metrics(csv.encode(), symbol, where)
-    csv = (",".join(keys[1]) + "\n" + _rows_to_csv(table).decode()).encode()
-    if dataset == "funding":
-        return parse_funding(csv, symbol, where)
-    return parse_agg_trades(csv.replace(b"True", b"true").replace(b"False", b"false"), symbol, where)
+    columns = ARCHIVE_COLUMNS[spec.parser]
+    values = [v + [""] * (len(columns) - len(v)) for v in values]
+    return parser((",".join(columns) + "\n" + _rows_to_csv(values).decode()).encode(), symbol, where)
+
+
+# The archive CSV's columns, per parser (what a REST page is rewritten as).
+ARCHIVE_COLUMNS = {"parse_klines": KLINE_COLS, "parse_metrics": METRICS_COLS, "parse_funding": FUNDING_COLS,
+                   "parse_agg_trades": AGG_TRADE_COLS}

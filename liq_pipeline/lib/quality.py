@@ -1,19 +1,33 @@
 """Data-quality gates: great-expectations suites kept as JSON in expectations/, run on DataFrames.
 
-great_expectations is imported lazily (it takes seconds), and one ephemeral context is reused.
+great_expectations is imported lazily (it takes seconds), and one ephemeral context is reused. The suites ship
+inside the package (pyproject maps expectations/ to liq_pipeline.expectations), so an installed wheel gates too.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-EXPECTATIONS_DIR = Path(os.environ.get("LIQ_EXPECTATIONS_DIR", Path(__file__).resolve().parents[2] / "expectations"))
 SAMPLE_ROWS = 10
+
+
+def default_expectations_dir() -> Path:
+    """$LIQ_EXPECTATIONS_DIR, else the suites installed with the package, else the checkout's expectations/ (an
+    editable install, which cannot see the mapped folder)."""
+    if os.environ.get("LIQ_EXPECTATIONS_DIR"):
+        return Path(os.environ["LIQ_EXPECTATIONS_DIR"])
+    # the suites folder has no __init__.py (it is a namespace package): its location is its spec's search path
+    spec = importlib.util.find_spec("liq_pipeline.expectations")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(__file__).resolve().parents[2] / "expectations"
 
 
 @dataclasses.dataclass
@@ -22,6 +36,7 @@ class Failure:
     kwargs: dict
     unexpected_count: int
     rows: pd.DataFrame          # a sample of the offending rows, with their row index
+    index: np.ndarray = dataclasses.field(default_factory=lambda: np.array([], dtype=int))  # every offending row
 
     def describe(self) -> str:
         cols = self.kwargs.get("column") or self.kwargs.get("column_list") or \
@@ -45,8 +60,8 @@ class GateResult:
         return f"{self.suite}: " + "; ".join(f.describe() for f in self.failures)
 
 
-def load_suite(name: str) -> dict:
-    path = EXPECTATIONS_DIR / f"{name}.json"
+def load_suite(name: str, suites_dir: Path | None = None) -> dict:
+    path = Path(suites_dir or default_expectations_dir()) / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(f"expectation suite {name}: {path} missing")
     return json.loads(path.read_text())
@@ -70,9 +85,9 @@ def _gx_suite(spec: dict):
     return gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"])
 
 
-def run_suite(name: str, df: pd.DataFrame, parameters: dict | None = None) -> GateResult:
+def run_suite(name: str, df: pd.DataFrame, parameters: dict | None = None, suites_dir: Path | None = None) -> GateResult:
     """Validate `df` against the named suite; a suite with meta.group_by runs once per group."""
-    spec = load_suite(name)
+    spec = load_suite(name, suites_dir)
     group_by = spec.get("meta", {}).get("group_by")
     df = df.reset_index(drop=True)
     groups = [g for _, g in df.groupby(group_by, sort=True)] if group_by and len(df) else [df]
@@ -85,15 +100,44 @@ def run_suite(name: str, df: pd.DataFrame, parameters: dict | None = None) -> Ga
             if r.success:
                 continue
             cfg = r.expectation_config
-            idx = list(r.result.get("unexpected_index_list") or [])[:SAMPLE_ROWS]
             # unexpected_index_list holds row indices (or dicts for compound checks); fall back to none.
-            idx = [i for i in idx if isinstance(i, (int,)) or hasattr(i, "__index__")]
+            every = [i for i in (r.result.get("unexpected_index_list") or []) if hasattr(i, "__index__")]
+            idx = every[:SAMPLE_ROWS]
             key = json.dumps([cfg.type, cfg.kwargs], sort_keys=True, default=str)
             rows = g.loc[g.index.intersection(idx)]
             count = int(r.result.get("unexpected_count") or 0) or (0 if r.exception_info.get("raised_exception") is False else 1)
+            every = np.asarray(every, dtype=int)
             if key in failures:
                 failures[key].unexpected_count += count
                 failures[key].rows = pd.concat([failures[key].rows, rows]).head(SAMPLE_ROWS)
+                failures[key].index = np.concatenate([failures[key].index, every])
             else:
-                failures[key] = Failure(cfg.type, {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}, count, rows)
+                failures[key] = Failure(cfg.type, {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}, count, rows, every)
     return GateResult(name, not failures, len(spec["expectations"]), list(failures.values()), len(df))
+
+
+def run_suite_by_partition(name: str, frames: dict, parameters: dict | None = None,
+                           suites_dir: Path | None = None) -> dict:
+    """Validate many partitions' frames (key -> frame, in order) in one great-expectations call, which costs
+    about what one partition's does, and give each partition its own GateResult: a failing row belongs to
+    the partition it came from; a failure that names no rows fails every partition of the batch. The suites'
+    keys and orderings hold across a symbol's consecutive days, so this equals validating each apart."""
+    keys = list(frames)
+    sizes = [len(frames[k]) for k in keys]
+    nonempty = [frames[k] for k in keys if len(frames[k])]
+    whole = pd.concat(nonempty, ignore_index=True) if nonempty else next(iter(frames.values()), pd.DataFrame())
+    result = run_suite(name, whole, parameters, suites_dir)
+    owner = np.repeat(np.arange(len(keys)), sizes)       # row i of `whole` came from partition owner[i]
+    out = {}
+    for i, key in enumerate(keys):
+        fails = []
+        for f in result.failures:
+            if not len(f.index):                   # names no rows: it fails the whole batch
+                fails.append(f)
+                continue
+            mine = f.index[owner[f.index] == i]
+            if len(mine):
+                fails.append(dataclasses.replace(f, rows=whole.loc[mine[:SAMPLE_ROWS]], index=mine,
+                                                 unexpected_count=len(mine)))
+        out[key] = GateResult(name, not fails, result.evaluated, fails, sizes[i])
+    return out

@@ -2,11 +2,15 @@
 
     <root>/raw/<source>/...                         files as pulled, in the source's own layout
     <root>/raw/_manifests/<dataset>/SYM/DATE.json   what a raw partition ingested
-    <root>/clean/<table>/symbol=SYM/date=DATE/data.parquet
+    <root>/clean/<table>/symbol=SYM/date=DATE/data.parquet     (and model/<table>/…)
+    <root>/model/_state/<config key>/SYM/DATE.npz     the flow book at a day's end
+    <root>/reports/SYM/…                            pictures and reports
     <root>/warehouse.duckdb
+`DataLayout` is the one place these paths are made; the storage resource hands it to every asset.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -21,6 +25,41 @@ import pyarrow.parquet as pq
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
     """--data-dir, else $LIQ_DATA_DIR, else ./data; always absolute."""
     return Path(explicit or os.environ.get("LIQ_DATA_DIR") or "data").expanduser().resolve()
+
+
+@dataclasses.dataclass(frozen=True)
+class DataLayout:
+    """Every path under one data root."""
+    root: Path
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    def partition(self, layer: str, table: str, symbol: str, day: dt.date) -> Path:
+        return partition_dir(self.root, layer, table, symbol, day) / "data.parquet"
+
+    def manifest(self, dataset: str, symbol: str, day: dt.date) -> Path:
+        return manifest_path(self.root, dataset, symbol, day)
+
+    def book_state(self, config_key: str, symbol: str, day: dt.date) -> Path:
+        return self.root / "model" / "_state" / config_key / symbol / f"{day.isoformat()}.npz"
+
+    def reports(self, symbol: str) -> Path:
+        return self.root / "reports" / symbol
+
+    def read(self, layer: str, table: str, symbol: str, day: dt.date) -> pd.DataFrame:
+        return read_partition(self.root, layer, table, symbol, day)
+
+    def read_days(self, layer: str, table: str, symbol: str, days: list[dt.date]) -> pd.DataFrame:
+        return read_partitions(self.root, layer, table, symbol, days)
+
+    def write(self, df: pd.DataFrame, layer: str, table: str, symbol: str, day: dt.date) -> Path:
+        return write_partition(df, self.root, layer, table, symbol, day)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

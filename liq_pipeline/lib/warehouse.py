@@ -1,10 +1,12 @@
-"""The analyst warehouse: a DuckDB file of views over the clean Parquet, rebuilt by one writer.
+"""The analyst warehouse: a DuckDB file of views over the Parquet of every registered table.
 
 The file is built beside the old one and renamed over it, so an analyst never opens a half-built
-warehouse; analysts connect read-only.
+warehouse (one who holds the old file open keeps reading the old, complete file); analysts connect
+read-only. Builds are serialised by a lock file, so the last build to finish saw every run's data.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from pathlib import Path
@@ -18,15 +20,21 @@ def parquet_glob(root: Path, layer: str, table: str) -> str:
     return str(root / layer / table / "symbol=*" / "date=*" / "data.parquet")
 
 
-# Materialised (copied, sorted) instead of a view: what `liq heatmap` queries with a latency target.
-MATERIALISED = {"heatmap_levels": "symbol, model, ts"}
 
 
 def build(root: Path, tables: dict[str, str]) -> dict[str, int]:
-    """(Re)create warehouse.duckdb with one view per table (name -> layer), or a sorted table for those in
-    MATERIALISED. Returns row counts."""
-    target = root / "warehouse.duckdb"
+    """(Re)create warehouse.duckdb with one view per table (name -> layer), or a table sorted as the registry
+    says (what `liq heatmap` queries with a latency target). Returns row counts."""
     root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".warehouse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)     # concurrent runs (several symbols) build one after another
+        return _build(root, tables)
+
+
+def _build(root: Path, tables: dict[str, str]) -> dict[str, int]:
+    from .tables import get
+
+    target = root / "warehouse.duckdb"
     # A unique temp name: concurrent partition runs may rebuild at once; the last rename wins, all equal.
     tmp = root / f".warehouse.{os.getpid()}.{uuid.uuid4().hex[:8]}.duckdb.tmp"
     counts = {}
@@ -38,8 +46,8 @@ def build(root: Path, tables: dict[str, str]) -> dict[str, int]:
                 sql = f"SELECT * FROM read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
             else:
                 sql = schemas.duckdb_empty_select(table)
-            if table in MATERIALISED:
-                con.execute(f'CREATE TABLE "{table}" AS {sql} ORDER BY {MATERIALISED[table]}')
+            if get(table).sort:
+                con.execute(f'CREATE TABLE "{table}" AS {sql} ORDER BY {get(table).sort}')
             else:
                 con.execute(f'CREATE VIEW "{table}" AS {sql}')
             counts[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]

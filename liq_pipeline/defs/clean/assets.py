@@ -1,50 +1,66 @@
-"""Clean assets: typed, UTC, deduplicated, sorted Parquet per (date, symbol), with provenance columns.
-Gaps (missing bars, OI stamps, funding times) are reported in metadata, never filled in."""
+"""Clean assets, one per source-fed table of the registry: typed, UTC, deduplicated, sorted Parquet per
+(date, symbol) with provenance columns, gated by the table's great-expectations suite (a blocking check
+declared on the asset). Gaps (missing bars, OI stamps, funding times) are reported in metadata, never filled."""
 
 import json
 
 import dagster as dg
 
-from ...lib import schemas, storage
+from ...lib import schemas, tables
 from ...lib.clean import clean_partition
 from ...lib.errors import InputError
-from ...lib.sources.base import DATASETS
+from ..gates import RangeGate, asset_key, check_spec, gate_outputs, recheck, wanted
 from ..metadata import frame_metadata
-from ..partitions import date_symbol, partition_of
-from ..resources import PipelineConfig
+from ..partitions import date_symbol, days_by_symbol, range_policy
+from ..ranges import RangeOutput, failure
+from ..resources import StorageResource
 
 
-def build_clean_asset(dataset: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=["clean", dataset], deps=[dg.AssetKey(["raw", dataset])], partitions_def=date_symbol,
-        group_name="clean", kinds={"parquet"},
-        description=f"Clean `{dataset}` (warehouse view `{dataset}`), gated by the `clean_{dataset}` GX suite.",
+def build_clean_asset(table: tables.Table) -> dg.AssetsDefinition:
+    name = table.name
+
+    @dg.multi_asset(
+        name=f"clean_{name}", partitions_def=date_symbol, backfill_policy=range_policy, can_subset=True,
+        specs=[dg.AssetSpec(asset_key(table), deps=[dg.AssetKey(["raw", name])], partitions_def=date_symbol,
+                            group_name="clean", kinds={"parquet"},
+                            description=f"Clean `{name}` (warehouse view `{name}`): {table.description}")],
+        check_specs=[check_spec(table)],
     )
-    def _clean(context: dg.AssetExecutionContext, pipeline: PipelineConfig) -> dg.MaterializeResult:
-        day, symbol = partition_of(context)
-        root = pipeline.root()
-        mpath = storage.manifest_path(root, dataset, symbol, day)
-        if not mpath.exists():
-            raise dg.Failure(f"clean/{dataset} partition {day}|{symbol}: raw manifest {mpath} missing; "
-                             f"materialise raw/{dataset} first", allow_retries=False)
-        manifest = json.loads(mpath.read_text())
-        try:
-            df, report = clean_partition(dataset, symbol, day, manifest, root / "raw")
-        except InputError as exc:
-            raise dg.Failure(f"clean/{dataset} partition {day}|{symbol}: {exc}", allow_retries=False) from None
-        df = schemas.conform(df, dataset)
-        path = storage.write_partition(df, root, "clean", dataset, symbol, day)
-        gaps = {k: {"missing": len(v), "first": v[:5]} for k, v in report.gaps.items()}
-        return dg.MaterializeResult(metadata={
-            **frame_metadata(df),
-            "path": dg.MetadataValue.path(str(path)),
-            "source_available": manifest["available"],
-            "exact_duplicates_dropped": report.exact_duplicates_dropped,
-            "gaps": dg.MetadataValue.json(gaps),
-            "gap_count": sum(g["missing"] for g in gaps.values()),
-        })
+    def _clean(context: dg.AssetExecutionContext, storage: StorageResource):
+        layout, suites = storage.layout(), storage.suites_dir()
+        write, gate_on = wanted(context, table)
+        parts = days_by_symbol(context)
+        if not write:
+            yield from recheck(context, table, layout, suites, parts)
+            return
+        out, evaluations = RangeOutput(context, asset_key(table)), []
+        for symbol, days in parts.items():
+            gate = RangeGate(table, symbol, suites, gate_on)
+            for day in days:
+                mpath = layout.manifest(name, symbol, day)
+                try:
+                    if not mpath.exists():
+                        raise InputError(f"raw manifest {mpath} missing; materialise raw/{name} first")
+                    manifest = json.loads(mpath.read_text())
+                    df, report = clean_partition(name, symbol, day, manifest, layout.raw)
+                except InputError as exc:
+                    yield from out.partial()
+                    raise failure(f"clean/{name}", day, symbol, exc) from None
+                df = schemas.conform(df, name)
+                path = layout.write(df, "clean", name, symbol, day)
+                gaps = {k: {"missing": len(v), "first": v[:5]} for k, v in report.gaps.items()}
+                out.add(day, symbol, {
+                    **frame_metadata(df), "path": dg.MetadataValue.path(str(path)),
+                    "source_available": manifest["available"],
+                    "exact_duplicates_dropped": report.exact_duplicates_dropped,
+                    "gaps": dg.MetadataValue.json(gaps), "gap_count": sum(g["missing"] for g in gaps.values())})
+                evaluations += gate.add(day, df)
+            evaluations += gate.flush()
+        yield out.result()
+        yield from evaluations
+        yield from gate_outputs(context, [table])
 
     return _clean
 
 
-clean_assets = [build_clean_asset(d) for d in DATASETS]
+clean_assets = [build_clean_asset(tables.get(name)) for name in tables.SOURCED]

@@ -1,109 +1,146 @@
-"""The estimator: the 30-day volume profile and both liquidation models (flow book, seed static) per day.
+"""The estimator: the 30-day volume profile and both liquidation models (flow book, seed static), per day.
 
-The flow book carries from day to day: each partition loads the book state the previous day saved
-(data/model/_state/<config key>/SYM/DATE.npz); without it, the volume-profile baseline seeds the book
-(a cold start, shown in metadata). A rerun of an earlier day leaves later days' states as they were:
-rerun the range after it to carry the change forward.
+A step handles a range of days per symbol in date order. The flow book carries from day to day: each day
+loads the book state the previous day saved (data/model/_state/<config key>/SYM/DATE.npz); without it, the
+volume-profile baseline seeds the book (a cold start, shown in metadata). A rerun of an earlier day leaves
+later days' states as they were: rerun the range after it to carry the change forward.
 """
-import datetime as dt
 
+import datetime as dt
 import warnings
 
 import dagster as dg
+import pandas as pd
 
-from ...lib import brackets, schemas, storage
+from ...lib import brackets, schemas, tables
 from ...lib.liqprice import BracketArrays
 from ...lib.model import book as book_mod
 from ...lib.model.estimate import estimate_day
 from ...lib.model.levels import rollup
 from ...lib.model.profile import PROFILE_DAYS, trailing_profile
+from ...lib.storage import write_bytes_atomic
+from ..gates import RangeGate, asset_key, check_spec, gate_outputs, recheck, wanted
 from ..metadata import frame_metadata
-from ..partitions import date_symbol, partition_of
-from ..resources import PipelineConfig
-
-# MultiPartitionMapping is "preview" in Dagster 1.13; it is how a (date × symbol) window is declared.
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
+from ..partitions import date_symbol, days_by_symbol, range_policy
+from ..ranges import RangeOutput
+from ..resources import StorageResource
+from .config import EstimatorConfig
 
 
 def _window(offset_start: int, offset_end: int) -> dg.MultiPartitionMapping:
-    return dg.MultiPartitionMapping({
-        "date": dg.DimensionPartitionMapping("date", dg.TimeWindowPartitionMapping(
-            start_offset=offset_start, end_offset=offset_end, allow_nonexistent_upstream_partitions=True)),
-        "symbol": dg.DimensionPartitionMapping("symbol", dg.IdentityPartitionMapping()),
-    })
+    """Days offset_start..offset_end relative to the partition's, same symbol. MultiPartitionMapping is
+    "preview" in Dagster 1.13: the warning is silenced here only."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.MultiPartitionMapping({
+            "date": dg.DimensionPartitionMapping("date", dg.TimeWindowPartitionMapping(
+                start_offset=offset_start, end_offset=offset_end, allow_nonexistent_upstream_partitions=True)),
+            "symbol": dg.DimensionPartitionMapping("symbol", dg.IdentityPartitionMapping()),
+        })
 
 
-def _write(df, table, symbol, day, root, key) -> dict:
-    df = schemas.conform(df.assign(symbol=symbol, config_key=key) if len(df) else df, table)
-    path = storage.write_partition(df, root, "model", table, symbol, day)
-    return {**frame_metadata(df), "path": dg.MetadataValue.path(str(path))}
+def _conform(df: pd.DataFrame, table: str, symbol: str, key: str) -> pd.DataFrame:
+    return schemas.conform(df.assign(symbol=symbol, config_key=key) if len(df) else df, table)
 
 
-@dg.asset(
-    key=["model", "volume_profile"], partitions_def=date_symbol, group_name="model", kinds={"parquet"},
-    deps=[dg.AssetDep(dg.AssetKey(["clean", "klines"]), partition_mapping=_window(-PROFILE_DAYS, -1))],
-    description="Volume per price bin (~0.1% of price) over the 30 days before the day: each bar's quote "
-                "volume spread over its low..high. Missing days are skipped and counted.",
-)
-def volume_profile_asset(context: dg.AssetExecutionContext, pipeline: PipelineConfig) -> dg.MaterializeResult:
-    day, symbol = partition_of(context)
-    root = pipeline.root()
-    days = [day - dt.timedelta(days=i) for i in range(PROFILE_DAYS, 0, -1)]
-    kl = storage.read_partitions(root, "clean", "klines", symbol, days)
-    prof, interval, used = trailing_profile(kl)
-    if interval is not None:
-        prof = prof.assign(date=day.isoformat(), interval=interval, days_used=used)
-    md = _write(prof, "volume_profile", symbol, day, root, "profile")
-    md["days_used"] = int(prof["days_used"].iloc[0]) if len(prof) else 0
-    md["first_days_of_history"] = md["days_used"] < PROFILE_DAYS
-    return dg.MaterializeResult(metadata=md)
-
-
-MODEL_OUTPUTS = ("heatmap", "predicted_liquidations", "model_snapshots")
+PROFILE = tables.get("volume_profile")
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(["model", t], partitions_def=date_symbol, group_name="model", kinds={"parquet"},
-                        deps=[dg.AssetDep(dg.AssetKey(["clean", "klines"])),
-                              dg.AssetDep(dg.AssetKey(["clean", "open_interest"]), partition_mapping=_window(-1, 0)),
-                              dg.AssetDep(dg.AssetKey(["clean", "funding"]), partition_mapping=_window(-1, 0)),
-                              dg.AssetDep(dg.AssetKey(["model", "volume_profile"]))]
-                        + ([dg.AssetDep(dg.AssetKey(["model", "heatmap"]), partition_mapping=_window(-1, -1))]
-                           if t == "heatmap" else []),
-                        description=desc)
-           for t, desc in (("heatmap", "Liquidation levels per (model, snapshot, side, leverage, price bin), "
-                                       "from data strictly before each snapshot."),
-                           ("heatmap_levels", "The heatmap as traders read it: leverage summed, 0.25% log-price "
-                                              "buckets stable across days (what `liq heatmap` queries)."),
-                           ("predicted_liquidations", "Notional each model says was liquidated in each bar, by side."),
-                           ("model_snapshots", "Per snapshot and model: price, OI, book totals (conservation)."))],
-    partitions_def=date_symbol, name="liquidation_model", can_subset=False,
+    name="volume_profile", partitions_def=date_symbol, backfill_policy=range_policy, can_subset=True,
+    specs=[dg.AssetSpec(asset_key(PROFILE), partitions_def=date_symbol, group_name="model", kinds={"parquet"},
+                        description=PROFILE.description,
+                        deps=[dg.AssetDep(dg.AssetKey(["clean", "klines"]), partition_mapping=_window(-PROFILE_DAYS, -1))])],
+    check_specs=[check_spec(PROFILE)],
 )
-def liquidation_model(context: dg.AssetExecutionContext, pipeline: PipelineConfig):
-    day, symbol = partition_of(context)
-    root = pipeline.root()
-    cfg = pipeline.estimator_config()
-    br = BracketArrays.of(brackets.load(symbol, day))
-    state_dir = root / "model" / "_state" / cfg.key() / symbol
-    prev_path = state_dir / f"{day - dt.timedelta(days=1)}.npz"
-    prev = book_mod.load_state(prev_path.read_bytes()) if prev_path.exists() else None
-    est = estimate_day(
-        day,
-        storage.read_partition(root, "clean", "klines", symbol, day),
-        storage.read_partitions(root, "clean", "open_interest", symbol, [day - dt.timedelta(days=1), day]),
-        storage.read_partitions(root, "clean", "funding", symbol, [day - dt.timedelta(days=1), day]),
-        storage.read_partition(root, "model", "volume_profile", symbol, day),
-        prev, cfg, br)
-    if est.state is not None:
-        storage.write_bytes_atomic(state_dir / f"{day}.npz", book_mod.save_state(est.state))
-    common = {"config_key": cfg.key(), "cold_start": est.cold_start, "interval": est.interval or "",
-              "bars_without_oi": est.bars_without_oi,
-              "snapshots_without_history": dg.MetadataValue.json(est.snapshots_without_history)}
-    for table, df in (("heatmap", est.heatmap), ("heatmap_levels", rollup(est.heatmap)),
-                      ("predicted_liquidations", est.predicted),
-                      ("model_snapshots", est.snapshots)):
-        md = _write(df, table, symbol, day, root, cfg.key())
-        if table == "heatmap":
-            md["model_config"] = dg.MetadataValue.json(cfg.to_dict())
-        yield dg.MaterializeResult(asset_key=["model", table], metadata={**md, **common})
+def volume_profile_asset(context: dg.AssetExecutionContext, storage: StorageResource):
+    layout, suites = storage.layout(), storage.suites_dir()
+    write, gate_on = wanted(context, PROFILE)
+    parts = days_by_symbol(context)
+    if not write:
+        yield from recheck(context, PROFILE, layout, suites, parts)
+        return
+    out, evaluations = RangeOutput(context, asset_key(PROFILE)), []
+    for symbol, days in parts.items():
+        gate = RangeGate(PROFILE, symbol, suites, gate_on)
+        # the klines of every window in the range, read once; each day takes its 30 days before it
+        first = days[0] - dt.timedelta(days=PROFILE_DAYS)
+        window = [first + dt.timedelta(days=i) for i in range((days[-1] - first).days)]
+        kl = layout.read_days("clean", "klines", symbol, window)
+        for day in days:
+            lo, hi = pd.Timestamp(day - dt.timedelta(days=PROFILE_DAYS), tz="UTC"), pd.Timestamp(day, tz="UTC")
+            past = kl[(kl["open_time"] >= lo) & (kl["open_time"] < hi)].reset_index(drop=True) if len(kl) else kl
+            prof, interval, used = trailing_profile(past)
+            if interval is not None:
+                prof = prof.assign(date=day.isoformat(), interval=interval, days_used=used)
+            prof = _conform(prof, "volume_profile", symbol, "profile")
+            path = layout.write(prof, "model", "volume_profile", symbol, day)
+            days_used = int(prof["days_used"].iloc[0]) if len(prof) else 0
+            out.add(day, symbol, {**frame_metadata(prof), "path": dg.MetadataValue.path(str(path)),
+                                  "days_used": days_used, "first_days_of_history": days_used < PROFILE_DAYS})
+            evaluations += gate.add(day, prof)
+        evaluations += gate.flush()
+    yield out.result()
+    yield from evaluations
+    yield from gate_outputs(context, [PROFILE])
+
+
+MODEL_OUTPUTS = ("heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots")
+_inputs = [dg.AssetDep(dg.AssetKey(["clean", "klines"])),
+           dg.AssetDep(dg.AssetKey(["clean", "open_interest"]), partition_mapping=_window(-1, 0)),
+           dg.AssetDep(dg.AssetKey(["clean", "funding"]), partition_mapping=_window(-1, 0)),
+           dg.AssetDep(asset_key(PROFILE))]
+
+
+@dg.multi_asset(
+    name="liquidation_model", partitions_def=date_symbol, backfill_policy=range_policy, can_subset=True,
+    specs=[dg.AssetSpec(asset_key(tables.get(t)), partitions_def=date_symbol, group_name="model", kinds={"parquet"},
+                        description=tables.get(t).description,
+                        deps=_inputs + ([dg.AssetDep(dg.AssetKey(["model", "heatmap"]), partition_mapping=_window(-1, -1))]
+                                        if t == "heatmap" else []))
+           for t in MODEL_OUTPUTS],
+    check_specs=[check_spec(tables.get(t)) for t in MODEL_OUTPUTS],
+)
+def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource):
+    layout, suites = storage.layout(), storage.suites_dir()
+    cfg = config.build()
+    # the four tables come from one computation; a subset (or a gate alone) writes and reports just its part
+    selected = {t: wanted(context, tables.get(t)) for t in MODEL_OUTPUTS}
+    outs = {t: RangeOutput(context, asset_key(tables.get(t))) for t in MODEL_OUTPUTS}
+    evaluations = []
+    for symbol, days in days_by_symbol(context).items():
+        gates = {t: RangeGate(tables.get(t), symbol, suites, selected[t][1]) for t in MODEL_OUTPUTS}
+        for day in days:              # in order: each day starts from the book the day before saved
+            br = BracketArrays.of(brackets.load(symbol, day))
+            prev_path = layout.book_state(cfg.key(), symbol, day - dt.timedelta(days=1))
+            prev = book_mod.load_state(prev_path.read_bytes()) if prev_path.exists() else None
+            both = [day - dt.timedelta(days=1), day]
+            est = estimate_day(day, layout.read("clean", "klines", symbol, day),
+                               layout.read_days("clean", "open_interest", symbol, both),
+                               layout.read_days("clean", "funding", symbol, both),
+                               layout.read("model", "volume_profile", symbol, day), prev, cfg, br)
+            if est.state is not None:
+                write_bytes_atomic(layout.book_state(cfg.key(), symbol, day), book_mod.save_state(est.state))
+            common = {"config_key": cfg.key(), "cold_start": est.cold_start, "interval": est.interval or "",
+                      "bars_without_oi": est.bars_without_oi,
+                      "snapshots_without_history": dg.MetadataValue.json(est.snapshots_without_history)}
+            for table, df in (("heatmap", est.heatmap), ("heatmap_levels", rollup(est.heatmap)),
+                              ("predicted_liquidations", est.predicted), ("model_snapshots", est.snapshots)):
+                df = _conform(df, table, symbol, cfg.key())
+                if not selected[table][0]:       # only its gate: validate what is stored
+                    evaluations += gates[table].add(day, layout.read("model", table, symbol, day))
+                    continue
+                path = layout.write(df, "model", table, symbol, day)
+                md = {**frame_metadata(df), "path": dg.MetadataValue.path(str(path)), **common}
+                if table == "heatmap":
+                    md["model_config"] = dg.MetadataValue.json(cfg.to_dict())
+                outs[table].add(day, symbol, md)
+                evaluations += gates[table].add(day, df)
+        for gate in gates.values():
+            evaluations += gate.flush()
+    for table, out in outs.items():
+        if selected[table][0]:
+            yield out.result()
+    yield from evaluations
+    yield from gate_outputs(context, [tables.get(t) for t in MODEL_OUTPUTS])

@@ -45,10 +45,13 @@ class SimulatedSource(MirrorSource):
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
 
+    def check_symbol(self, symbol: str, day: dt.date | None = None) -> None:
+        if symbol != self.scenario.symbol:
+            raise InputError(f"symbol {symbol}: the simulated scenario is for {self.scenario.symbol}")
+
     def _check_day(self, symbol: str, day: dt.date) -> None:
         sc = self.scenario
-        if symbol != sc.symbol:
-            raise InputError(f"symbol {symbol}: the simulated scenario is for {sc.symbol}")
+        self.check_symbol(symbol)
         last = sc.start_date + dt.timedelta(days=sc.days - 1)
         if not sc.start_date <= day <= last:
             raise InputError(f"partition {day}|{symbol}: outside the simulated scenario {sc.start_date}..{last} "
@@ -72,14 +75,16 @@ class SimulatedSource(MirrorSource):
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         self._check_day(symbol, day)
         self._ensure()
-        if dataset in ("sim_positions", "sim_liquidations"):
-            kind = dataset.split("_")[1]
-            rel = f"truth/{kind}/{symbol}/{symbol}-{kind}-{day}.parquet"
-            return Pull([self._rawfile(rel, "truth-parquet")])
-        if dataset in ("liquidation_events", "liquidation_bars"):
-            # generated files are already in place: record them as they are (no content-addressed copy)
-            if dataset == "liquidation_events":
-                return Pull([self._rawfile(f"forceOrder/forceOrder-{day}.jsonl", "force-order-jsonl")])
-            rel = f"liquidationBars/{symbol}/30m/{symbol}-liquidations-simulated-30m.csv"
-            return Pull([self._rawfile(rel, "liquidation-bars-csv", interval="30m", venue="simulated")])
         return super().pull(dataset, symbol, day)
+
+    # The generated tapes, bars and truth are already in place: record them as they are (no content-addressed copy).
+    def _pull_truth(self, spec, symbol, day):
+        kind = spec.truth_file
+        return Pull([self._rawfile(f"truth/{kind}/{symbol}/{symbol}-{kind}-{day}.parquet", "truth-parquet")])
+
+    def _pull_tape(self, spec, symbol, day):
+        return Pull([self._rawfile(f"forceOrder/forceOrder-{day}.jsonl", "force-order-jsonl")])
+
+    def _pull_bars(self, spec, symbol, day):
+        rel = f"liquidationBars/{symbol}/30m/{symbol}-liquidations-simulated-30m.csv"
+        return Pull([self._rawfile(rel, "liquidation-bars-csv", interval="30m", venue="simulated")])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .base import Pull
 from .http import BinanceHttp
 from .mirror import MirrorSource
 
@@ -26,8 +27,7 @@ class ArchiveSource(MirrorSource):
         resp = self.http.get(self.origin(rel), allow_404=True)
         return None if resp is None else resp.content
 
-    def pull(self, dataset, symbol, day):
-        if dataset in ("liquidation_events", "liquidation_bars"):
-            from .base import Pull
-            return Pull([], available=False, note="the archive publishes no liquidation data for USD-M since 2024")
-        return super().pull(dataset, symbol, day)
+    def _pull_tape(self, spec, symbol, day):
+        return Pull([], available=False, note="the archive publishes no liquidation data for USD-M since 2024")
+
+    _pull_bars = _pull_tape

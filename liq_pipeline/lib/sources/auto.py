@@ -14,6 +14,9 @@ class AutoSource:
     def __init__(self, archive: ArchiveSource, rest: BinanceRestSource):
         self.archive, self.rest = archive, rest
 
+    def check_symbol(self, symbol: str, day: dt.date) -> None:
+        self.rest.check_symbol(symbol, day)      # the exchange lists it (the archive lags, REST does not)
+
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         try:
             pulled = self.archive.pull(dataset, symbol, day)

@@ -5,13 +5,6 @@ import dataclasses
 import datetime as dt
 from typing import Protocol
 
-# Raw datasets, named after the warehouse tables they feed.
-DATASETS = ("klines", "open_interest", "funding", "agg_trades", "liquidation_events", "liquidation_bars",
-            "sim_positions", "sim_liquidations")
-# Ground truth: only the simulated source has it.
-TRUTH = ("sim_positions", "sim_liquidations")
-# A day without these is an error; the others may simply not exist for a source or a day.
-REQUIRED = {"klines", "open_interest", "funding"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +32,10 @@ class Pull:
 
 class Source(Protocol):
     name: str
+
+    def check_symbol(self, symbol: str, day: dt.date) -> None:
+        """Raise InputError naming the symbol if the source does not have it."""
+        ...
 
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         """Fetch (or reuse) the raw files that hold `day` into the raw mirror and describe them."""

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from .. import tables
 from ..errors import InputError, SourceError
 from ..params import KLINE_INTERVALS
 from ..storage import write_bytes_atomic
@@ -19,6 +20,12 @@ from .http import BinanceHttp
 
 FAPI_URL = "https://fapi.binance.com"
 OI_HISTORY_DAYS = 30  # openInterestHist serves only the last 30 days
+OI_HISTORY, AGG_TRADES = "/futures/data/openInterestHist", "/fapi/v1/aggTrades"
+# Endpoints paged by time: fixed parameters, the row field that is the cursor, the most pages a day can need.
+PAGING = {
+    OI_HISTORY: ({"period": "5m", "limit": 500}, "timestamp", 290),
+    "/fapi/v1/fundingRate": ({"limit": 1000}, "fundingTime", 26),
+}
 
 
 def day_bounds_ms(day: dt.date) -> tuple[int, int]:
@@ -39,7 +46,7 @@ class BinanceRestSource:
         self.agg_trades = agg_trades
         self._known: set[str] = set()
 
-    def check_symbol(self, symbol: str) -> None:
+    def check_symbol(self, symbol: str, day: dt.date | None = None) -> None:
         """premiumIndex answers -1121 'Invalid symbol' (HTTP 400) for a symbol USD-M does not list."""
         if symbol in self._known:
             return
@@ -52,34 +59,32 @@ class BinanceRestSource:
         self._known.add(symbol)
 
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
+        spec = tables.get(dataset).raw
+        if spec.rest_path is None:
+            return Pull([], available=False, note=f"Binance REST has no {dataset} history")
         self.check_symbol(symbol)
         start, end = day_bounds_ms(day)
-        if dataset == "klines":
+        if spec.per_interval:
             files = []
             for iv in self.intervals:
                 step = KLINE_INTERVALS[iv] * 1000
-                files += self._paged(dataset, symbol, day, "/fapi/v1/klines",
+                files += self._paged(dataset, symbol, day, spec.rest_path,
                                      {"symbol": symbol, "interval": iv, "limit": 1500}, start, end,
                                      cursor=lambda row: row[0] + step, max_pages=86_400 // KLINE_INTERVALS[iv] + 2,
-                                     tag=iv, interval=iv)
+                                     interval=iv)
             return Pull(files)
-        if dataset == "open_interest":
+        if spec.rest_path == AGG_TRADES:
+            if not self.agg_trades:
+                return Pull([], available=False, note="aggTrades over REST are off (weight 20 per call); enable agg_trades")
+            return Pull(self._agg_trades(symbol, day, start, end))
+        if spec.rest_path == OI_HISTORY:
             today = self.today or dt.datetime.now(dt.UTC).date()
             if (today - day).days > OI_HISTORY_DAYS:
                 raise InputError(f"partition {day}|{symbol}: openInterestHist keeps only {OI_HISTORY_DAYS} days; "
                                  f"use --source archive for older days")
-            return Pull(self._paged(dataset, symbol, day, "/futures/data/openInterestHist",
-                                    {"symbol": symbol, "period": "5m", "limit": 500}, start, end,
-                                    cursor=lambda row: int(row["timestamp"]) + 1, max_pages=290))
-        if dataset == "funding":
-            return Pull(self._paged(dataset, symbol, day, "/fapi/v1/fundingRate",
-                                    {"symbol": symbol, "limit": 1000}, start, end,
-                                    cursor=lambda row: int(row["fundingTime"]) + 1, max_pages=26))
-        if dataset == "agg_trades":
-            if not self.agg_trades:
-                return Pull([], available=False, note="aggTrades over REST are off (weight 20 per call); enable agg_trades")
-            return Pull(self._agg_trades(symbol, day, start, end))
-        return Pull([], available=False, note=f"Binance REST has no {dataset} history")
+        params, time_key, max_pages = PAGING[spec.rest_path]
+        return Pull(self._paged(dataset, symbol, day, spec.rest_path, {"symbol": symbol, **params}, start, end,
+                                cursor=lambda row: int(row[time_key]) + 1, max_pages=max_pages))
 
     def _store(self, dataset, symbol, day, n, url, params, body: bytes, interval=None) -> RawFile:
         tag = f"-{interval}" if interval else ""
@@ -88,7 +93,7 @@ class BinanceRestSource:
         query = "&".join(f"{k}={v}" for k, v in params.items())
         return RawFile(f"{self.name}/{rel}", f"{url}?{query}", sha256_of(body), len(body), "rest-json", interval)
 
-    def _paged(self, dataset, symbol, day, path, params, start, end, cursor, max_pages, tag=None, interval=None):
+    def _paged(self, dataset, symbol, day, path, params, start, end, cursor, max_pages, interval=None):
         """Page forward until the cursor passes the day; `max_pages` (one row a page, worst case) bounds it."""
         url, files, since = self.base_url + path, [], start
         for n in range(max_pages):
@@ -108,7 +113,7 @@ class BinanceRestSource:
 
     def _agg_trades(self, symbol, day, start, end):
         """aggTrades allows a window under 1 h; within it, page forward by trade id."""
-        url, files, n = self.base_url + "/fapi/v1/aggTrades", [], 0
+        url, files, n = self.base_url + AGG_TRADES, [], 0
         for hour in range(24):
             h0 = start + hour * 3_600_000
             q = {"symbol": symbol, "startTime": h0, "endTime": min(h0 + 3_599_999, end), "limit": 1000}

@@ -17,7 +17,8 @@ from ..errors import InputError
 from ..params import KLINE_INTERVALS
 from ..rawfiles import parse_checksum_file, sha256_of, verify_checksum
 from ..storage import write_bytes_atomic
-from .base import TRUTH, Pull, RawFile
+from .. import tables
+from .base import Pull, RawFile
 
 
 class MirrorSource:
@@ -45,25 +46,40 @@ class MirrorSource:
 
     # -- the Source interface -----------------------------------------------------------------
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
-        if dataset == "klines":
-            return Pull([self._first_zip("klines", symbol, day, iv) for iv in self._kline_intervals(symbol)])
-        if dataset == "open_interest":
-            return Pull([self._first_zip("metrics", symbol, day)])
-        if dataset == "funding":
-            return Pull([self._first_zip("fundingRate", symbol, day)])
-        if dataset == "agg_trades":
-            return self._optional(lambda: [self._first_zip("aggTrades", symbol, day)], "no aggTrades file for the day")
-        if dataset == "liquidation_events":
-            rel = str(layout.force_order_tape(day))
-            data = self.fetch(rel)
-            if data is None:
-                return Pull([], available=False, note=f"no forceOrder tape {self.origin(rel)}")
-            return Pull([self._store_content_addressed(rel, data, "force-order-jsonl")])
-        if dataset == "liquidation_bars":
-            return self._liquidation_bars(symbol)
-        if dataset in TRUTH:
-            return Pull([], available=False, note="ground truth exists only for the simulated source")
-        raise ValueError(f"unknown dataset {dataset!r}")
+        """The day's raw files, by the fetch strategy the table registry names for the dataset."""
+        spec = tables.get(dataset).raw
+        return getattr(self, f"_pull_{spec.kind}")(spec, symbol, day)
+
+    def _pull_archive(self, spec: tables.RawSpec, symbol: str, day: dt.date) -> Pull:
+        if spec.per_interval:
+            return Pull([self._first_zip(spec.archive, symbol, day, iv) for iv in self._kline_intervals(symbol)])
+        if spec.required:
+            return Pull([self._first_zip(spec.archive, symbol, day)])
+        return self._optional(lambda: [self._first_zip(spec.archive, symbol, day)], f"no {spec.archive} file for the day")
+
+    def _pull_tape(self, spec: tables.RawSpec, symbol: str, day: dt.date) -> Pull:
+        rel = str(layout.force_order_tape(day))
+        data = self.fetch(rel)
+        if data is None:
+            return Pull([], available=False, note=f"no forceOrder tape {self.origin(rel)}")
+        return Pull([self._store_content_addressed(rel, data, "force-order-jsonl")])
+
+    def _pull_bars(self, spec: tables.RawSpec, symbol: str, day: dt.date) -> Pull:
+        return self._liquidation_bars(symbol)
+
+    def _pull_truth(self, spec: tables.RawSpec, symbol: str, day: dt.date) -> Pull:
+        return Pull([], available=False, note="ground truth exists only for the simulated source")
+
+    def check_symbol(self, symbol: str, day: dt.date) -> None:
+        """Refuse a symbol the source does not have (before it becomes a partition): InputError naming it."""
+        if self.intervals and self.listdir(str(layout.kline_dirs(symbol)[0])) is None:
+            # a transport that cannot list (HTTP): the day's kline file must exist, daily or monthly
+            iv = self.intervals[0]
+            if not any(self.fetch(f"{rel}.CHECKSUM") is not None for rel in layout.candidates("klines", symbol, day, iv)):
+                raise InputError(f"symbol {symbol}: the source has no {iv} klines for it on {day} "
+                                 f"(looked in {self.origin(str(layout.kline_dirs(symbol)[0]))}); is it a USD-M symbol?")
+            return
+        self._kline_intervals(symbol)
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod

@@ -1,0 +1,128 @@
+"""Launching the daily job over a range, through the persistent instance in $DAGSTER_HOME (what `liq run` does).
+
+One run per symbol covers all its days (Dagster's range tags, as a single-run backfill sets them): one step per
+asset, days in order inside it, every (date, symbol) partition recorded. Several symbols run at once, each run
+in its own process (as Dagster's default run launcher runs them), at most `run_queue.max_concurrent_runs` of
+dagster.yaml at a time. Inside a run the executor is Dagster's in-process one (least overhead) or its
+multiprocess one (independent assets in parallel).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime as dt
+import multiprocessing
+import os
+import uuid
+
+import dagster as dg
+
+from .partitions import range_tags
+
+EXECUTORS = ("in_process", "multiprocess")
+LAUNCH_TAG = "liq/launch"
+
+
+def daily_job_definition() -> dg.JobDefinition:
+    """The daily job, resolved: what `execute_job` reconstructs in each run's process."""
+    from ..definitions import defs
+    return defs.resolve_job_def("daily_job")
+
+
+def job_size() -> int:
+    """Assets the daily job materialises per partition (the progress bar's unit)."""
+    return len(daily_job_definition().asset_layer.executable_asset_keys)
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    symbol: str
+    run_id: str
+    success: bool
+    errors: list[str]
+
+
+def run_config(storage: dict, source: dict, executor: str = "in_process", max_concurrent: int = 2) -> dict:
+    execution = {"in_process": {}} if executor == "in_process" else {"multiprocess": {"max_concurrent": max_concurrent}}
+    return {"resources": {"storage": {"config": storage}, "source": {"config": source}},
+            "execution": {"config": execution},
+            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def quiet_dagster_warnings() -> None:
+    """Beta/preview notices of the APIs this project chose (range backfills, partitioned checks) are not news to
+    a user: silenced in the CLI's own processes (never at import)."""
+    import warnings
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+
+
+def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict, tags: dict) -> RunOutcome:
+    """One run: this symbol's days first..last (runs in a worker process or thread)."""
+    quiet_dagster_warnings()
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(dg.reconstructable(daily_job_definition), instance=instance, run_config=config,
+                                tags={**range_tags(first, last, symbol), **tags})
+        return RunOutcome(symbol, result.run_id, result.success,
+                          [] if result.success else run_errors(instance, result.run_id))
+
+
+def run_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """What went wrong in a run, in the words the assets and gates used, each once."""
+    errors = []
+    for rec in instance.all_logs(run_id):
+        ev = rec.dagster_event
+        if ev is None:
+            continue
+        if ev.event_type_value == "STEP_FAILURE":
+            err = ev.event_specific_data.error
+            while err.cause is not None:     # Dagster wraps the asset's own exception: report the innermost
+                err = err.cause
+            if err.cls_name == "DagsterAssetCheckFailedError":
+                continue                     # the failed gate itself is reported, with its reasons, below
+            msg = err.message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
+            if err.cls_name != "Failure" and err.stack:
+                msg += f"\n    at {err.stack[-1].strip().splitlines()[0]}"
+            errors.append(msg)
+        elif ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.passed:
+            data = ev.event_specific_data
+            md = data.metadata or {}
+            summary = md["summary"].value if "summary" in md else ""
+            errors.append(f"gate {data.check_name} failed on partition {data.partition}: {summary}")
+    return list(dict.fromkeys(errors))
+
+
+def max_concurrent_runs(instance: dg.DagsterInstance) -> int:
+    """dagster.yaml's run_queue.max_concurrent_runs (what the UI's queue honours too), else the cores."""
+    queue = instance.get_settings("run_queue") or {}
+    return int(queue.get("max_concurrent_runs") or os.cpu_count() or 1)
+
+
+def materialised(instance: dg.DagsterInstance, launch: str) -> int:
+    """Partitions materialised so far by the runs of one launch (the progress bar's position)."""
+    total = 0
+    for run_id in instance.get_run_ids(dg.RunsFilter(tags={LAUNCH_TAG: launch})):
+        total += len(instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                                                  limit=1_000_000).records)
+    return total
+
+
+def launch(symbols: list[str], first: dt.date, last: dt.date, config: dict, tags: dict, on_progress=None,
+           parallel: int | None = None) -> list[RunOutcome]:
+    """Run every symbol's range; `on_progress(done)` is called as partitions are materialised."""
+    launch_id = uuid.uuid4().hex[:12]
+    tags = {**tags, LAUNCH_TAG: launch_id}
+    with dg.DagsterInstance.get() as instance:
+        workers = max(1, min(len(symbols), parallel or max_concurrent_runs(instance)))
+        if workers == 1:   # one at a time: a thread is enough, and saves a process start
+            pool = cf.ThreadPoolExecutor(1)
+        else:
+            pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        with pool:
+            futures = [pool.submit(execute_symbol_run, s, first, last, config, tags) for s in symbols]
+            while True:
+                finished = all(f.done() for f in futures)
+                if on_progress is not None:
+                    on_progress(materialised(instance, launch_id))
+                if finished:
+                    return [f.result() for f in futures]
+                cf.wait(futures, timeout=0.5)

@@ -1,0 +1,30 @@
+"""The estimator's settings as run configuration of the model asset (the launchpad shows them): every field is
+optional, and unset means the default of lib/model/config.py, where each default names its source."""
+from __future__ import annotations
+
+from typing import Optional
+
+import dagster as dg
+from pydantic import Field, model_validator
+
+from ...lib.model.config import ModelConfig
+
+
+class EstimatorConfig(dg.Config):
+    leverages: Optional[list[float]] = Field(default=None, description="Leverage tiers, e.g. [5, 10, 25, 50, 100]")
+    leverage_mix: Optional[list[float]] = Field(default=None, description="Share of notional per tier (sums to 1)")
+    sizes_usd: Optional[list[float]] = Field(default=None, description="Position size classes in USD (pick the bracket)")
+    size_weights: Optional[list[float]] = Field(default=None, description="Weight of each size class (sums to 1)")
+    decay_half_life_hours: Optional[float] = Field(default=None, ge=0, description="Flow book decay; 0: none")
+
+    @model_validator(mode="after")
+    def _valid(self):
+        self.build()          # a bad mix or mismatched lengths fail when the run is configured, not mid-run
+        return self
+
+    def build(self) -> ModelConfig:
+        over = {k: tuple(v) for k, v in (("leverages", self.leverages), ("leverage_mix", self.leverage_mix),
+                                         ("sizes_usd", self.sizes_usd), ("size_weights", self.size_weights)) if v}
+        if self.decay_half_life_hours is not None:
+            over["decay_half_life_hours"] = self.decay_half_life_hours or None
+        return ModelConfig(**over)
