@@ -1,0 +1,58 @@
+"""End-to-end speed of `liq run` through a fresh Dagster instance: wall time of the whole command and of each
+step of its run (from the instance's event log), and the number of events Dagster stored.
+
+    python bench/pipeline_speed.py                 # the 65 real days of ../shared/data/real (target ≤ 30 s)
+    python bench/pipeline_speed.py --simulated 30  # `make run`'s 30 simulated days of 1m (target ≤ 60 s)
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--simulated", type=int, default=0, help="days of the simulated market instead of the real files")
+    ap.add_argument("--real", default=os.environ.get("LIQ_REAL_DATA", str(HERE.parent / "shared/data/real")))
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="liq-bench-"))
+    env = {**os.environ, "DAGSTER_HOME": str(tmp / "home"), "LIQ_DATA_DIR": str(tmp / "data")}
+    if args.simulated:
+        import datetime as dt
+        end = dt.date(2026, 4, 5) + dt.timedelta(days=args.simulated - 1)
+        cmd = ["run", "--source", "simulated", "--start", "2026-04-05", "--end", end.isoformat()]
+    else:
+        cmd = ["run", "--source", "files", "--path", args.real, "--start", "2026-04-05", "--end", "2026-06-08"]
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "liq_pipeline.cli", *cmd], env=env, capture_output=True, text=True)
+    wall = time.monotonic() - t
+    if proc.returncode:
+        print(proc.stderr[-3000:])
+        return 1
+    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+    import dagster as dg
+    with dg.DagsterInstance.get() as inst:
+        run_id = inst.get_run_ids()[0]
+        logs = inst.all_logs(run_id)
+        starts, ends = {}, {}
+        for r in logs:
+            ev = r.dagster_event
+            if ev is not None and ev.event_type_value == "STEP_START":
+                starts[ev.step_key] = r.timestamp
+            elif ev is not None and ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                ends[ev.step_key] = r.timestamp
+        first_step = min(starts.values())
+        print(f"liq {' '.join(cmd[:3])}: {wall:.1f} s wall, {len(logs)} events stored in the run's log")
+        print(f"  before the first step (run creation, planned-materialisation events): {first_step - logs[0].timestamp:.1f} s")
+        for k in sorted(starts, key=starts.get):
+            print(f"  {k:28s} {ends[k] - starts[k]:6.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
