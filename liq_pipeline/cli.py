@@ -10,6 +10,7 @@ import click
 
 from .lib import storage
 from .lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
+from .defs import EXECUTORS, quiet_dagster_warnings
 from .lib.sources import SOURCE_KINDS, SourceKind
 
 DEFAULT_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
@@ -32,8 +33,7 @@ def _fail(msg: str) -> None:
 @click.group()
 def main() -> None:
     """liq_pipeline: liquidation levels estimated from Binance USD-M data, and measured."""
-    import warnings
-    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")   # see defs/launch.py
+    quiet_dagster_warnings()
 
 
 @main.command()
@@ -46,7 +46,7 @@ def main() -> None:
 @click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
 @click.option("--seed", type=int, default=None, help="Simulated market seed (--source simulated).")
 @click.option("--agg-trades", is_flag=True, help="Also aggTrades: over REST (binance/auto; heavy) or from the simulator.")
-@click.option("--executor", type=click.Choice(["in_process", "multiprocess"]), default="in_process", show_default=True,
+@click.option("--executor", type=click.Choice(EXECUTORS), default="in_process", show_default=True,
               help="Inside each run: one process, or independent assets in parallel processes.")
 def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades, executor) -> None:
     """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse: one Dagster run per
@@ -72,11 +72,12 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     from .lib.errors import InputError, SourceError
 
     # Bad input adds nothing: every symbol is confirmed by the source before it becomes a partition.
-    for sym in syms:
-        try:
-            SourceResource(**source_cfg).check_symbol(sym, days[0], root / "raw")
-        except (InputError, SourceError) as exc:
-            _fail(str(exc))
+    try:
+        src = SourceResource(**source_cfg).open(root / "raw")
+        for sym in syms:
+            src.check_symbol(sym, days[0])
+    except (InputError, SourceError) as exc:
+        _fail(str(exc))
     home = _dagster_home()
 
     import dagster as dg

@@ -14,8 +14,10 @@ import dagster as dg
 import pandas as pd
 
 from ..lib import brackets, quality, tables
+from . import preview_apis
 from .metadata import markdown_table
-from .partitions import date_symbol, partition_key
+from .partitions import date_symbol, days_by_symbol, partition_key
+from .ranges import RangeOutput
 
 # Rows validated in one great-expectations call: big enough to amortise its fixed cost over many days,
 # small enough that a batch of simulated positions stays well inside memory.
@@ -26,26 +28,16 @@ def asset_key(table: tables.Table) -> dg.AssetKey:
     return dg.AssetKey([table.layer, table.name])
 
 
+def check_key(table: tables.Table) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(asset_key(table), f"gx_{table.suite}")
+
+
 def check_spec(table: tables.Table) -> dg.AssetCheckSpec:
-    with _preview_ok():
-        return dg.AssetCheckSpec(f"gx_{table.suite}", asset=asset_key(table), blocking=True,
+    # partitioned checks are "preview" in Dagster 1.13 (without partitions_def a check loads every partition)
+    with preview_apis():
+        return dg.AssetCheckSpec(check_key(table).name, asset=asset_key(table), blocking=True,
                                  partitions_def=date_symbol,
                                  description=f"great-expectations suite expectations/{table.suite}.json (blocking)")
-
-
-def _preview_ok():
-    """Partitioned checks are "preview" in Dagster 1.13 (without partitions_def a check loads every partition):
-    silence that warning where the checks are declared, not process-wide."""
-    import contextlib
-    import warnings
-
-    @contextlib.contextmanager
-    def quiet():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", dg.PreviewWarning)
-            warnings.simplefilter("ignore", dg.BetaWarning)
-            yield
-    return quiet()
 
 
 def suite_parameters(spec: dict, symbol: str) -> dict:
@@ -65,7 +57,7 @@ def evaluation(table: tables.Table, day: dt.date, symbol: str, result: quality.G
     for i, f in enumerate(result.failures):
         metadata[f"failed_{i}_{f.expectation}"] = dg.MetadataValue.md(
             f"**{f.describe()}** (`{f.kwargs}`)\n\n" + markdown_table(f.rows.reset_index(names="row"), 10))
-    return dg.AssetCheckEvaluation(asset_key=asset_key(table), check_name=f"gx_{table.suite}", passed=result.success,
+    return dg.AssetCheckEvaluation(asset_key=asset_key(table), check_name=check_key(table).name, passed=result.success,
                                    severity=dg.AssetCheckSeverity.ERROR, blocking=True, partition=str(key),
                                    metadata=metadata, description=result.summary())
 
@@ -98,15 +90,14 @@ class RangeGate:
 def wanted(context: dg.AssetExecutionContext, table: tables.Table) -> tuple[bool, bool]:
     """(write the table, run its gate) in this step: either may be deselected (a rerun of the gate alone
     re-validates what is stored)."""
-    check = dg.AssetCheckKey(asset_key(table), f"gx_{table.suite}")
-    return asset_key(table) in context.selected_asset_keys, check in context.selected_asset_check_keys
+    return asset_key(table) in context.selected_asset_keys, check_key(table) in context.selected_asset_check_keys
 
 
 def gate_outputs(context: dg.AssetExecutionContext, checked: list[tables.Table]):
     """Close the step's selected gates: their evaluations (one per partition) were yielded already; the output
     tells Dagster each gate ran, so downstream steps see it as evaluated (a failure fails the step itself)."""
     for table in checked:
-        check = dg.AssetCheckKey(asset_key(table), f"gx_{table.suite}")
+        check = check_key(table)
         if check in context.selected_asset_check_keys:
             yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(check))
 
@@ -118,4 +109,33 @@ def recheck(context: dg.AssetExecutionContext, table: tables.Table, layout, suit
         for day in days:
             yield from gate.add(day, layout.read(table.layer, table.name, symbol, day))
         yield from gate.flush()
+    yield from gate_outputs(context, [table])
+
+
+def gated_step(context: dg.AssetExecutionContext, storage, table: tables.Table, write_days):
+    """The step of an asset that writes one gated table over the run's partitions.
+
+    `write_days(layout, symbol, days)` writes the symbol's days in order and yields (day, frame written,
+    metadata) for each; every partition is recorded with its metadata and gated. A `dg.Failure` it raises is
+    raised after the partitions finished before it are recorded. With the asset deselected, the gate alone
+    re-validates what is stored."""
+    layout, suites = storage.layout(), storage.suites_dir()
+    write, gate_on = wanted(context, table)
+    parts = days_by_symbol(context)
+    if not write:
+        yield from recheck(context, table, layout, suites, parts)
+        return
+    out, evaluations = RangeOutput(context, asset_key(table)), []
+    try:
+        for symbol, days in parts.items():
+            gate = RangeGate(table, symbol, suites, gate_on)
+            for day, df, metadata in write_days(layout, symbol, days):
+                out.add(day, symbol, metadata)
+                evaluations += gate.add(day, df)
+            evaluations += gate.flush()
+    except dg.Failure:
+        yield from out.partial()
+        raise
+    yield out.result()
+    yield from evaluations
     yield from gate_outputs(context, [table])

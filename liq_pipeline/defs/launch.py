@@ -17,9 +17,9 @@ import uuid
 
 import dagster as dg
 
+from . import quiet_dagster_warnings
 from .partitions import range_tags
 
-EXECUTORS = ("in_process", "multiprocess")
 LAUNCH_TAG = "liq/launch"
 
 
@@ -47,13 +47,6 @@ def run_config(storage: dict, source: dict, executor: str = "in_process", max_co
     return {"resources": {"storage": {"config": storage}, "source": {"config": source}},
             "execution": {"config": execution},
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-
-
-def quiet_dagster_warnings() -> None:
-    """Beta/preview notices of the APIs this project chose (range backfills, partitioned checks) are not news to
-    a user: silenced in the CLI's own processes (never at import)."""
-    import warnings
-    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
 
 
 def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict, tags: dict) -> RunOutcome:
@@ -106,13 +99,13 @@ def materialised(instance: dg.DagsterInstance, launch: str) -> int:
     return total
 
 
-def launch(symbols: list[str], first: dt.date, last: dt.date, config: dict, tags: dict, on_progress=None,
-           parallel: int | None = None) -> list[RunOutcome]:
+def launch(symbols: list[str], first: dt.date, last: dt.date, config: dict, tags: dict,
+           on_progress=None) -> list[RunOutcome]:
     """Run every symbol's range; `on_progress(done)` is called as partitions are materialised."""
     launch_id = uuid.uuid4().hex[:12]
     tags = {**tags, LAUNCH_TAG: launch_id}
     with dg.DagsterInstance.get() as instance:
-        workers = max(1, min(len(symbols), parallel or max_concurrent_runs(instance)))
+        workers = max(1, min(len(symbols), max_concurrent_runs(instance)))
         if workers == 1:   # one at a time: a thread is enough, and saves a process start
             pool = cf.ThreadPoolExecutor(1)
         else:

@@ -2,7 +2,6 @@
 are run configuration of the model asset (defs/model/config.py), not a resource."""
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Optional
 
@@ -91,8 +90,3 @@ class SourceResource(dg.ConfigurableResource):
     def scenario(self):
         from ..lib.sim.scenario import Scenario
         return Scenario.default(seed=self.sim_seed, start=self.sim_start, days=self.sim_days, agg_trades=self.agg_trades)
-
-    def check_symbol(self, symbol: str, day: dt.date, raw_root: Path) -> None:
-        """InputError naming the symbol if this source does not have it (the exchange's list, the archive, the
-        folder or the scenario): run before the symbol becomes a partition."""
-        self.open(raw_root).check_symbol(symbol, day)

@@ -9,10 +9,10 @@ import dagster as dg
 from ...lib import schemas, tables
 from ...lib.clean import clean_partition
 from ...lib.errors import InputError
-from ..gates import RangeGate, asset_key, check_spec, gate_outputs, recheck, wanted
+from ..gates import asset_key, check_spec, gated_step
 from ..metadata import frame_metadata
-from ..partitions import date_symbol, days_by_symbol, range_policy
-from ..ranges import RangeOutput, failure
+from ..partitions import date_symbol, range_policy
+from ..ranges import failure
 from ..resources import StorageResource
 
 
@@ -27,38 +27,26 @@ def build_clean_asset(table: tables.Table) -> dg.AssetsDefinition:
         check_specs=[check_spec(table)],
     )
     def _clean(context: dg.AssetExecutionContext, storage: StorageResource):
-        layout, suites = storage.layout(), storage.suites_dir()
-        write, gate_on = wanted(context, table)
-        parts = days_by_symbol(context)
-        if not write:
-            yield from recheck(context, table, layout, suites, parts)
-            return
-        out, evaluations = RangeOutput(context, asset_key(table)), []
-        for symbol, days in parts.items():
-            gate = RangeGate(table, symbol, suites, gate_on)
-            for day in days:
-                mpath = layout.manifest(name, symbol, day)
-                try:
-                    if not mpath.exists():
-                        raise InputError(f"raw manifest {mpath} missing; materialise raw/{name} first")
-                    manifest = json.loads(mpath.read_text())
-                    df, report = clean_partition(name, symbol, day, manifest, layout.raw)
-                except InputError as exc:
-                    yield from out.partial()
-                    raise failure(f"clean/{name}", day, symbol, exc) from None
-                df = schemas.conform(df, name)
-                path = layout.write(df, "clean", name, symbol, day)
-                gaps = {k: {"missing": len(v), "first": v[:5]} for k, v in report.gaps.items()}
-                out.add(day, symbol, {
-                    **frame_metadata(df), "path": dg.MetadataValue.path(str(path)),
-                    "source_available": manifest["available"],
-                    "exact_duplicates_dropped": report.exact_duplicates_dropped,
-                    "gaps": dg.MetadataValue.json(gaps), "gap_count": sum(g["missing"] for g in gaps.values())})
-                evaluations += gate.add(day, df)
-            evaluations += gate.flush()
-        yield out.result()
-        yield from evaluations
-        yield from gate_outputs(context, [table])
+        yield from gated_step(context, storage, table, write_days)
+
+    def write_days(layout, symbol, days):
+        for day in days:
+            mpath = layout.manifest(name, symbol, day)
+            try:
+                if not mpath.exists():
+                    raise InputError(f"raw manifest {mpath} missing; materialise raw/{name} first")
+                manifest = json.loads(mpath.read_text())
+                df, report = clean_partition(name, symbol, day, manifest, layout.raw)
+            except InputError as exc:
+                raise failure(f"clean/{name}", day, symbol, exc) from None
+            df = schemas.conform(df, name)
+            path = layout.write(df, "clean", name, symbol, day)
+            gaps = {k: {"missing": len(v), "first": v[:5]} for k, v in report.gaps.items()}
+            yield day, df, {
+                **frame_metadata(df), "path": dg.MetadataValue.path(str(path)),
+                "source_available": manifest["available"],
+                "exact_duplicates_dropped": report.exact_duplicates_dropped,
+                "gaps": dg.MetadataValue.json(gaps), "gap_count": sum(g["missing"] for g in gaps.values())}
 
     return _clean
 

@@ -7,7 +7,6 @@ later days' states as they were: rerun the range after it to carry the change fo
 """
 
 import datetime as dt
-import warnings
 
 import dagster as dg
 import pandas as pd
@@ -19,7 +18,8 @@ from ...lib.model.estimate import estimate_day
 from ...lib.model.levels import rollup
 from ...lib.model.profile import PROFILE_DAYS, trailing_profile
 from ...lib.storage import write_bytes_atomic
-from ..gates import RangeGate, asset_key, check_spec, gate_outputs, recheck, wanted
+from .. import preview_apis
+from ..gates import RangeGate, asset_key, check_spec, gate_outputs, gated_step, wanted
 from ..metadata import frame_metadata
 from ..partitions import date_symbol, days_by_symbol, range_policy
 from ..ranges import RangeOutput
@@ -28,11 +28,9 @@ from .config import EstimatorConfig
 
 
 def _window(offset_start: int, offset_end: int) -> dg.MultiPartitionMapping:
-    """Days offset_start..offset_end relative to the partition's, same symbol. MultiPartitionMapping is
-    "preview" in Dagster 1.13: the warning is silenced here only."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        warnings.simplefilter("ignore", dg.BetaWarning)
+    """Days offset_start..offset_end relative to the partition's, same symbol (MultiPartitionMapping is
+    "preview" in Dagster 1.13)."""
+    with preview_apis():
         return dg.MultiPartitionMapping({
             "date": dg.DimensionPartitionMapping("date", dg.TimeWindowPartitionMapping(
                 start_offset=offset_start, end_offset=offset_end, allow_nonexistent_upstream_partitions=True)),
@@ -55,35 +53,24 @@ PROFILE = tables.get("volume_profile")
     check_specs=[check_spec(PROFILE)],
 )
 def volume_profile_asset(context: dg.AssetExecutionContext, storage: StorageResource):
-    layout, suites = storage.layout(), storage.suites_dir()
-    write, gate_on = wanted(context, PROFILE)
-    parts = days_by_symbol(context)
-    if not write:
-        yield from recheck(context, PROFILE, layout, suites, parts)
-        return
-    out, evaluations = RangeOutput(context, asset_key(PROFILE)), []
-    for symbol, days in parts.items():
-        gate = RangeGate(PROFILE, symbol, suites, gate_on)
-        # the klines of every window in the range, read once; each day takes its 30 days before it
-        first = days[0] - dt.timedelta(days=PROFILE_DAYS)
-        window = [first + dt.timedelta(days=i) for i in range((days[-1] - first).days)]
-        kl = layout.read_days("clean", "klines", symbol, window)
-        for day in days:
-            lo, hi = pd.Timestamp(day - dt.timedelta(days=PROFILE_DAYS), tz="UTC"), pd.Timestamp(day, tz="UTC")
-            past = kl[(kl["open_time"] >= lo) & (kl["open_time"] < hi)].reset_index(drop=True) if len(kl) else kl
-            prof, interval, used = trailing_profile(past)
-            if interval is not None:
-                prof = prof.assign(date=day.isoformat(), interval=interval, days_used=used)
-            prof = _conform(prof, "volume_profile", symbol, "profile")
-            path = layout.write(prof, "model", "volume_profile", symbol, day)
-            days_used = int(prof["days_used"].iloc[0]) if len(prof) else 0
-            out.add(day, symbol, {**frame_metadata(prof), "path": dg.MetadataValue.path(str(path)),
-                                  "days_used": days_used, "first_days_of_history": days_used < PROFILE_DAYS})
-            evaluations += gate.add(day, prof)
-        evaluations += gate.flush()
-    yield out.result()
-    yield from evaluations
-    yield from gate_outputs(context, [PROFILE])
+    yield from gated_step(context, storage, PROFILE, _profile_days)
+
+
+def _profile_days(layout, symbol: str, days: list[dt.date]):
+    # the klines of every window in the range, read once; each day takes its 30 days before it
+    first = days[0] - dt.timedelta(days=PROFILE_DAYS)
+    kl = layout.read_days("clean", "klines", symbol, [first + dt.timedelta(days=i) for i in range((days[-1] - first).days)])
+    for day in days:
+        lo, hi = pd.Timestamp(day - dt.timedelta(days=PROFILE_DAYS), tz="UTC"), pd.Timestamp(day, tz="UTC")
+        past = kl[(kl["open_time"] >= lo) & (kl["open_time"] < hi)].reset_index(drop=True) if len(kl) else kl
+        prof, interval, used = trailing_profile(past)
+        if interval is not None:
+            prof = prof.assign(date=day.isoformat(), interval=interval, days_used=used)
+        prof = _conform(prof, "volume_profile", symbol, "profile")
+        path = layout.write(prof, "model", "volume_profile", symbol, day)
+        days_used = int(prof["days_used"].iloc[0]) if len(prof) else 0
+        yield day, prof, {**frame_metadata(prof), "path": dg.MetadataValue.path(str(path)),
+                          "days_used": days_used, "first_days_of_history": days_used < PROFILE_DAYS}
 
 
 MODEL_OUTPUTS = ("heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots")
