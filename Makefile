@@ -27,7 +27,7 @@ test-fast: setup
 
 ## The Dagster UI on http://127.0.0.1:3000 (lineage, partitions, checks, reruns).
 dev: setup
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/dagster_home} $(VENV)/bin/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/dagster_home} DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1 $(VENV)/bin/dagster dev -w workspace.yaml
 
 bench: setup
 	$(VENV)/bin/python bench/run_all.py

@@ -136,3 +136,19 @@ def test_model_gate_catches(model_out, name):
     suite = f"model_{table}" if not table.startswith("model") else table
     r = quality.run_suite(suite, corrupt(model_out[table]))
     assert not r.success and expected in r.summary(), r.summary()
+
+
+def test_an_ordering_declared_per_group_holds_within_each_group_only(model_out):
+    """The profile's bins rise within a day; the next day starts low again, which is no defect. A day whose
+    bins are out of order fails, and only its rows are named (the per-day part of a range's batch)."""
+    day1 = model_out["volume_profile"]
+    day2 = day1.assign(date="2026-04-06")
+    two_days = pd.concat([day1, day2], ignore_index=True)
+    assert quality.run_suite("model_volume_profile", two_days).success
+    shuffled = pd.concat([day1, day2.iloc[[1, 0, *range(2, len(day2))]]], ignore_index=True)
+    results = quality.run_suite_by_partition("model_volume_profile", {"04-05": shuffled.iloc[:len(day1)],
+                                                                      "04-06": shuffled.iloc[len(day1):]})
+    assert results["04-05"].success
+    bad = results["04-06"]
+    assert not bad.success and "expect_column_values_to_be_increasing on price_low" in bad.summary()
+    assert set(bad.failures[0].rows.date) == {"2026-04-06"}

@@ -79,23 +79,39 @@ def _batch_definition():
     return ctx.data_sources.add_pandas("liq").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("all")
 
 
-def _gx_suite(spec: dict):
+def _gx_suite(name: str, expectations: list):
     import great_expectations as gx
 
-    return gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"])
+    return gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+def _batches(spec: dict, df: pd.DataFrame):
+    """(expectations, frame) pairs to validate: every expectation once on the whole frame, except those whose
+    meta names a `group_by` column (an ordering that holds within each group, e.g. bins within a day), which run
+    on each group apart. Only those pay a call per group: a suite validated per day cost 0.2 s a day."""
+    whole, grouped = [], {}
+    for e in spec["expectations"]:
+        by = (e.get("meta") or {}).get("group_by")
+        (grouped.setdefault(by, []) if by else whole).append(e)
+    if not len(df):              # nothing to group: every expectation once, on the empty frame
+        yield spec["expectations"], df
+        return
+    if whole:
+        yield whole, df
+    for by, expectations in grouped.items():
+        for _, g in df.groupby(by, sort=True):
+            yield expectations, g
 
 
 def run_suite(name: str, df: pd.DataFrame, parameters: dict | None = None, suites_dir: Path | None = None) -> GateResult:
-    """Validate `df` against the named suite; a suite with meta.group_by runs once per group."""
+    """Validate `df` against the named suite (expectations with meta.group_by run once per group)."""
     spec = load_suite(name, suites_dir)
-    group_by = spec.get("meta", {}).get("group_by")
     df = df.reset_index(drop=True)
-    groups = [g for _, g in df.groupby(group_by, sort=True)] if group_by and len(df) else [df]
     failures: dict[str, Failure] = {}
-    suite = _gx_suite(spec)
-    for g in groups:
+    for expectations, g in _batches(spec, df):
         result = _batch_definition().get_batch(batch_parameters={"dataframe": g}).validate(
-            suite, result_format={"result_format": "COMPLETE"}, expectation_parameters=parameters or {})
+            _gx_suite(spec["name"], expectations), result_format={"result_format": "COMPLETE"},
+            expectation_parameters=parameters or {})
         for r in result.results:
             if r.success:
                 continue
