@@ -77,10 +77,15 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     from .lib.errors import InputError, SourceError
 
     # Bad input adds nothing: every symbol is confirmed by the source before it becomes a partition.
+    from .lib.sources.base import history_to_pull
+    from .lib.storage import DataLayout
+
     try:
         src = SourceResource(**source_cfg).open(root / "raw")
         for sym in syms:
             src.check_symbol(sym, days[0])
+        # a first day starts warm: the history the source has before it is pulled first
+        history = {sym: history_to_pull(DataLayout(root), src, sym, days[0]) for sym in syms}
     except (InputError, SourceError) as exc:
         _fail(str(exc))
     home = _dagster_home()
@@ -95,15 +100,20 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
         instance.add_dynamic_partitions("symbol", [s for s in syms if not instance.has_dynamic_partition("symbol", s)])
     click.echo(f"liq run: source={source} symbols={','.join(syms)} days={days[0]}..{days[-1]} ({len(days)})")
     click.echo(f"  data root: {root}\n  dagster instance: {home}")
+    for sym, hist in history.items():
+        if hist:
+            click.echo(f"  {sym}: first day starts warm: history {hist[0]}..{hist[-1]} ({len(hist)} days of "
+                       f"klines, OI, funding) pulled first")
     t0 = time.monotonic()
-    total = launch.job_size() * len(days) * len(syms)
+    total = launch.job_size() * len(days) * len(syms) + len(launch.HISTORY_ASSETS) * sum(map(len, history.values()))
     console = Console(stderr=True)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("partitions·assets"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                   console=console, transient=not console.is_terminal) as progress:
         task = progress.add_task(f"{len(syms)} symbol(s) × {len(days)} day(s)", total=total)
         outcomes = launch.launch(syms, days[0], days[-1], launch.run_config(storage_cfg, source_cfg, executor),
-                                 {"liq/source": source}, on_progress=lambda n: progress.update(task, completed=n))
+                                 {"liq/source": source}, on_progress=lambda n: progress.update(task, completed=n),
+                                 history=history)
     failed = [o for o in outcomes if not o.success]
     for o in outcomes:
         click.echo(f"  {o.symbol} {days[0]}..{days[-1]}: {'ok' if o.success else 'FAILED'} (run {o.run_id[:8]})")

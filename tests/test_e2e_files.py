@@ -140,7 +140,7 @@ def test_a_range_run_equals_day_by_day_runs(real, tmp_path):
         liq("run", "--source", "files", "--path", str(real), "--start", d, "--end", d, env_root=daily)
     files = sorted(p.relative_to(whole / "data") for p in (whole / "data").rglob("*.parquet"))
     assert files == sorted(p.relative_to(daily / "data") for p in (daily / "data").rglob("*.parquet"))
-    assert len(files) == 3 * 13
+    assert len(files) == 3 * 13 + 30 * 3        # and the 30 days of clean klines, OI, funding before the first day
     for f in files:
         pd.testing.assert_frame_equal(pd.read_parquet(whole / "data" / f), pd.read_parquet(daily / "data" / f))
     states = sorted(p.relative_to(whole / "data") for p in (whole / "data/model/_state").rglob("*.npz"))
@@ -232,3 +232,35 @@ def test_bad_parameters_fail_before_any_run(tmp_path, real):
         proc = liq("run", "--source", "files", "--path", str(real), *args, env_root=tmp_path, check=False)
         assert proc.returncode == 1 and msg in proc.stderr, proc.stderr
     assert not (tmp_path / "dagster_home").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first, history", [("2026-04-13", 8), ("2026-05-20", 30)])
+def test_a_fresh_first_day_starts_warm_and_passes_every_gate(real, tmp_path, first, history):
+    """A fresh data root whose first day is in the middle of the data (04-13 failed the heatmap gate when it was
+    seeded cold): the history the source has before it is pulled first (raw and clean only), the book is replayed
+    over it, and the day passes every gate."""
+    day = dt.date.fromisoformat(first)
+    proc = liq("run", "--source", "files", "--path", str(real), "--start", first, "--end", first, env_root=tmp_path)
+    assert f"history {day - dt.timedelta(days=history)}..{day - dt.timedelta(days=1)} ({history} days" in proc.stdout
+    import dagster as dg
+    from liq_pipeline.lib import tables
+    os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    past = {f"{day - dt.timedelta(days=i)}|BTCUSDT" for i in range(1, history + 1)}
+    with dg.DagsterInstance.get() as inst:
+        runs = inst.get_runs(dg.RunsFilter(job_name="daily_job"))
+        assert sorted(r.tags.get("liq/history", "") for r in runs) == ["", "true"]
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        assert inst.get_materialized_partitions(dg.AssetKey(["clean", "open_interest"])) == past | {f"{first}|BTCUSDT"}
+        assert inst.get_materialized_partitions(dg.AssetKey(["model", "heatmap"])) == {f"{first}|BTCUSDT"}
+        event = inst.get_latest_materialization_event(dg.AssetKey(["model", "heatmap"]))
+        md = event.asset_materialization.metadata
+        assert md["start"].value == f"warm: replayed {history} day(s) of history" and md["warm_start_days"].value == history
+        for name in ("heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots", "volume_profile"):
+            t = tables.get(name)
+            check = dg.AssetCheckKey(dg.AssetKey([t.layer, t.name]), f"gx_{t.suite}")
+            records = inst.event_log_storage.get_asset_check_execution_history(check, limit=10)
+            assert [(r.partition, r.status.value) for r in records] == [(f"{first}|BTCUSDT", "SUCCEEDED")], name
+    prof = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True).execute(
+        "SELECT max(days_used) FROM volume_profile").fetchall()
+    assert prof == [(history,)]      # the day's profile has the history too

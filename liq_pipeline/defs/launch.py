@@ -17,10 +17,12 @@ import uuid
 
 import dagster as dg
 
+from ..lib import tables
 from . import quiet_dagster_warnings
 from .partitions import range_tags
 
 LAUNCH_TAG = "liq/launch"
+HISTORY_TAG = "liq/history"
 
 
 def daily_job_definition() -> dg.JobDefinition:
@@ -49,10 +51,22 @@ def run_config(storage: dict, source: dict, executor: str = "in_process", max_co
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict, tags: dict) -> RunOutcome:
-    """One run: this symbol's days first..last (runs in a worker process or thread)."""
+# What a first day's book is replayed over: the raw and clean klines, OI and funding of the days before it.
+HISTORY_ASSETS = [dg.AssetKey([layer, name]) for name in sorted(tables.REQUIRED) for layer in ("raw", "clean")]
+
+
+def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict, tags: dict,
+                       history: list[dt.date] = ()) -> RunOutcome:
+    """One run: this symbol's days first..last (runs in a worker process or thread); before it, when there
+    is history to pull, a run of the history assets over those days."""
     quiet_dagster_warnings()
     with dg.DagsterInstance.get() as instance:
+        if history:
+            result = dg.execute_job(dg.reconstructable(daily_job_definition), instance=instance, run_config=config,
+                                    tags={**range_tags(history[0], history[-1], symbol), **tags, HISTORY_TAG: "true"},
+                                    asset_selection=HISTORY_ASSETS)
+            if not result.success:
+                return RunOutcome(symbol, result.run_id, False, run_errors(instance, result.run_id))
         result = dg.execute_job(dg.reconstructable(daily_job_definition), instance=instance, run_config=config,
                                 tags={**range_tags(first, last, symbol), **tags})
         return RunOutcome(symbol, result.run_id, result.success,
@@ -111,8 +125,10 @@ class Progress:
 
 
 def launch(symbols: list[str], first: dt.date, last: dt.date, config: dict, tags: dict,
-           on_progress=None) -> list[RunOutcome]:
-    """Run every symbol's range; `on_progress(done)` is called as partitions are materialised."""
+           on_progress=None, history: dict[str, list[dt.date]] | None = None) -> list[RunOutcome]:
+    """Run every symbol's range (after its `history` days, if any); `on_progress(done)` is called as partitions
+    are materialised."""
+    history = history or {}
     launch_id = uuid.uuid4().hex[:12]
     tags = {**tags, LAUNCH_TAG: launch_id}
     with dg.DagsterInstance.get() as instance:
@@ -123,7 +139,8 @@ def launch(symbols: list[str], first: dt.date, last: dt.date, config: dict, tags
             pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         progress = Progress(instance, launch_id)
         with pool:
-            futures = [pool.submit(execute_symbol_run, s, first, last, config, tags) for s in symbols]
+            futures = [pool.submit(execute_symbol_run, s, first, last, config, tags, history.get(s, []))
+                       for s in symbols]
             while True:
                 finished = all(f.done() for f in futures)
                 if on_progress is not None:

@@ -1,8 +1,10 @@
 """The estimator: the 30-day volume profile and both liquidation models (flow book, seed static), per day.
 
 A step handles a range of days per symbol in date order. The flow book carries from day to day: each day
-loads the book state the previous day saved (data/model/_state/<config key>/SYM/DATE.npz); without it, the
-volume-profile baseline seeds the book (a cold start, shown in metadata). A rerun of an earlier day leaves
+loads the book state the previous day saved (data/model/_state/<config key>/SYM/DATE.npz). Without it (a first
+day), the book is replayed over the clean history of the 30 days before, as far as the data root has it (`liq run`
+pulls it first where the source has it); with no history at all, the volume-profile baseline seeds the book (a
+cold start). Metadata `start` / `warm_start_days` says which. A rerun of an earlier day leaves
 later days' states as they were: rerun the range after it to carry the change forward.
 """
 
@@ -14,7 +16,7 @@ import pandas as pd
 from ...lib import brackets, schemas, tables
 from ...lib.liqprice import BracketArrays
 from ...lib.model import book as book_mod
-from ...lib.model.estimate import estimate_day
+from ...lib.model.estimate import estimate_day, replay_history
 from ...lib.model.levels import rollup
 from ...lib.model.profile import PROFILE_DAYS, trailing_profile
 from ...lib.storage import write_bytes_atomic
@@ -80,6 +82,15 @@ _inputs = [dg.AssetDep(dg.AssetKey(["clean", "klines"])),
            dg.AssetDep(asset_key(PROFILE))]
 
 
+def _replay(layout, symbol: str, day: dt.date, cfg, br) -> tuple:
+    """The book at the start of `day` replayed over the clean klines, OI and funding of the PROFILE_DAYS days
+    before it (what `liq run` pulls before a first day, where the source has it): (state or None, days)."""
+    history = [day - dt.timedelta(days=i) for i in range(PROFILE_DAYS, 0, -1)]
+    return replay_history(layout.read_days("clean", "klines", symbol, history),
+                          layout.read_days("clean", "open_interest", symbol, history),
+                          layout.read_days("clean", "funding", symbol, history), cfg, br)
+
+
 @dg.multi_asset(
     name="liquidation_model", partitions_def=date_symbol, backfill_policy=range_policy, can_subset=True,
     specs=[dg.AssetSpec(asset_key(tables.get(t)), partitions_def=date_symbol, group_name="model", kinds={"parquet"},
@@ -102,6 +113,9 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
             br = BracketArrays.of(brackets.load(symbol, day))
             prev_path = layout.book_state(cfg.key(), symbol, day - dt.timedelta(days=1))
             prev = book_mod.load_state(prev_path.read_bytes()) if prev_path.exists() else None
+            warm_days = None
+            if prev is None:          # a first day: start from the history the data root holds, if any
+                prev, warm_days = _replay(layout, symbol, day, cfg, br)
             both = [day - dt.timedelta(days=1), day]
             est = estimate_day(day, layout.read("clean", "klines", symbol, day),
                                layout.read_days("clean", "open_interest", symbol, both),
@@ -109,7 +123,11 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
                                layout.read("model", "volume_profile", symbol, day), prev, cfg, br)
             if est.state is not None:
                 write_bytes_atomic(layout.book_state(cfg.key(), symbol, day), book_mod.save_state(est.state))
-            common = {"config_key": cfg.key(), "cold_start": est.cold_start, "interval": est.interval or "",
+            start = ("carried from the day before" if warm_days is None else
+                     f"warm: replayed {warm_days} day(s) of history" if warm_days else
+                     "cold: no history, seeded from the volume profile")
+            common = {"config_key": cfg.key(), "cold_start": est.cold_start, "start": start,
+                      "warm_start_days": warm_days or 0, "interval": est.interval or "",
                       "bars_without_oi": est.bars_without_oi,
                       "snapshots_without_history": dg.MetadataValue.json(est.snapshots_without_history)}
             for table, df in (("heatmap", est.heatmap), ("heatmap_levels", rollup(est.heatmap)),

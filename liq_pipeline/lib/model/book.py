@@ -102,6 +102,18 @@ def init_state(price: float, bar_end_ms: int, cfg: ModelConfig, n_lev: int) -> F
     return FlowState(grid, np.zeros((2, n_lev, grid.n)), price, bar_end_ms)
 
 
+def seed_at_close(prior: np.ndarray, grid: Grid, close: float) -> np.ndarray | None:
+    """The prior as shares of the book, without the levels the price has already crossed: the seed lands at a
+    bar's close, which may be far from the price the prior was made at (a first day whose first bars have no
+    OI), and a long level at or above the close (a short at or below) would already have been liquidated."""
+    seed = prior.copy()
+    at = int(grid.index(close))
+    seed[LONG, :, at:] = 0.0
+    seed[SHORT, :, : at + 1] = 0.0
+    total = seed.sum()
+    return seed / total if total > 0 else None
+
+
 def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: ModelConfig,
              brackets: BracketArrays, state: FlowState | None, interval_ms: int,
              prior: np.ndarray | None = None, grid: Grid | None = None) -> FlowRun:
@@ -150,8 +162,9 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
             no_oi += 1
         else:
             have = q.sum()
-            if have <= 0 and prior is not None and prior.sum() > 0:
-                q += prior / prior.sum() * target
+            seed = seed_at_close(prior, g, bar.close) if have <= 0 and prior is not None else None
+            if seed is not None:
+                q += seed * target
             elif target > have:
                 fund = asof(f_t, f_v, end, strict=True)
                 share = long_share(bar, 0.0 if math.isnan(fund) else fund, cfg)
@@ -174,17 +187,16 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     return FlowRun(state, pred.sort_values(["ts", "side"], kind="stable").reset_index(drop=True), snaps, no_oi)
 
 
-def static_book(profile: pd.DataFrame, oi_contracts: float, price: float, oi_change_24h: float, funding: float,
-                cfg: ModelConfig, brackets: BracketArrays, grid: Grid) -> np.ndarray:
-    """The seed system's model: today's OI spread over the 30-day volume profile, fixed leverage mix, split
+def static_book(mid: np.ndarray, volume: np.ndarray, oi_contracts: float, price: float, oi_change_24h: float,
+                funding: float, cfg: ModelConfig, brackets: BracketArrays, grid: Grid) -> np.ndarray:
+    """The seed system's model: today's OI spread over the 30-day volume profile (bin middles and volumes), fixed leverage mix, split
     50/50 tilted by funding, with OI-delta boost near price (seeds/001 section 10). Levels on the wrong side
     of the current price are dropped (already liquidated); the rest is scaled to the OI."""
     ratios, weights = ratio_table(cfg, brackets)
     q = np.zeros((2, len(cfg.leverages), grid.n))
-    if profile.empty or not oi_contracts > 0:
+    if not len(mid) or not oi_contracts > 0:
         return q
-    mid = ((profile.price_low + profile.price_high) / 2).to_numpy(float)
-    w = profile.volume_usd.to_numpy(float)
+    w = volume
     near = np.abs(mid / price - 1) <= cfg.static_near_price
     w = np.where(near, w * (1 + cfg.static_oi_boost * max(0.0, oi_change_24h)), w)
     w = w / w.sum()
@@ -200,18 +212,27 @@ def static_book(profile: pd.DataFrame, oi_contracts: float, price: float, oi_cha
     return q * (oi_contracts / total) if total > 0 else q
 
 
-def snapshot_rows(ts_ms: int, price: float, q: np.ndarray, grid: Grid, cfg: ModelConfig) -> pd.DataFrame:
-    """Heatmap rows of one snapshot: bins within ±heatmap_range of price with notional above the floor."""
+def snapshot_rows(ts_ms: int, price: float, q: np.ndarray, grid: Grid, cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """Heatmap rows of one snapshot: bins within ±heatmap_range of price with notional above the floor, as column
+    arrays with the side as its LONG/SHORT code (a day's snapshots become one frame at once: a frame for each
+    snapshot cost more than the model)."""
     lo, hi = grid.index(price * (1 - cfg.heatmap_range)), grid.index(price * (1 + cfg.heatmap_range))
     part = q[:, :, lo: hi + 1] * price
     side, lev, b = np.nonzero(part >= cfg.heatmap_min_usd)
     bins = b + lo
-    return pd.DataFrame({
-        "ts": ts_ms, "side": np.where(side == LONG, "long", "short"),
-        "leverage": np.asarray(cfg.leverages, float)[lev],
-        "price_low": grid.lower(bins), "price_high": grid.lower(bins + 1), "notional_usd": part[side, lev, b],
-        "price": price,
-    })
+    return {"ts": np.full(len(b), ts_ms, np.int64), "side": side,
+            "leverage": np.asarray(cfg.leverages, float)[lev],
+            "price_low": grid.lower(bins), "price_high": grid.lower(bins + 1), "notional_usd": part[side, lev, b],
+            "price": np.full(len(b), price, float)}
+
+
+def rows_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One frame of many snapshot_rows (each with a "model" name added), sides spelled out."""
+    if not parts:
+        return pd.DataFrame()
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    cols["side"] = np.where(cols["side"] == LONG, "long", "short")
+    return pd.DataFrame(cols)
 
 
 def save_state(state: FlowState) -> bytes:

@@ -10,9 +10,9 @@ import pandas as pd
 
 from ..liqprice import BracketArrays
 from ..params import KLINE_INTERVALS
-from .book import LONG, SHORT, FlowState, Grid, asof, run_flow, snapshot_rows, static_book
+from .book import LONG, SHORT, FlowState, Grid, asof, rows_frame, run_flow, snapshot_rows, static_book
 from .config import ModelConfig
-from .profile import PROFILE_DAYS, finest_interval, nice_width, trailing_profile, volume_profile
+from .profile import PROFILE_DAYS, finest_interval, nice_width, spread_volume, trailing_profile, volume_profile
 
 
 @dataclasses.dataclass
@@ -29,6 +29,28 @@ class DayEstimate:
 
 def _ms(series: pd.Series) -> np.ndarray:
     return series.astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+
+
+def _named(rows: dict, model: str) -> dict:
+    return {**rows, "model": np.full(len(rows["ts"]), model)}
+
+
+def replay_history(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: ModelConfig,
+                   brackets: BracketArrays) -> tuple[FlowState | None, int]:
+    """The book a day starts from when no earlier run left one: the flow model replayed, from an empty book,
+    over the clean history before the day (its caller passes up to PROFILE_DAYS days of klines, OI and funding,
+    all stamped before the day). Returns the state (None when the history has no bars with OI) and the number
+    of days of bars replayed: how warm the start is."""
+    interval = finest_interval(klines)
+    if interval is None or oi.empty:
+        return None, 0
+    bars = klines[klines["interval"] == interval].sort_values("open_time")
+    days = int(bars["open_time"].dt.date.nunique())
+    bars = bars.assign(open_time=_ms(bars["open_time"]))
+    run = run_flow(bars, pd.DataFrame({"ts": _ms(oi["ts"]), "oi_contracts": oi["oi_contracts"].to_numpy(float)}),
+                   pd.DataFrame({"ts": _ms(funding["ts"]), "funding_rate": funding["funding_rate"].to_numpy(float)}),
+                   cfg, brackets, None, KLINE_INTERVALS[interval] * 1000)
+    return (run.state, days) if run.state.total() > 0 else (None, 0)
 
 
 def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, profile: pd.DataFrame,
@@ -49,16 +71,26 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     grid = prev.grid if prev is not None else Grid.around(float(first.open), cfg)
     width = nice_width(float(first.open))
 
+    # the 30-day profile as arrays, and the ends of this day's bars: a snapshot takes the bars ended by it
+    base_mid = ((profile["price_low"] + profile["price_high"]) / 2).to_numpy(float)
+    base_volume = profile["volume_usd"].to_numpy(float)
+    bar_ends = bars["open_time"].to_numpy(np.int64) + interval_ms
+    low, high, quote = (bars[c].to_numpy(float) for c in ("low", "high", "quote_volume"))
+
     def static_at(t: int, price: float) -> np.ndarray:
         # the 30-day profile of the days before, plus this day's bars that ended by t (never later ones)
-        today = bars[bars["open_time"] + interval_ms <= t]
-        prof = pd.concat([profile[["price_low", "price_high", "volume_usd"]], volume_profile(today, width)[
-            ["price_low", "price_high", "volume_usd"]]], ignore_index=True) if len(today) else profile
+        ended = int(np.searchsorted(bar_ends, t, side="right"))
+        mid, volume = base_mid, base_volume
+        if ended:
+            edges, (today,) = spread_volume(low[:ended], high[:ended], [quote[:ended]], width)
+            keep = today > 0
+            mid = np.concatenate([base_mid, ((edges[:-1] + edges[1:]) / 2)[keep]])
+            volume = np.concatenate([base_volume, today[keep]])
         oi_now = asof(oi_t, oi_v, t, strict=False)
         oi_before = asof(oi_t, oi_v, t - 86_400_000, strict=False)
         change = oi_now / oi_before - 1 if oi_before > 0 else 0.0
         fund = asof(fu_t, fu_v, t, strict=True)
-        return static_book(prof, oi_now, price, change, 0.0 if np.isnan(fund) else fund, cfg, brackets, grid)
+        return static_book(mid, volume, oi_now, price, change, 0.0 if np.isnan(fund) else fund, cfg, brackets, grid)
 
     if prev is not None:
         # The OI stamped at 00:00 lives in this day's partition, so yesterday's last bar was reconciled to
@@ -73,10 +105,10 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     heat, preds, totals = [], [], []
     static_cache, no_history = {}, {"flow": 0, "static": 0}
     for ts, price, q in run.snapshots:
-        heat.append(snapshot_rows(ts, price, q, grid, cfg).assign(model="flow"))
+        heat.append(_named(snapshot_rows(ts, price, q, grid, cfg), "flow"))
         sq = static_at(ts, price)
         static_cache[ts] = sq
-        heat.append(snapshot_rows(ts, price, sq, grid, cfg).assign(model="static"))
+        heat.append(_named(snapshot_rows(ts, price, sq, grid, cfg), "static"))
         oi_now = asof(oi_t, oi_v, ts, strict=False)
         for model, book in (("flow", q), ("static", sq)):
             if book.sum() <= 0:      # nothing known yet (first instant of history): no estimate, not a zero one
@@ -99,7 +131,7 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     predicted["interval"] = interval
     to_ts = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
     predicted["ts"] = to_ts(predicted["ts"])
-    heatmap = pd.concat(heat, ignore_index=True) if heat else pd.DataFrame()
+    heatmap = rows_frame(heat)
     if len(heatmap):
         heatmap["ts"] = to_ts(heatmap["ts"])
     snapshots = pd.DataFrame(totals, columns=["model", "ts", "price", "oi_contracts", "oi_usd", "book_usd",

@@ -34,22 +34,28 @@ def nice_width(price: float, frac: float = 0.001) -> float:
     return min((m * p for m in (1, 2, 5, 10)), key=lambda w: abs(math.log(w / raw)))
 
 
+def spread_volume(low: np.ndarray, high: np.ndarray, volumes: list[np.ndarray], width: float):
+    """Bin edges (multiples of `width` over low..high) and, for each array of per-bar volumes, its volume per
+    bin, each bar's spread evenly over its range."""
+    edges = np.arange(math.floor(low.min() / width), math.floor(high.max() / width) + 2) * width
+    span = np.maximum(high - low, 1e-12)
+
+    def spread(volume: np.ndarray) -> np.ndarray:
+        # F(x) = Σ v·clamp((x − low)/(high − low), 0, 1): the volume below x; a bin holds F(b) − F(a).
+        # Done edge by edge to keep memory at O(bars), not O(bars × edges).
+        cum = np.array([(volume * np.clip((e - low) / span, 0.0, 1.0)).sum() for e in edges])
+        return np.diff(cum)
+
+    return edges, [spread(v) for v in volumes]
+
+
 def volume_profile(bars: pd.DataFrame, width: float) -> pd.DataFrame:
     """bars: klines with low, high, quote_volume, taker_buy_quote_volume. Bins are multiples of `width`."""
     cols = ["price_low", "price_high", "volume_usd", "taker_buy_usd"]
     if bars.empty:
         return pd.DataFrame(columns=cols, dtype=float)
-    lo, hi = bars["low"].to_numpy(float), bars["high"].to_numpy(float)
-    edges = np.arange(math.floor(lo.min() / width), math.floor(hi.max() / width) + 2) * width
-    span = np.maximum(hi - lo, 1e-12)
-
-    def spread(volume: np.ndarray) -> np.ndarray:
-        # F(x) = Σ v·clamp((x − low)/(high − low), 0, 1): the volume below x; a bin holds F(b) − F(a).
-        # Done edge by edge to keep memory at O(bars), not O(bars × edges).
-        cum = np.array([(volume * np.clip((e - lo) / span, 0.0, 1.0)).sum() for e in edges])
-        return np.diff(cum)
-
-    out = pd.DataFrame({"price_low": edges[:-1], "price_high": edges[1:],
-                        "volume_usd": spread(bars["quote_volume"].to_numpy(float)),
-                        "taker_buy_usd": spread(bars["taker_buy_quote_volume"].to_numpy(float))})
+    edges, (volume, taker) = spread_volume(bars["low"].to_numpy(float), bars["high"].to_numpy(float),
+                                           [bars["quote_volume"].to_numpy(float),
+                                            bars["taker_buy_quote_volume"].to_numpy(float)], width)
+    out = pd.DataFrame({"price_low": edges[:-1], "price_high": edges[1:], "volume_usd": volume, "taker_buy_usd": taker})
     return out[out.volume_usd > 0].reset_index(drop=True)

@@ -57,6 +57,11 @@ class SimulatedSource(MirrorSource):
             raise InputError(f"partition {day}|{symbol}: outside the simulated scenario {sc.start_date}..{last} "
                              f"(liq run --source simulated simulates exactly --start..--end)")
 
+    def has_day(self, symbol: str, day: dt.date) -> bool:
+        """The simulated market has exactly its scenario's days (it starts with no history)."""
+        sc = self.scenario
+        return symbol == sc.symbol and sc.start_date <= day < sc.start_date + dt.timedelta(days=sc.days)
+
     def fetch(self, rel: str) -> bytes | None:
         p = self.mirror / rel
         return p.read_bytes() if p.is_file() else None

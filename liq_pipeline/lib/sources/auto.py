@@ -17,6 +17,9 @@ class AutoSource:
     def check_symbol(self, symbol: str, day: dt.date) -> None:
         self.rest.check_symbol(symbol, day)      # the exchange lists it (the archive lags, REST does not)
 
+    def has_day(self, symbol: str, day: dt.date) -> bool:
+        return self.archive.has_day(symbol, day) or self.rest.has_day(symbol, day)
+
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         try:
             pulled = self.archive.pull(dataset, symbol, day)

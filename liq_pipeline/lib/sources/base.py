@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from ..model.profile import PROFILE_DAYS
+
+if TYPE_CHECKING:
+    from ..storage import DataLayout
 
 
 
@@ -40,3 +45,27 @@ class Source(Protocol):
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         """Fetch (or reuse) the raw files that hold `day` into the raw mirror and describe them."""
         ...
+
+    def has_day(self, symbol: str, day: dt.date) -> bool:
+        """Whether the source has every required dataset of the day, found without pulling it."""
+        ...
+
+
+def history_days(source: Source, symbol: str, first: dt.date, most: int) -> list[dt.date]:
+    """The days just before `first` that the source has, up to `most` of them and without a gap (oldest
+    first): the history a first day's book is replayed over."""
+    days = []
+    day = first - dt.timedelta(days=1)
+    while len(days) < most and source.has_day(symbol, day):
+        days.append(day)
+        day -= dt.timedelta(days=1)
+    return days[::-1]
+
+
+def history_to_pull(layout: DataLayout, source: Source, symbol: str, first: dt.date) -> list[dt.date]:
+    """The days before `first` to pull so that its book starts warm and its volume profile is whole: up to the
+    profile's window, as far back as the source has them without a gap; none when the data root already
+    holds the day before (a continuation, or history pulled earlier)."""
+    if layout.partition("clean", "klines", symbol, first - dt.timedelta(days=1)).exists():
+        return []
+    return history_days(source, symbol, first, PROFILE_DAYS)

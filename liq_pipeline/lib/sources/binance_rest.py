@@ -58,6 +58,11 @@ class BinanceRestSource:
             raise
         self._known.add(symbol)
 
+    def has_day(self, symbol: str, day: dt.date) -> bool:
+        """REST serves any past day's klines and funding, but open interest only for its last days."""
+        today = self.today or dt.datetime.now(dt.UTC).date()
+        return 0 < (today - day).days <= OI_HISTORY_DAYS
+
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         spec = tables.get(dataset).raw
         if spec.rest_path is None:

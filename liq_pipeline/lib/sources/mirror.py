@@ -81,6 +81,22 @@ class MirrorSource:
             return
         self._kline_intervals(symbol)
 
+    def has_day(self, symbol: str, day: dt.date) -> bool:
+        """Every required archive file of the day (each kline interval, daily or monthly) is in the mirror or
+        the source: its .CHECKSUM is there (a few bytes, remembered, so a month's file is asked for once)."""
+        for name in sorted(tables.REQUIRED):
+            spec = tables.get(name).raw
+            for iv in (self._kline_intervals(symbol) if spec.per_interval else [None]):
+                if not any(self._exists(str(rel)) for rel in layout.candidates(spec.archive, symbol, day, iv)):
+                    return False
+        return True
+
+    def _exists(self, rel: str) -> bool:
+        known = self.__dict__.setdefault("_existing", {})
+        if rel not in known:
+            known[rel] = (self.mirror / rel).exists() or self.fetch(rel + ".CHECKSUM") is not None
+        return known[rel]
+
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
     def _optional(fn, note: str) -> Pull:
