@@ -52,6 +52,44 @@ def bar_skill(pred: np.ndarray, real: np.ndarray, move: np.ndarray) -> Skill:
                  partial_spearman(pred, real, move, False))
 
 
+def block_bootstrap_ci(stat, arrays: list[np.ndarray], block: int, reps: int = 400, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Moving-block bootstrap percentile interval of stat(*arrays) over consecutive bars: resampling whole blocks
+    of `block` bars keeps the autocorrelation (liquidation cascades, volatility clusters) that a bar-by-bar
+    resample would destroy and so make the interval too narrow."""
+    n = len(arrays[0])
+    block = max(1, min(block, n))
+    rng = np.random.default_rng(seed)
+    per = int(np.ceil(n / block))
+    values = []
+    for _ in range(reps):
+        idx = (rng.integers(0, n - block + 1, per)[:, None] + np.arange(block)).ravel()[:n]
+        v = stat(*(a[idx] for a in arrays))
+        if np.isfinite(v):
+            values.append(v)
+    if not values:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def partial_ci(pred, real, move, block: int, reps: int = 400, seed: int = 0) -> tuple[float, float]:
+    """95% moving-block bootstrap interval of the flexible partial correlation."""
+    arrays = [np.asarray(x, float) for x in (pred, real, move)]
+    return block_bootstrap_ci(lambda p, r, m: partial_spearman(p, r, m, True), arrays, block, reps, seed)
+
+
+def coarser_bars(bars: pd.DataFrame, hours: int) -> pd.DataFrame:
+    """Hourly rows (index: bar start; open, high, low and any summed columns, e.g. predicted and realised USD)
+    as bars of `hours` hours aligned to UTC midnight: first open, max high, min low, sums of the rest. Only
+    whole bars are kept."""
+    key = bars.index.floor(f"{hours}h")
+    g = bars.groupby(key)
+    sums = [c for c in bars.columns if c not in ("open", "high", "low", "close")]
+    out = pd.concat([g["open"].first(), g["high"].max(), g["low"].min(), g[sums].sum(min_count=1)], axis=1)
+    return out[g.size() == hours]
+
+
 def side_moves(bars: pd.DataFrame) -> dict[str, np.ndarray]:
     """The naive baseline: how far the bar went toward each side's liquidations."""
     return {"long": ((bars["open"] - bars["low"]) / bars["open"]).to_numpy(),

@@ -1,0 +1,51 @@
+"""The per-bar skill protocol (lib/validation/skill.py): what it credits, what it refuses, its interval."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from liq_pipeline.lib.validation.skill import (bar_skill, block_bootstrap_ci, coarser_bars, partial_ci,
+                                               partial_spearman, side_moves)
+
+
+@pytest.fixture(scope="module")
+def market():
+    rng = np.random.default_rng(7)
+    n = 1500
+    move = rng.lognormal(-5, 1, n)                        # how far each bar went toward the side
+    crowding = rng.lognormal(0, 1, n)                     # what only a position book could know
+    real = move ** 2 * crowding * 1e9                     # liquidated USD: big moves into crowded levels
+    return move, crowding, real
+
+
+def test_a_function_of_the_move_is_not_skill_but_knowledge_of_the_book_is(market):
+    move, crowding, real = market
+    placebo = np.where(move > np.quantile(move, 0.5), move ** 3, 0.0)   # zero on small bars, steep on big ones
+    assert abs(partial_spearman(placebo, real, move)) < 0.1
+    assert bar_skill(placebo, real, move).spearman > 0.4                 # a plain rank correlation is fooled
+    informed = move * crowding
+    s = bar_skill(informed, real, move)
+    assert s.partial_flexible > 0.5 and s.spearman > s.naive_spearman > 0.5
+
+
+def test_the_block_bootstrap_interval_holds_the_estimate_and_is_reproducible(market):
+    move, crowding, real = market
+    informed = move * crowding
+    lo, hi = partial_ci(informed, real, move, block=24, reps=200)
+    assert lo < partial_spearman(informed, real, move) < hi and lo > 0.3
+    assert (lo, hi) == partial_ci(informed, real, move, block=24, reps=200)
+    # autocorrelated noise: blocks see it, so the interval of a mean is wider than a bar-by-bar resample's
+    rng = np.random.default_rng(1)
+    walk = np.convolve(rng.normal(size=2000), np.ones(50) / 50, mode="same")
+    width = lambda block: np.subtract(*block_bootstrap_ci(np.mean, [walk], block, reps=300)[::-1])
+    assert width(100) > 2 * width(1)
+
+
+def test_coarser_bars_keep_whole_bars_only():
+    idx = pd.date_range("2026-04-05", periods=9, freq="1h", tz="UTC")
+    hourly = pd.DataFrame({"open": np.arange(9.0) + 100, "high": np.arange(9.0) + 110, "low": np.arange(9.0) + 90,
+                           "real_long": 1.0, "pred_long": np.arange(9.0)}, index=idx)
+    four = coarser_bars(hourly, 4)
+    assert list(four.index) == [idx[0], idx[4]]                 # the ninth hour starts a bar that is not whole
+    assert four.iloc[1].to_dict() == {"open": 104.0, "high": 117.0, "low": 94.0, "real_long": 4.0, "pred_long": 22.0}
+    moves = side_moves(four)
+    assert moves["long"][0] == pytest.approx((100 - 90) / 100) and moves["short"][0] == pytest.approx((113 - 100) / 100)
