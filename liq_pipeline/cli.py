@@ -214,5 +214,37 @@ def sql(query, data_dir, fmt) -> None:
             click.echo(pd.DataFrame(rows, columns=cols).to_string(index=False))
 
 
+@main.command("record-forceorders")
+@click.option("--out", required=True, help="Folder of the tapes: OUT/forceOrder/forceOrder-YYYY-MM-DD.jsonl.")
+@click.option("--symbols", default=None, help="Comma-separated symbols to keep (default: every symbol).")
+@click.option("--all", "all_symbols", is_flag=True, help="Every symbol (the default; says so explicitly).")
+@click.option("--url", default=None, help="The stream (default: Binance USD-M's !forceOrder@arr).")
+@click.option("--flush-seconds", type=float, default=1.0, show_default=True,
+              help="The most a received payload waits before it is flushed and fsynced.")
+def record_forceorders(out, symbols, all_symbols, url, flush_seconds) -> None:
+    """Record the all-market liquidation stream to daily tapes, as received, until SIGTERM/SIGINT."""
+    import logging
+
+    from .lib import recorder
+    from .lib.params import parse_symbols
+
+    if symbols and all_symbols:
+        _fail("--symbols and --all: give one of them")
+    try:
+        wanted = frozenset(parse_symbols(symbols)) if symbols else None
+    except ParameterError as exc:
+        _fail(str(exc))
+    if not flush_seconds > 0:
+        _fail(f"--flush-seconds: {flush_seconds} must be above 0")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = recorder.RecorderConfig(url=url or recorder.DEFAULT_URL, symbols=wanted, flush_seconds=flush_seconds)
+    try:
+        status = recorder.record(Path(out), cfg)
+    except Exception as exc:      # a bad URL or an unwritable folder: say which, once
+        _fail(f"record-forceorders: {type(exc).__name__}: {exc}")
+    click.echo(f"stopped: {status.written} payload(s) written, {status.duplicates} duplicate(s) dropped, "
+               f"{status.malformed} malformed, {status.reconnects} reconnect(s); tapes in {Path(out) / 'forceOrder'}")
+
+
 if __name__ == "__main__":
     main()

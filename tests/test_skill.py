@@ -49,3 +49,10 @@ def test_coarser_bars_keep_whole_bars_only():
     assert four.iloc[1].to_dict() == {"open": 104.0, "high": 117.0, "low": 94.0, "real_long": 4.0, "pred_long": 22.0}
     moves = side_moves(four)
     assert moves["long"][0] == pytest.approx((100 - 90) / 100) and moves["short"][0] == pytest.approx((113 - 100) / 100)
+
+
+def test_the_piecewise_control_also_removes_a_threshold_function_of_the_move(market):
+    move, crowding, real = market
+    placebo = np.where(move > np.quantile(move, 0.7), move, 0.0)          # the walk-forward's placebo shape
+    assert abs(partial_spearman(placebo, real, move, piecewise=True)) < 0.05
+    assert partial_spearman(move * crowding, real, move, piecewise=True) > 0.5

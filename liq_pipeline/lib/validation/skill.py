@@ -37,9 +37,21 @@ def flexible_design(move: np.ndarray, bins: int = 15) -> np.ndarray:
     return np.column_stack([np.ones(len(r)), r, dummies])
 
 
-def partial_spearman(pred: np.ndarray, real: np.ndarray, move: np.ndarray, flexible: bool = True) -> float:
+def piecewise_design(move: np.ndarray, bins: int = 10) -> np.ndarray:
+    """A stricter control than DESIGN's (a robustness check): each quantile bin of the move rank gets its own
+    intercept and slope, so a function of the move whose slope changes with the move (zero below a threshold,
+    steep above) is removed too, not only on average."""
+    r = stats.rankdata(move) / len(move)
+    edges = np.quantile(r, np.linspace(0, 1, bins + 1)[1:-1])
+    dummies = np.eye(bins)[np.searchsorted(edges, r, side="right")]
+    return np.column_stack([dummies, dummies * r[:, None]])
+
+
+def partial_spearman(pred: np.ndarray, real: np.ndarray, move: np.ndarray, flexible: bool = True,
+                     piecewise: bool = False) -> float:
     rp, rr = stats.rankdata(pred), stats.rankdata(real)
-    design = flexible_design(move) if flexible else np.column_stack([np.ones(len(move)), stats.rankdata(move)])
+    design = piecewise_design(move) if piecewise else flexible_design(move) if flexible else \
+        np.column_stack([np.ones(len(move)), stats.rankdata(move)])
     a, b = _residual(rp, design), _residual(rr, design)
     return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
 
