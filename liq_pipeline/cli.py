@@ -246,5 +246,69 @@ def record_forceorders(out, symbols, all_symbols, url, flush_seconds) -> None:
                f"{status.malformed} malformed, {status.reconnects} reconnect(s); tapes in {Path(out) / 'forceOrder'}")
 
 
+@main.command()
+@click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
+@click.option("--max-age", default="36h", show_default=True,
+              help="Older than this is stale (klines, OI, funding, heatmap; the recorder's last message): 90m, 36h, 2d.")
+@click.option("--tapes", default=None, help="The recorder's --out folder, to judge it too.")
+@click.option("--as-of", "as_of", default=None, help="Judge as of this UTC time (ISO-8601; default: now).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def status(data_dir, max_age, tapes, as_of, fmt) -> None:
+    """Freshness and health per dataset and symbol; exits 1 when anything judged is stale."""
+    import dataclasses
+    import datetime as dt
+    import json
+
+    from .lib import status as st
+
+    try:
+        limit = st.parse_age(max_age)
+        now = dt.datetime.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC)
+    except ParameterError as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(f"--as-of: {as_of!r} is not an ISO-8601 time ({exc})")
+    now = now if now.tzinfo else now.replace(tzinfo=dt.UTC)
+    root = storage.data_root(data_dir)
+    rows = st.freshness(root, now, limit)
+    recorder = st.recorder_state(Path(tapes), now, limit) if tapes else None
+    jobs = {}
+    home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").expanduser()
+    if (home / "dagster.yaml").exists():
+        import dagster as dg
+        os.environ["DAGSTER_HOME"] = str(home.resolve())
+        with dg.DagsterInstance.get() as instance:
+            jobs = st.job_runs(instance)
+    stale = [r for r in rows if r.stale] + ([recorder] if recorder and recorder["stale"] else [])
+    missing_judged = [t for t in st.JUDGED if not any(r.table == t for r in rows)]
+    if fmt == "json":
+        click.echo(json.dumps({"data_root": str(root), "now": now.isoformat(timespec="seconds"), "max_age": str(limit),
+                               "datasets": [{**dataclasses.asdict(r), "latest": r.latest.isoformat() if r.latest else None,
+                                             "age": str(r.age) if r.age is not None else None,
+                                             "missing_days": [str(d) for d in r.missing_days]} for r in rows],
+                               "never_made": missing_judged, "recorder": recorder, "jobs": jobs,
+                               "healthy": not stale and not missing_judged}, indent=1, default=str))
+    else:
+        click.echo(f"data root {root}, now {now:%Y-%m-%d %H:%M} UTC, stale after {limit}")
+        click.echo(f"{'table':24s} {'symbol':10s} {'latest (UTC)':17s} {'age':>10s} {'gaps/30d':>8s}  ")
+        for r in rows:
+            age = f"{r.age.total_seconds() / 3600:.1f} h" if r.age is not None else "-"
+            flag = "STALE" if r.stale else ("ok" if r.judged else "")
+            click.echo(f"{r.table:24s} {r.symbol:10s} {r.latest:%Y-%m-%d %H:%M} {age:>10s} {len(r.missing_days):8d}  {flag}"
+                       if r.latest else f"{r.table:24s} {r.symbol:10s} {'(no rows)':17s} {age:>10s} {len(r.missing_days):8d}  {flag}")
+        for t in missing_judged:
+            click.echo(f"{t:24s} {'-':10s} never made  STALE")
+        if recorder:
+            click.echo(f"recorder: {'STALE: ' + recorder['problem'] if recorder['stale'] else 'ok'}; last message "
+                       f"{recorder.get('last_message_time')}, {recorder.get('written', 0)} written, "
+                       f"{recorder.get('reconnects', 0)} reconnects, {recorder.get('errors', 0)} errors")
+        for job, row in jobs.items():
+            ok, bad = row["last_success"], row["last_failure"]
+            click.echo(f"job {job}: last success {ok['ended'] if ok else 'never'}"
+                       f"{'; last failure ' + str(bad['ended']) + ' (run ' + bad['run_id'][:8] + ')' if bad else ''}")
+    if stale or missing_judged:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,108 @@
+"""Health of a data root: how fresh each dataset is per symbol, the gaps of the last 30 days, the recorder's
+state and the Dagster jobs' last success and failure (what `liq status` prints and judges)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import tables
+from .params import ParameterError
+from .recorder import STATUS_FILE
+
+# What a daily operation must keep fresh: the estimator's inputs and its output. Other tables are shown only.
+JUDGED = ("klines", "open_interest", "funding", "heatmap")
+GAP_DAYS = 30
+
+
+def parse_age(value: str, param: str = "max-age") -> dt.timedelta:
+    """'90m', '36h', '2d' (or a bare number of hours)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhd]?)\s*", str(value))
+    if not m:
+        raise ParameterError(f"{param}: {value!r} is not a duration like 90m, 36h or 2d")
+    n, unit = float(m.group(1)), m.group(2) or "h"
+    return dt.timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: n})
+
+
+@dataclasses.dataclass
+class Freshness:
+    table: str
+    symbol: str
+    latest: dt.datetime | None         # the newest timestamp stored
+    age: dt.timedelta | None
+    missing_days: list[dt.date]        # among the last GAP_DAYS days up to yesterday, from the first day held
+    judged: bool
+    stale: bool
+
+
+def _days(folder: Path) -> list[dt.date]:
+    return sorted(dt.date.fromisoformat(p.name[5:]) for p in folder.glob("date=*") if (p / "data.parquet").exists())
+
+
+def _latest_time(path: Path, column: str) -> dt.datetime | None:
+    value = pc.max(pq.read_table(path, columns=[column]).column(0)).as_py()
+    if value is None:
+        return None
+    if isinstance(value, str):        # a date column (the volume profile's)
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def freshness(root: Path, now: dt.datetime, max_age: dt.timedelta) -> list[Freshness]:
+    out = []
+    yesterday = now.date() - dt.timedelta(days=1)
+    for t in tables.TABLES.values():
+        if t.time_col is None:
+            continue
+        for sym_dir in sorted((root / t.layer / t.name).glob("symbol=*")):
+            days = _days(sym_dir)
+            if not days:
+                continue
+            latest = None
+            for day in reversed(days):        # the newest partition with a row (a quiet day may be empty)
+                latest = _latest_time(sym_dir / f"date={day}" / "data.parquet", t.time_col)
+                if latest is not None:
+                    break
+            window = [yesterday - dt.timedelta(days=i) for i in range(GAP_DAYS)]
+            have = set(days)
+            missing = sorted(d for d in window if d >= days[0] and d not in have)
+            age = now - latest if latest is not None else None
+            judged = t.name in JUDGED
+            out.append(Freshness(t.name, sym_dir.name[7:], latest, age, missing, judged,
+                                 judged and (age is None or age > max_age)))
+    return out
+
+
+def recorder_state(tapes: Path, now: dt.datetime, max_age: dt.timedelta) -> dict:
+    path = Path(tapes) / "forceOrder" / STATUS_FILE
+    if not path.exists():
+        return {"status_file": str(path), "stale": True, "problem": "no status file (is the recorder running here?)"}
+    state = json.loads(path.read_text())
+    last = state.get("last_message_time")
+    age = now - dt.datetime.fromisoformat(last) if last else None
+    state.update(status_file=str(path), age=str(age) if age is not None else None,
+                 stale=age is None or age > max_age or bool(state.get("stopped")))
+    if state["stale"]:
+        state["problem"] = "stopped" if state.get("stopped") else "no message for longer than --max-age"
+    return state
+
+
+def job_runs(instance) -> dict[str, dict]:
+    """The last success and the last failure of each job in the Dagster instance."""
+    import dagster as dg
+
+    out = {}
+    for name in sorted({r.job_name for r in instance.get_runs(limit=500)}):
+        row = {}
+        for label, status in (("last_success", dg.DagsterRunStatus.SUCCESS), ("last_failure", dg.DagsterRunStatus.FAILURE)):
+            runs = instance.get_run_records(dg.RunsFilter(job_name=name, statuses=[status]), limit=1)
+            row[label] = ({"run_id": runs[0].dagster_run.run_id, "ended": dt.datetime.fromtimestamp(
+                runs[0].end_time, dt.UTC).isoformat(timespec="seconds") if runs[0].end_time else None}
+                if runs else None)
+        out[name] = row
+    return out

@@ -1,0 +1,97 @@
+"""`liq status`: freshness per dataset and symbol, gaps, the recorder, the jobs, and its exit code."""
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from liq_pipeline.lib import status as st
+from liq_pipeline.lib.storage import DataLayout, write_json_atomic
+
+NOW = dt.datetime(2026, 5, 11, 6, 0, tzinfo=dt.UTC)
+
+
+def _hours(day: dt.date, col: str) -> pd.DataFrame:
+    return pd.DataFrame({col: pd.date_range(pd.Timestamp(day, tz="UTC"), periods=24, freq="1h").as_unit("ms")})
+
+
+@pytest.fixture
+def root(tmp_path):
+    layout = DataLayout(tmp_path / "data")
+    for i in range(1, 6):                          # 05-06..05-10, with 05-08 missing for OI
+        day = NOW.date() - dt.timedelta(days=i)
+        layout.write(_hours(day, "open_time"), "clean", "klines", "BTCUSDT", day)
+        layout.write(_hours(day, "ts"), "clean", "funding", "BTCUSDT", day)
+        layout.write(_hours(day, "ts"), "model", "heatmap", "BTCUSDT", day)
+        if day != dt.date(2026, 5, 8):
+            layout.write(_hours(day, "ts"), "clean", "open_interest", "BTCUSDT", day)
+    old = dt.date(2026, 5, 1)                      # ETHUSDT stopped ten days ago
+    layout.write(_hours(old, "open_time"), "clean", "klines", "ETHUSDT", old)
+    layout.write(_hours(old, "ts").head(0), "clean", "liquidation_events", "BTCUSDT", old)   # a quiet day
+    return tmp_path / "data"
+
+
+def test_freshness_ages_gaps_and_what_is_judged(root):
+    rows = {(r.table, r.symbol): r for r in st.freshness(root, NOW, dt.timedelta(hours=36))}
+    kl = rows[("klines", "BTCUSDT")]
+    assert kl.latest == dt.datetime(2026, 5, 10, 23, tzinfo=dt.UTC) and kl.age == dt.timedelta(hours=7)
+    assert not kl.stale and kl.missing_days == []
+    assert rows[("open_interest", "BTCUSDT")].missing_days == [dt.date(2026, 5, 8)]
+    eth = rows[("klines", "ETHUSDT")]
+    assert eth.stale and len(eth.missing_days) == 9                  # 05-02..05-10
+    quiet = rows[("liquidation_events", "BTCUSDT")]
+    assert quiet.latest is None and not quiet.judged and not quiet.stale
+    assert not any(r.stale for r in st.freshness(root, NOW, dt.timedelta(days=11)))
+
+
+def test_recorder_state_is_judged_by_its_last_message(tmp_path):
+    path = tmp_path / "forceOrder" / "_recorder_status.json"
+    assert st.recorder_state(tmp_path, NOW, dt.timedelta(hours=1))["stale"]          # no status file
+    write_json_atomic(path, {"last_message_time": "2026-05-11T05:59:30+00:00", "written": 5, "stopped": None})
+    assert not st.recorder_state(tmp_path, NOW, dt.timedelta(hours=1))["stale"]
+    write_json_atomic(path, {"last_message_time": "2026-05-11T05:59:30+00:00", "stopped": "2026-05-11T05:59:31+00:00"})
+    assert st.recorder_state(tmp_path, NOW, dt.timedelta(hours=1))["problem"] == "stopped"
+
+
+def test_job_runs_name_the_last_success_and_failure():
+    @dg.op(config_schema={"fail": bool})
+    def maybe(context):
+        if context.op_config["fail"]:
+            raise RuntimeError("no")
+
+    @dg.job
+    def daily():
+        maybe()
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        ok = daily.execute_in_process(instance=instance, run_config={"ops": {"maybe": {"config": {"fail": False}}}})
+        bad = daily.execute_in_process(instance=instance, raise_on_error=False,
+                                       run_config={"ops": {"maybe": {"config": {"fail": True}}}})
+        jobs = st.job_runs(instance)
+    assert jobs["daily"]["last_success"]["run_id"] == ok.run_id and jobs["daily"]["last_failure"]["run_id"] == bad.run_id
+
+
+@pytest.mark.parametrize("value, hours", [("90m", 1.5), ("36h", 36), ("2d", 48), ("12", 12)])
+def test_max_age(value, hours):
+    assert st.parse_age(value) == dt.timedelta(hours=hours)
+
+
+def test_a_bad_max_age_is_named():
+    with pytest.raises(ValueError, match="max-age: 'soon'"):
+        st.parse_age("soon")
+
+
+def test_the_command_exits_1_on_anything_stale_and_0_when_healthy(root, tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "liq_pipeline.cli", "status", "--data-dir", str(root),
+                                     "--as-of", NOW.isoformat(), *a], capture_output=True, text=True,
+                                    env={"DAGSTER_HOME": str(tmp_path / "no_instance"), "PATH": ""})
+    stale = run()
+    assert stale.returncode == 1 and "klines                   ETHUSDT" in stale.stdout and "STALE" in stale.stdout
+    healthy = run("--max-age", "11d", "--format", "json")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    report = json.loads(healthy.stdout)
+    assert report["healthy"] and {d["table"] for d in report["datasets"]} >= {"klines", "heatmap", "open_interest"}
+    assert run("--max-age", "soon").stderr.startswith("error: max-age: 'soon'")
