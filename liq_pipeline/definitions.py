@@ -2,16 +2,18 @@
 import dagster as dg
 
 from .defs.clean.assets import clean_assets
-from .defs.jobs import daily_job
+from .defs.jobs import daily_job, tape_job
 from .defs.model.assets import liquidation_model, volume_profile_asset
 from .defs.raw.assets import raw_assets
 from .defs.resources import SourceResource, StorageResource
 from .defs.schedules import daily_schedule
+from .defs.sensors import tape_sensor
 from .defs.warehouse import warehouse_views
 
 defs = dg.Definitions(
     assets=[*raw_assets, *clean_assets, volume_profile_asset, liquidation_model, warehouse_views],
-    jobs=[daily_job],
+    jobs=[daily_job, tape_job],
     schedules=[daily_schedule],
+    sensors=[tape_sensor],
     resources={"storage": StorageResource(), "source": SourceResource()},
 )

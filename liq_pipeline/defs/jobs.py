@@ -8,3 +8,11 @@ daily_job = dg.define_asset_job(
     "daily_job", selection=dg.AssetSelection.groups("raw", "clean", "model", "warehouse"),
     description="Pull, clean, gate, estimate, publish: yesterday (the schedule), or any range of days and symbols.",
 )
+
+
+# The recorded liquidation tapes into the warehouse's liquidation_events: what the tape sensor runs.
+TAPE_ASSETS = [dg.AssetKey(["raw", "liquidation_events"]), dg.AssetKey(["clean", "liquidation_events"])]
+tape_job = dg.define_asset_job(
+    "tape_job", selection=dg.AssetSelection.assets(*TAPE_ASSETS),
+    description="Recorded forceOrder tapes (liq record-forceorders) into raw and clean liquidation_events.",
+)
