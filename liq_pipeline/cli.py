@@ -67,6 +67,10 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     except ParameterError as exc:
         _fail(str(exc))
     root = storage.data_root(data_dir)
+    try:   # one launcher per data root, held until the command ends
+        click.get_current_context().with_resource(storage.run_lock(root))
+    except storage.DataRootBusy as exc:
+        _fail(str(exc))
     storage_cfg = {"data_dir": str(root)}
     source_cfg = {"kind": source, "agg_trades": agg_trades, **({"intervals": ivs} if ivs else {}),
                   **({"path": str(Path(source_path).resolve())} if source_path else {})}

@@ -61,3 +61,30 @@ def test_simulated_run_end_to_end(tmp_path):
     raw_a = sorted((tmp_path / "data/raw/simulated").rglob("*.zip"))
     raw_b = sorted((other / "data/raw/simulated").rglob("*.zip"))
     assert [p.read_bytes() for p in raw_a] == [p.read_bytes() for p in raw_b]
+
+
+@pytest.mark.slow
+def test_a_second_run_on_the_same_data_root_stops_with_a_clear_message(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "LIQ_DATA_DIR": str(tmp_path / "data")}
+    cmd = [sys.executable, "-m", "liq_pipeline.cli", "run", "--source", "simulated", "--start", "2026-04-05",
+           "--end", "2026-04-06"]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = tmp_path / "data" / ".liq-run.lock"
+        deadline = time.monotonic() + 60
+        while not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1
+        assert f"data root {tmp_path / 'data'} is in use by liq run pid {first.pid}" in second.stderr
+        assert first.wait(timeout=600) == 0, first.communicate()[1][-2000:]
+    finally:
+        first.kill()
+    # the lock goes with its run: the root is free again
+    from liq_pipeline.lib.storage import run_lock
+    with run_lock(tmp_path / "data"):
+        pass

@@ -95,3 +95,13 @@ def test_the_command_exits_1_on_anything_stale_and_0_when_healthy(root, tmp_path
     report = json.loads(healthy.stdout)
     assert report["healthy"] and {d["table"] for d in report["datasets"]} >= {"klines", "heatmap", "open_interest"}
     assert run("--max-age", "soon").stderr.startswith("error: max-age: 'soon'")
+
+
+def test_a_data_root_has_one_launcher_at_a_time(tmp_path):
+    from liq_pipeline.lib.storage import DataRootBusy, run_lock
+    with run_lock(tmp_path):
+        with pytest.raises(DataRootBusy, match=f"data root {tmp_path} is in use by liq run pid"):
+            with run_lock(tmp_path):
+                pass
+    with run_lock(tmp_path):              # released when the first ended
+        pass

@@ -10,8 +10,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import json
 import os
 import tempfile
@@ -118,3 +120,33 @@ def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[
 
 def manifest_path(root: Path, dataset: str, symbol: str, day: dt.date) -> Path:
     return root / "raw" / "_manifests" / dataset / symbol / f"{day.isoformat()}.json"
+
+
+class DataRootBusy(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def run_lock(root: Path):
+    """Held by one `liq run` per data root for its whole length: a second one stops at once, saying who holds
+    it (two launchers on one root would race on the same partitions and book states). The lock is the kernel's
+    (flock), so a killed run leaves none behind."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / ".liq-run.lock"
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise DataRootBusy(f"data root {root} is in use by {holder}; wait for it to finish, "
+                               f"or give this run another --data-dir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"liq run pid {os.getpid()} since {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
