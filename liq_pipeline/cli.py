@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,10 @@ def main() -> None:
 def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades, executor) -> None:
     """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse: one Dagster run per
     symbol over the whole range, symbols in parallel, through the instance in $DAGSTER_HOME."""
+    # A launcher started in the background may hand down SIGTERM ignored, and an ignored signal stays ignored in
+    # every child: Dagster could then not stop its log-mirroring `tail -F` helpers, which outlive the run and
+    # hold our stdout open. Restore the default, so the run and its helpers can be stopped.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         syms = parse_symbols(symbols)
         days = parse_date_range(start, end)
