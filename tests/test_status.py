@@ -105,3 +105,12 @@ def test_a_data_root_has_one_launcher_at_a_time(tmp_path):
                 pass
     with run_lock(tmp_path):              # released when the first ended
         pass
+
+
+def test_an_empty_data_root_is_unhealthy_and_says_what_was_never_made(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "liq_pipeline.cli", "status", "--data-dir", str(tmp_path / "empty"),
+                           "--format", "json"], capture_output=True, text=True,
+                          env={"DAGSTER_HOME": str(tmp_path / "no_instance"), "PATH": ""})
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and not report["healthy"] and report["datasets"] == []
+    assert report["never_made"] == list(st.JUDGED)
