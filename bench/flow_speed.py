@@ -1,4 +1,4 @@
-"""The flow model over 90 days of 5-minute bars (target: under 5 s).
+"""The flow model over 90 days of 5-minute bars (target: under 2 s).
 
 Bars, OI and funding come from the simulated market at a 5-minute interval; the timer covers the flow
 model alone (run_flow over all bars in one pass), then the whole per-day estimate (both models, snapshots,
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         run = run_flow(bars, oi, fu, cfg, br, None, 300_000)
         times.append(time.perf_counter() - t)
     print(f"flow model, {a.days} days × 5m = {len(bars)} bars: median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, n={a.repeat})   target < 5 s   [book total {run.state.total():,.0f} = OI "
+          f"(min {min(times):.2f}, n={a.repeat})   target < 2 s   [book total {run.state.total():,.0f} = OI "
           f"{oi.oi_contracts.iloc[-1]:,.0f}]")
     kl, oi_t, fu_t = sim_frames(res)
     t = time.perf_counter()

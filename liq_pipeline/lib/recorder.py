@@ -46,6 +46,7 @@ class RecorderConfig:
     max_frame_bytes: int = 64 * 1024            # a forceOrder payload is ~250 bytes
     remember: int = 50_000                      # payloads remembered for dropping duplicates
     ping_interval: float = 20.0
+    ping_timeout: float = 60.0                  # a pong queues behind every frame already sent: allow a burst
 
 
 @dataclasses.dataclass
@@ -179,7 +180,7 @@ class Recorder:
             while not self.stop_event.is_set():
                 try:
                     async with connect(self.cfg.url, max_size=self.cfg.max_frame_bytes, open_timeout=10,
-                                       ping_interval=self.cfg.ping_interval, ping_timeout=self.cfg.ping_interval,
+                                       ping_interval=self.cfg.ping_interval, ping_timeout=self.cfg.ping_timeout,
                                        close_timeout=2) as ws:
                         self.status.connected_since = _iso(self.clock())
                         opened = self.clock()
