@@ -68,6 +68,7 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(real, tmp_path, marker):
     _readers_see_only_whole_files(crashed / "data")
     rerun = _liq(crashed, real)                           # no stale lock: the kernel released it with the process
     assert rerun.wait(timeout=600) == 0, rerun.stderr.read()[-2000:]
+    assert not list((crashed / "data").rglob("*.tmp")), "the rerun clears what the killed run left"
     want, got = _outputs(clean / "data"), _outputs(crashed / "data")
     assert list(got) == list(want)
     for name in want:

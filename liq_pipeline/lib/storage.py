@@ -92,6 +92,8 @@ def write_partition(df: pd.DataFrame, root: Path, layer: str, table: str, symbol
     path = partition_dir(root, layer, table, symbol, day) / "data.parquet"
     table_ = pa.Table.from_pandas(df, preserve_index=False)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(".data.*.parquet.tmp"):     # left by a killed run (one writer per root)
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".data.", suffix=".parquet.tmp")
     os.close(fd)
     try:

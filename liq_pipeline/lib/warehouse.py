@@ -35,6 +35,8 @@ def _build(root: Path, tables: dict[str, str]) -> dict[str, int]:
     from .tables import get
 
     target = root / "warehouse.duckdb"
+    for stale in root.glob(".warehouse.*.duckdb.tmp*"):      # left by a killed build (we hold the build lock)
+        stale.unlink(missing_ok=True)
     # A unique temp name: concurrent partition runs may rebuild at once; the last rename wins, all equal.
     tmp = root / f".warehouse.{os.getpid()}.{uuid.uuid4().hex[:8]}.duckdb.tmp"
     counts = {}
