@@ -80,8 +80,11 @@ def test_every_payload_exactly_once_in_order_through_cuts_pings_bad_frames_and_m
     async def scenario():
         async with serve(server.handler, "127.0.0.1", 0) as srv:
             port = srv.sockets[0].getsockname()[1]
+            # the recorder's clock is injected: it starts a minute before the midnight the payloads cross
+            start = time.monotonic()
+            clock = lambda: (MIDNIGHT_MS - 60_000) / 1000 + 300 * (time.monotonic() - start)
             rec = Recorder(out, RecorderConfig(url=f"ws://127.0.0.1:{port}", backoff_initial=0.001, backoff_max=0.01,
-                                               flush_seconds=0.05))
+                                               flush_seconds=0.05), clock=clock)
             task = asyncio.create_task(rec.run())
             deadline = time.monotonic() + 120
             while rec.status.written < len(items) and time.monotonic() < deadline and not task.done():
@@ -105,6 +108,7 @@ def test_every_payload_exactly_once_in_order_through_cuts_pings_bad_frames_and_m
     assert len(df) == sum(1 for i in range(120, 330) if i % 3)
     saved = json.loads((out / "forceOrder" / STATUS_FILE).read_text())
     assert saved["written"] == len(items) and saved["stopped"] and saved["reconnects"] == status.reconnects
+    assert saved["started"].startswith("2026-04-05T23:59") and saved["last_message_time"] >= "2026-04-06T00:00"
 
 
 def test_it_reconnects_on_its_own_before_the_connection_limit_and_keeps_only_wanted_symbols(tmp_path):
@@ -177,3 +181,27 @@ def test_sigterm_in_a_burst_leaves_every_received_payload_on_disk(tmp_path):
     status = json.loads((tmp_path / "forceOrder" / STATUS_FILE).read_text())
     assert status["messages"] == status["written"] == len(items) and status["stopped"]
     assert "2000 payload(s) written" in stdout
+
+
+def test_what_arrives_is_on_disk_within_the_flush_interval_while_it_runs(tmp_path):
+    items = payloads(50, MIDNIGHT_MS)
+
+    async def once(conn):
+        for item in items:
+            await conn.send(item)
+        await conn.wait_closed()
+
+    async def scenario():
+        async with serve(once, "127.0.0.1", 0) as srv:
+            rec = Recorder(tmp_path, RecorderConfig(url=f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}",
+                                                    flush_seconds=0.3))
+            task = asyncio.create_task(rec.run())
+            while rec.status.messages < len(items):
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(1.2)                 # the bound, with room: no new message has arrived since
+            on_disk = tape_lines(tmp_path)           # read while the recorder still runs
+            rec.stop()
+            await task
+            return on_disk
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 60)) == items
