@@ -21,8 +21,12 @@ DEFAULT_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 PLANNED_AS_RANGE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
 
+def _dagster_home_path() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or "dagster_home").expanduser().resolve()
+
+
 def _dagster_home() -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").expanduser().resolve()
+    home = _dagster_home_path()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(DEFAULT_DAGSTER_YAML)
@@ -282,10 +286,10 @@ def status(data_dir, max_age, tapes, as_of, fmt) -> None:
     rows = st.freshness(root, now, limit)
     recorder = st.recorder_state(Path(tapes), now, limit) if tapes else None
     jobs = {}
-    home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").expanduser()
-    if (home / "dagster.yaml").exists():
+    home = _dagster_home_path()
+    if (home / "dagster.yaml").exists():        # read-only: no instance is made where there is none
         import dagster as dg
-        os.environ["DAGSTER_HOME"] = str(home.resolve())
+        os.environ["DAGSTER_HOME"] = str(home)
         with dg.DagsterInstance.get() as instance:
             jobs = st.job_runs(instance)
     stale = [r for r in rows if r.stale] + ([recorder] if recorder and recorder["stale"] else [])
@@ -302,9 +306,9 @@ def status(data_dir, max_age, tapes, as_of, fmt) -> None:
         click.echo(f"{'table':24s} {'symbol':10s} {'latest (UTC)':17s} {'age':>10s} {'gaps/30d':>8s}  ")
         for r in rows:
             age = f"{r.age.total_seconds() / 3600:.1f} h" if r.age is not None else "-"
+            latest = f"{r.latest:%Y-%m-%d %H:%M}" if r.latest else "(no rows)"
             flag = "STALE" if r.stale else ("ok" if r.judged else "")
-            click.echo(f"{r.table:24s} {r.symbol:10s} {r.latest:%Y-%m-%d %H:%M} {age:>10s} {len(r.missing_days):8d}  {flag}"
-                       if r.latest else f"{r.table:24s} {r.symbol:10s} {'(no rows)':17s} {age:>10s} {len(r.missing_days):8d}  {flag}")
+            click.echo(f"{r.table:24s} {r.symbol:10s} {latest:17s} {age:>10s} {len(r.missing_days):8d}  {flag}")
         for t in missing_judged:
             click.echo(f"{t:24s} {'-':10s} never made  STALE")
         if recorder:

@@ -2,7 +2,6 @@
 import asyncio
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 from websockets.asyncio.server import serve
 
 from liq_pipeline.lib import parse

@@ -60,15 +60,15 @@ def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict,
     """One run: this symbol's days first..last (runs in a worker process or thread); before it, when there
     is history to pull, a run of the history assets over those days."""
     quiet_dagster_warnings()
+    runs = ([(history[0], history[-1], {HISTORY_TAG: "true"}, HISTORY_ASSETS)] if history else []) + \
+        [(first, last, {}, None)]
     with dg.DagsterInstance.get() as instance:
-        if history:
+        for run_first, run_last, extra, selection in runs:
             result = dg.execute_job(dg.reconstructable(daily_job_definition), instance=instance, run_config=config,
-                                    tags={**range_tags(history[0], history[-1], symbol), **tags, HISTORY_TAG: "true"},
-                                    asset_selection=HISTORY_ASSETS)
+                                    tags={**range_tags(run_first, run_last, symbol), **tags, **extra},
+                                    asset_selection=selection)
             if not result.success:
-                return RunOutcome(symbol, result.run_id, False, run_errors(instance, result.run_id))
-        result = dg.execute_job(dg.reconstructable(daily_job_definition), instance=instance, run_config=config,
-                                tags={**range_tags(first, last, symbol), **tags})
+                break
         return RunOutcome(symbol, result.run_id, result.success,
                           [] if result.success else run_errors(instance, result.run_id))
 

@@ -16,17 +16,16 @@ from .partitions import partition_key
 TAPES_ENV = "LIQ_TAPES_DIR"
 
 
-def finished_tapes(tapes: Path, today: dt.date) -> dict[str, int]:
-    """Day file name -> size, for the recorder's files of days before `today` (UTC)."""
-    folder = Path(tapes) / "forceOrder"
+def finished_tapes(tapes: Path, today: dt.date) -> dict[dt.date, tuple[str, int]]:
+    """Day -> (file name, size), for the recorder's files of days before `today` (UTC)."""
     out = {}
-    for f in sorted(folder.glob("forceOrder-*.jsonl")):
+    for f in sorted((Path(tapes) / "forceOrder").glob("forceOrder-*.jsonl")):
         try:
             day = dt.date.fromisoformat(f.name[len("forceOrder-"):-len(".jsonl")])
         except ValueError:
             continue                                # not a tape of ours
-        if day < today and str(layout.force_order_tape(day).name) == f.name:
-            out[f.name] = f.stat().st_size
+        if day < today and layout.force_order_tape(day).name == f.name:
+            out[day] = (f.name, f.stat().st_size)
     return out
 
 
@@ -41,13 +40,13 @@ def tape_sensor(context: dg.SensorEvaluationContext):
         return dg.SkipReason("no symbols yet: `liq run --symbols …` adds them")
     seen = json.loads(context.cursor) if context.cursor else {}
     found = finished_tapes(Path(tapes), dt.datetime.now(dt.UTC).date())
-    changed = {name: size for name, size in found.items() if seen.get(name) != size}
+    changed = {day: (name, size) for day, (name, size) in found.items() if seen.get(name) != size}
     if not changed:
         return dg.SkipReason(f"no new or grown tape among {len(found)} finished day(s) in {tapes}")
     config = {"resources": {"source": {"config": {"kind": "files", "path": str(Path(tapes).resolve())}}}}
     requests = []
-    for name, size in sorted(changed.items()):
-        day = dt.date.fromisoformat(name[len("forceOrder-"):-len(".jsonl")])
+    for day, (name, size) in sorted(changed.items()):
         requests += [dg.RunRequest(run_key=f"tape|{day}|{sym}|{size}", partition_key=str(partition_key(day, sym)),
                                    run_config=config, tags={"liq/tape": name}) for sym in symbols]
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps({**seen, **changed}, sort_keys=True))
+    return dg.SensorResult(run_requests=requests,
+                           cursor=json.dumps({**seen, **dict(changed.values())}, sort_keys=True))

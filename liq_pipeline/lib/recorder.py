@@ -113,9 +113,9 @@ class Tape:
             self._close(rel)
 
 
-def event_day(payload: dict) -> dt.date:
-    event_ms = payload.get("E") or payload.get("o", {}).get("T")
-    return dt.datetime.fromtimestamp(int(event_ms) / 1000, dt.UTC).date()
+def event_time(payload: dict) -> dt.datetime:
+    """The payload's event time "E" (the order's trade time "T" if it has none), UTC."""
+    return dt.datetime.fromtimestamp(int(payload.get("E") or payload["o"].get("T")) / 1000, dt.UTC)
 
 
 class Recorder:
@@ -141,7 +141,7 @@ class Recorder:
             payload = json.loads(text)
             if not isinstance(payload, dict) or not isinstance(payload.get("o"), dict):
                 raise ValueError("not a forceOrder payload (no 'o' object)")
-            day = event_day(payload)
+            when = event_time(payload)
         except (ValueError, TypeError, OverflowError) as exc:
             self.status.malformed += 1
             log.warning("malformed frame not written (%s): %.200r", exc, text)
@@ -157,9 +157,9 @@ class Recorder:
         self.seen[key] = None
         if len(self.seen) > self.cfg.remember:
             self.seen.popitem(last=False)
-        self.tape.append(day, line)
+        self.tape.append(when.date(), line)
         self.status.written += 1
-        self.status.last_event_time = _iso(int(payload.get("E") or payload["o"].get("T")) / 1000)
+        self.status.last_event_time = when.isoformat(timespec="milliseconds")
         self.maybe_sync()
 
     def maybe_sync(self, force: bool = False) -> None:

@@ -189,16 +189,15 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
 
 def static_book(mid: np.ndarray, volume: np.ndarray, oi_contracts: float, price: float, oi_change_24h: float,
                 funding: float, cfg: ModelConfig, brackets: BracketArrays, grid: Grid) -> np.ndarray:
-    """The seed system's model: today's OI spread over the 30-day volume profile (bin middles and volumes), fixed leverage mix, split
-    50/50 tilted by funding, with OI-delta boost near price (seeds/001 section 10). Levels on the wrong side
+    """The seed system's model: today's OI spread over the 30-day volume profile (bin middles and volumes), fixed
+    leverage mix, split 50/50 tilted by funding, with OI-delta boost near price (seeds/001 section 10). Levels on the wrong side
     of the current price are dropped (already liquidated); the rest is scaled to the OI."""
     ratios, weights = ratio_table(cfg, brackets)
     q = np.zeros((2, len(cfg.leverages), grid.n))
     if not len(mid) or not oi_contracts > 0:
         return q
-    w = volume
     near = np.abs(mid / price - 1) <= cfg.static_near_price
-    w = np.where(near, w * (1 + cfg.static_oi_boost * max(0.0, oi_change_24h)), w)
+    w = np.where(near, volume * (1 + cfg.static_oi_boost * max(0.0, oi_change_24h)), volume)
     w = w / w.sum()
     share = min(max(0.5 + cfg.funding_tilt_per_bp * (funding / 1e-4), 0.02), 0.98)
     for side, sh in ((LONG, share), (SHORT, 1 - share)):

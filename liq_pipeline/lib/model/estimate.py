@@ -12,7 +12,7 @@ from ..liqprice import BracketArrays
 from ..params import KLINE_INTERVALS
 from .book import LONG, SHORT, FlowState, Grid, asof, rows_frame, run_flow, snapshot_rows, static_book
 from .config import ModelConfig
-from .profile import PROFILE_DAYS, finest_interval, nice_width, spread_volume, trailing_profile, volume_profile
+from .profile import PROFILE_DAYS, finest_interval, nice_width, spread_volume, trailing_profile
 
 
 @dataclasses.dataclass

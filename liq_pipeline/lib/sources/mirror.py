@@ -30,6 +30,7 @@ class MirrorSource:
     def __init__(self, raw_root: Path, intervals: list[str] | None = None):
         self.raw_root = Path(raw_root)
         self.mirror = self.raw_root / self.name
+        self._existing: dict[str, bool] = {}          # has_day's answers, per file of the source
         if intervals:
             self.intervals = list(intervals)
 
@@ -92,10 +93,9 @@ class MirrorSource:
         return True
 
     def _exists(self, rel: str) -> bool:
-        known = self.__dict__.setdefault("_existing", {})
-        if rel not in known:
-            known[rel] = (self.mirror / rel).exists() or self.fetch(rel + ".CHECKSUM") is not None
-        return known[rel]
+        if rel not in self._existing:
+            self._existing[rel] = (self.mirror / rel).exists() or self.fetch(rel + ".CHECKSUM") is not None
+        return self._existing[rel]
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
