@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import time
@@ -118,7 +119,9 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
             click.echo(f"  {sym}: first day starts warm: history {hist[0]}..{hist[-1]} ({len(hist)} days of "
                        f"klines, OI, funding) pulled first")
     t0 = time.monotonic()
-    total = launch.job_size() * len(days) * len(syms) + len(launch.HISTORY_ASSETS) * sum(map(len, history.values()))
+    months = launch.completed_months(days[0], days[-1])
+    total = (launch.job_size() * len(days) + (len(months) + 1 if months else 0)) * len(syms) + \
+        len(launch.HISTORY_ASSETS) * sum(map(len, history.values()))
     console = Console(stderr=True)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("partitions·assets"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -141,6 +144,9 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
                f"  warehouse:     {root / 'warehouse.duckdb'} ({', '.join(r[0] for r in rows)})")
     click.echo(f"  query it:      liq sql \"SELECT symbol, count(*) FROM klines GROUP BY 1\"{data_flag}")
     click.echo(f"                 liq heatmap --symbol {syms[0]} --timeframe 7d{data_flag}")
+    for m in months:
+        click.echo(f"  {m:%Y-%m} report: {root / 'reports' / syms[0] / f'{m:%Y-%m}' / 'audit.md'}; "
+                   f"liq grade --symbol {syms[0]} --month {m:%Y-%m}{data_flag}")
     click.echo("  the runs:      make dev  (Dagster UI on http://127.0.0.1:3000)")
 
 
@@ -149,8 +155,9 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
 @click.option("--timeframe", type=click.Choice(["1d", "7d", "30d", "90d"]), default="1d", show_default=True)
 @click.option("--at", "at", default=None, help="Snapshot time, ISO-8601 UTC (default: the latest).")
 @click.option("--model", type=click.Choice(["flow", "static"]), default="flow", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "png"]), default="table", show_default=True)
-@click.option("--out", default=None, help="Where the PNG goes (default data/reports/SYM/heatmap-TF.png).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "png", "html"]), default="table",
+              show_default=True, help="png: a picture; html: one self-contained interactive page (zoom, hover).")
+@click.option("--out", default=None, help="Where the PNG or HTML goes (default data/reports/SYM/heatmap-MODEL-TF.png|html).")
 @click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
 def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     """Liquidation levels over a timeframe: now and the window's peak per price bucket, or a heatmap picture."""
@@ -176,17 +183,20 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         _fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
               f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {root / 'warehouse.duckdb'}")
     when, price = levels.attrs["ts"], levels.attrs["price"]
-    if fmt == "png":
-        from .lib.plots import heatmap_png
-        path = Path(out) if out else root / "reports" / sym / f"heatmap-{model}-{timeframe}.png"
-        heatmap_png(window, f"{sym} estimated liquidation heatmap ({model} model), {timeframe} to {when:%Y-%m-%d %H:%M} UTC", path)
+    if fmt in ("png", "html"):
+        from .lib import plots
+        path = Path(out) if out else root / "reports" / sym / f"heatmap-{model}-{timeframe}.{fmt}"
+        title = f"{sym} estimated liquidation heatmap ({model} model), {timeframe} to {when:%Y-%m-%d %H:%M} UTC"
+        (plots.heatmap_png if fmt == "png" else plots.heatmap_html)(window, title, path)
         click.echo(str(path))
     elif fmt == "json":
         import json
         click.echo(json.dumps({"symbol": sym, "model": model, "timeframe": timeframe, "ts": when.isoformat(),
                                "price": price, "levels": levels.to_dict(orient="records")}, indent=1))
     elif fmt == "csv":
-        click.echo(levels.to_csv(index=False), nl=False)
+        out_df = levels.assign(symbol=sym, model=model, timeframe=timeframe, ts=when.isoformat(), price=price)
+        lead = ["symbol", "model", "timeframe", "ts", "price"]
+        click.echo(out_df[lead + [c for c in levels.columns if c not in lead]].to_csv(index=False), nl=False)
     else:
         click.echo(f"{sym} {model} model, {timeframe}, snapshot {when:%Y-%m-%d %H:%M} UTC, price {price:,.1f}")
         click.echo(f"{'price range':>23s} {'long $M':>9s} {'short $M':>9s} {'peak L $M':>10s} {'peak S $M':>10s}")
@@ -225,6 +235,37 @@ def sql(query, data_dir, fmt) -> None:
         import pandas as pd
         with pd.option_context("display.max_rows", 200, "display.width", 200):
             click.echo(pd.DataFrame(rows, columns=cols).to_string(index=False))
+
+
+@main.command()
+@click.option("--symbol", required=True, help="e.g. BTCUSDT")
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--model", type=click.Choice(["flow", "static"]), default="flow", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
+def grade(symbol, month, model, fmt, data_dir) -> None:
+    """The graded monthly verdict (data/reports/SYM/YYYY-MM/validation.json): grade, score, each component with
+    its sample size and 95% interval. Exits 1 when the month has no report or was not graded."""
+    import json
+
+    from .lib.params import parse_symbol
+    from .lib.validation.report import render_grade
+
+    try:
+        sym = parse_symbol(symbol)
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+            raise ParameterError(f"month: {month!r} is not YYYY-MM")
+    except ParameterError as exc:
+        _fail(str(exc))
+    root = storage.data_root(data_dir)
+    path = root / "reports" / sym / month / ("validation.json" if model == "flow" else f"validation-{model}.json")
+    if not path.exists():
+        _fail(f"no verdict for {sym} {month} ({model}) at {path}: `liq run` a range that completes the month "
+              f"(or materialise validation/validation_monthly for {month}-01|{sym})")
+    doc = json.loads(path.read_text())
+    click.echo(json.dumps(doc, indent=1) if fmt == "json" else render_grade(doc, path))
+    if doc["grade"] is None:
+        sys.exit(1)
 
 
 @main.command("record-forceorders")

@@ -2,18 +2,20 @@
 import dagster as dg
 
 from .defs.clean.assets import clean_assets
-from .defs.jobs import daily_job, tape_job
+from .defs.jobs import daily_job, monthly_job, tape_job
 from .defs.model.assets import liquidation_model, volume_profile_asset
 from .defs.raw.assets import raw_assets
 from .defs.resources import SourceResource, StorageResource
-from .defs.schedules import daily_schedule
+from .defs.schedules import daily_schedule, monthly_schedule
 from .defs.sensors import tape_sensor
+from .defs.validation.assets import validation_daily, validation_monthly
 from .defs.warehouse import warehouse_views
 
 defs = dg.Definitions(
-    assets=[*raw_assets, *clean_assets, volume_profile_asset, liquidation_model, warehouse_views],
-    jobs=[daily_job, tape_job],
-    schedules=[daily_schedule],
+    assets=[*raw_assets, *clean_assets, volume_profile_asset, liquidation_model, validation_daily,
+            validation_monthly, warehouse_views],
+    jobs=[daily_job, monthly_job, tape_job],
+    schedules=[daily_schedule, monthly_schedule],
     sensors=[tape_sensor],
     resources={"storage": StorageResource(), "source": SourceResource()},
 )

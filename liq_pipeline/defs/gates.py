@@ -16,7 +16,7 @@ import pandas as pd
 from ..lib import brackets, quality, tables
 from . import preview_apis
 from .metadata import markdown_table
-from .partitions import date_symbol, days_by_symbol, partition_key
+from .partitions import date_symbol, days_by_symbol, month_symbol, partition_key
 from .ranges import RangeOutput
 
 # Rows validated in one great-expectations call: big enough to amortise its fixed cost over many days,
@@ -36,7 +36,7 @@ def check_spec(table: tables.Table) -> dg.AssetCheckSpec:
     # partitioned checks are "preview" in Dagster 1.13 (without partitions_def a check loads every partition)
     with preview_apis():
         return dg.AssetCheckSpec(check_key(table).name, asset=asset_key(table), blocking=True,
-                                 partitions_def=date_symbol,
+                                 partitions_def=month_symbol if table.period == "month" else date_symbol,
                                  description=f"great-expectations suite expectations/{table.suite}.json (blocking)")
 
 

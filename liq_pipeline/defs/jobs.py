@@ -4,9 +4,21 @@ has a single-run backfill policy, so a run of the job over a partition range (a 
 import dagster as dg
 
 
+DAILY_VALIDATION = dg.AssetKey(["validation", "validation_daily"])
+MONTHLY_VALIDATION = dg.AssetKey(["validation", "validation_monthly"])
+
 daily_job = dg.define_asset_job(
-    "daily_job", selection=dg.AssetSelection.groups("raw", "clean", "model", "warehouse"),
-    description="Pull, clean, gate, estimate, publish: yesterday (the schedule), or any range of days and symbols.",
+    "daily_job", selection=dg.AssetSelection.groups("raw", "clean", "model", "warehouse")
+    | dg.AssetSelection.assets(DAILY_VALIDATION),
+    description="Pull, clean, gate, estimate, validate, publish: yesterday (the schedule), or any range of days "
+                "and symbols.",
+)
+
+# The month's roll-up, grade and report (its partitions are (month, symbol)); the warehouse's views read its
+# Parquet, so the next warehouse build (the next daily run, or `liq run`'s last step) shows it.
+monthly_job = dg.define_asset_job(
+    "monthly_job", selection=dg.AssetSelection.assets(MONTHLY_VALIDATION),
+    description="The finished month's validation roll-up, graded verdict (validation.json) and audit report.",
 )
 
 

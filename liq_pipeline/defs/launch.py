@@ -31,6 +31,22 @@ def daily_job_definition() -> dg.JobDefinition:
     return defs.resolve_job_def("daily_job")
 
 
+def monthly_job_definition() -> dg.JobDefinition:
+    from ..definitions import defs
+    return defs.resolve_job_def("monthly_job")
+
+
+def completed_months(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The months a range of days completes (their last day is in it), by their first day."""
+    months, day = [], first
+    while day <= last:
+        nxt = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        if nxt - dt.timedelta(days=1) <= last:
+            months.append(day.replace(day=1))
+        day = nxt
+    return months
+
+
 def job_size() -> int:
     """Assets the daily job materialises per partition (the progress bar's unit)."""
     return len(daily_job_definition().asset_layer.executable_asset_keys)
@@ -53,18 +69,24 @@ def run_config(storage: dict, source: dict, executor: str = "in_process", max_co
 
 # What a first day's book is replayed over: the raw and clean klines, OI and funding of the days before it.
 HISTORY_ASSETS = [dg.AssetKey([layer, name]) for name in sorted(tables.REQUIRED) for layer in ("raw", "clean")]
+WAREHOUSE = dg.AssetKey(["warehouse"])
 
 
 def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict, tags: dict,
                        history: list[dt.date] = ()) -> RunOutcome:
-    """One run: this symbol's days first..last (runs in a worker process or thread); before it, when there
-    is history to pull, a run of the history assets over those days."""
+    """This symbol's runs (in a worker process or thread): when there is history to pull, the history assets over
+    those days; the daily job over first..last; the monthly job over the months that range completes, and then
+    the warehouse again, so its views show the months' roll-up."""
     quiet_dagster_warnings()
-    runs = ([(history[0], history[-1], {HISTORY_TAG: "true"}, HISTORY_ASSETS)] if history else []) + \
-        [(first, last, {}, None)]
+    daily, monthly = dg.reconstructable(daily_job_definition), dg.reconstructable(monthly_job_definition)
+    runs = ([(daily, history[0], history[-1], {HISTORY_TAG: "true"}, HISTORY_ASSETS)] if history else []) + \
+        [(daily, first, last, {}, None)]
+    months = completed_months(first, last)
+    if months:
+        runs += [(monthly, months[0], months[-1], {}, None), (daily, last, last, {}, [WAREHOUSE])]
     with dg.DagsterInstance.get() as instance:
-        for run_first, run_last, extra, selection in runs:
-            result = dg.execute_job(dg.reconstructable(daily_job_definition), instance=instance, run_config=config,
+        for job, run_first, run_last, extra, selection in runs:
+            result = dg.execute_job(job, instance=instance, run_config=config,
                                     tags={**range_tags(run_first, run_last, symbol), **tags, **extra},
                                     asset_selection=selection)
             if not result.success:

@@ -15,6 +15,10 @@ from ..lib.params import EARLIEST_DATE
 daily = dg.DailyPartitionsDefinition(start_date=EARLIEST_DATE.isoformat(), timezone="UTC")
 symbols = dg.DynamicPartitionsDefinition(name="symbol")
 date_symbol = dg.MultiPartitionsDefinition({"date": daily, "symbol": symbols})
+# Months (the validation roll-up and its report). The time dimension is also named "date" and its keys are the
+# month's first day, so a month's key reads like a day's ("2026-04-01|BTCUSDT") and the range helpers serve both.
+monthly = dg.MonthlyPartitionsDefinition(start_date=EARLIEST_DATE.replace(day=1).isoformat(), timezone="UTC")
+month_symbol = dg.MultiPartitionsDefinition({"date": monthly, "symbol": symbols})
 # One run handles a whole range of partitions; each partition is still recorded (and rerunnable) on its own.
 range_policy = dg.BackfillPolicy.single_run()
 

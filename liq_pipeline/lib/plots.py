@@ -1,36 +1,182 @@
-"""Pictures: the liquidation heatmap as traders know it (time × price, colour = notional, price over it)."""
+"""Pictures: the liquidation heatmap as traders know it (time × price, longs and shorts in their own colours,
+clusters standing out, price and real liquidations over it), the per-bar skill scatter and the hit-rate grid
+(PNG with matplotlib's object API: no pyplot, no process-wide backend), and an interactive page (plotly).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import PowerNorm  # noqa: E402
+# Longs (below price) in blues, shorts (above) in oranges, each from dim to bright on a dark background, as the
+# commercial heatmaps draw them; cells under the background level are left transparent.
+SIDE_COLOURS = {"long": ["#0c2340", "#1565c0", "#4fc3f7", "#e1f5fe"], "short": ["#3e1a06", "#e65100", "#ffb74d", "#fff8e1"]}
 
 
-def heatmap_png(window: pd.DataFrame, title: str, path: Path) -> Path:
-    """window: rows (ts, price_low, price_high, usd, price) for both sides; colour is their sum per cell."""
-    grid = window.pivot_table(index="price_low", columns="ts", values="usd", aggfunc="sum", fill_value=0.0).sort_index()
-    times = pd.to_datetime(grid.columns)
-    step = np.median(np.diff(times.values)) if len(times) > 1 else np.timedelta64(1, "h")
-    x = np.append(times.values, times.values[-1] + step)
-    lows = grid.index.to_numpy(float)
-    y = np.append(lows, lows[-1] * (lows[-1] / lows[-2]) if len(lows) > 1 else lows[-1] * 1.0025)
-    fig, ax = plt.subplots(figsize=(13, 7), dpi=110)
-    mesh = ax.pcolormesh(x, y, grid.to_numpy() / 1e6, cmap="inferno", norm=PowerNorm(0.45), shading="flat")
+def side_cmap(side: str):
+    from matplotlib.colors import LinearSegmentedColormap
+    cmap = LinearSegmentedColormap.from_list(f"liq_{side}", SIDE_COLOURS[side])
+    cmap.set_under((0, 0, 0, 0))
+    cmap.set_bad((0, 0, 0, 0))
+    return cmap
+
+
+def _figure(width: float, height: float, rows: int = 1, ratios=None, cols: int = 1):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, sharex=cols == 1, gridspec_kw={"height_ratios": ratios} if ratios else None)
+    return fig, axes
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    tmp.replace(path)
+    return path
+
+
+def cluster_norm(values: np.ndarray):
+    """Colour scale on which clusters stand out: logarithmic from the lower quartile of non-zero cells (the background) to
+    the 99.5th percentile (the strongest clusters saturate instead of washing everything else out)."""
+    from matplotlib.colors import LogNorm
+
+    nz = values[values > 0]
+    if not len(nz):
+        return LogNorm(1, 10)
+    lo, hi = np.percentile(nz, [25, 99.5])
+    return LogNorm(max(lo, hi / 1e4, 1e-9), max(hi, lo * 10))
+
+
+def grids(window: pd.DataFrame):
+    """(times, bucket lows, bucket edges, time edges, per-side price × time grids of USD) of a window."""
+    lows = np.sort(window["price_low"].unique())
+    highs = window.groupby("price_low")["price_high"].first().reindex(lows).to_numpy(float)
+    times = pd.to_datetime(np.sort(window["ts"].unique()), utc=True)
+    step = (times[1:] - times[:-1]).median() if len(times) > 1 else pd.Timedelta(hours=1)
+    t_edges = np.append(times.to_numpy(), (times[-1] + step).to_datetime64())
+    y_edges = np.append(lows, highs[-1])
+    out = {}
+    for side in ("long", "short"):
+        w = window[window["side"] == side]
+        out[side] = w.pivot_table(index="price_low", columns="ts", values="usd", aggfunc="sum") \
+            .reindex(index=lows, columns=times).fillna(0.0).to_numpy()
+    return times, lows, y_edges, t_edges, step, out
+
+
+def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFrame | None = None,
+                realised: pd.DataFrame | None = None) -> Path:
+    """window: rows (ts, side, price_low, price_high, usd, price). The price axis spans every level shown;
+    `events` (ts, side, price, notional_usd) are drawn over it; `realised` (ts, long_usd, short_usd) per bar
+    in a panel below."""
+    times, lows, y_edges, t_edges, step, g = grids(window)
+    panel = realised is not None and len(realised) > 0
+    fig, axes = _figure(13, 8 if panel else 7, 2 if panel else 1, [4, 1] if panel else None)
+    ax = axes[0] if panel else axes
+    ax.set_facecolor("#0b0b14")
+    for side in ("long", "short"):
+        grid = np.ma.masked_less_equal(g[side] / 1e6, 0)
+        if grid.count():
+            mesh = ax.pcolormesh(t_edges, y_edges, grid, cmap=side_cmap(side), norm=cluster_norm(grid.compressed()),
+                                 shading="flat")
+            bar = fig.colorbar(mesh, ax=axes if panel else ax, pad=0.01, fraction=0.035, extend="min")
+            bar.set_label(f"{side}s: liquidation notional (USD M)", fontsize=8)
     price = window.drop_duplicates("ts").sort_values("ts")
-    ax.plot(pd.to_datetime(price["ts"]) + step / 2, price["price"], color="#39d0ff", lw=1.6, label="price")
-    fig.colorbar(mesh, ax=ax, pad=0.01).set_label("estimated liquidation notional (USD M)")
+    ax.plot(pd.to_datetime(price["ts"]) + step / 2, price["price"], color="#f5f5f5", lw=1.3, label="price")
+    if events is not None and len(events):
+        for side, colour in (("long", "#00e5ff"), ("short", "#ff3d7f")):
+            e = events[events["side"] == side]
+            if len(e):
+                size = 4 + 40 * np.sqrt(e["notional_usd"] / max(events["notional_usd"].max(), 1))
+                ax.scatter(e["ts"], e["price"], s=size, color=colour, edgecolors="black", linewidths=0.3,
+                           label=f"real {side} liquidations", zorder=3)
+    occupied = (g["long"] > 0).any(axis=1) | (g["short"] > 0).any(axis=1)
+    lo = min(lows[occupied].min() if occupied.any() else price["price"].min(), price["price"].min())
+    hi = max(y_edges[1:][occupied].max() if occupied.any() else price["price"].max(), price["price"].max())
+    ax.set_ylim(lo * 0.998, hi * 1.002)
+    ax.set_xlim(t_edges[0], t_edges[-1])
     ax.set_title(title)
     ax.set_ylabel("price (USDT)")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", fontsize=8, facecolor="#222", labelcolor="white")
+    if panel:
+        r = realised.sort_values("ts")
+        width = (r["ts"].diff().median() or pd.Timedelta(hours=1)) * 0.9
+        axes[1].bar(r["ts"], r["long_usd"] / 1e6, width=width, color="#1f77b4", label="longs liquidated")
+        axes[1].bar(r["ts"], -r["short_usd"] / 1e6, width=width, color="#ff7f0e", label="shorts liquidated")
+        axes[1].set_ylabel("real USD M")
+        axes[1].legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
-    fig.tight_layout()
+    return _save(fig, path)
+
+
+def skill_scatter(frame: pd.DataFrame, title: str, path: Path) -> Path:
+    """Predicted vs realised liquidated USD per 1h bar, by side (log axes; zero bars at the floor)."""
+    fig, axes = _figure(11, 5, cols=2)
+    for ax, side, colour in zip(axes, ("long", "short"), ("#1f77b4", "#ff7f0e")):
+        f = frame.dropna(subset=[f"real_{side}"])
+        x, y = f[f"pred_{side}"].fillna(0).to_numpy(float), f[f"real_{side}"].to_numpy(float)
+        floor = 1e3
+        ax.scatter(np.maximum(x, floor), np.maximum(y, floor), s=6, alpha=0.5, color=colour)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"predicted {side} USD per 1h bar")
+        ax.set_ylabel(f"realised {side} USD per 1h bar")
+        ax.set_title(f"{side} (n={len(f)})")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def hit_grid_png(grid: dict, lookbacks, tolerances, title: str, path: Path) -> Path:
+    """The hit-rate grid (lookback × tolerance) as a coloured table."""
+    values = np.array([[grid[f"{lb}m|{tol:.2f}%"]["all"]["hit_rate"] or 0.0 for tol in tolerances] for lb in lookbacks])
+    fig, ax = _figure(6, 4)
+    im = ax.imshow(values * 100, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for i in range(len(lookbacks)):
+        for j in range(len(tolerances)):
+            ax.text(j, i, f"{values[i, j] * 100:.1f}%", ha="center", va="center",
+                    color="white" if values[i, j] < 0.6 else "black")
+    ax.set_xticks(range(len(tolerances)), [f"{t:.2f}%" for t in tolerances])
+    ax.set_yticks(range(len(lookbacks)), [f"{lb}m" for lb in lookbacks])
+    ax.set_xlabel("tolerance")
+    ax.set_ylabel("lookback")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax).set_label("hit rate (%)")
+    return _save(fig, path)
+
+
+def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
+    """One self-contained interactive page (plotly, its JavaScript inlined): zoom, and hover with time, price
+    bucket, side and USD; longs and shorts in their own colour scales, the price line over them."""
+    import plotly.graph_objects as go
+
+    times, lows, y_edges, _, _, g = grids(window)
+    mids = (y_edges[:-1] + y_edges[1:]) / 2
+    fig = go.Figure()
+    for side in ("long", "short"):
+        scale = [[i / (len(SIDE_COLOURS[side]) - 1), c] for i, c in enumerate(SIDE_COLOURS[side])]
+        z = g[side] / 1e6
+        nz = z[z > 0]
+        if not len(nz):
+            continue
+        lo, hi = np.percentile(nz, [50, 99.5])
+        logz = np.where(z > 0, np.log10(np.clip(z, lo, None)), np.nan)
+        text = np.vectorize(lambda v: f"{v:,.2f}")(z)
+        fig.add_trace(go.Heatmap(
+            x=times, y=mids, z=logz, text=text, name=side, colorscale=scale, zmin=np.log10(lo), zmax=np.log10(hi),
+            colorbar=dict(title=f"{side} USD M (log)", x=1.0 if side == "long" else 1.08),
+            hovertemplate=f"%{{x|%Y-%m-%d %H:%M}} UTC<br>price %{{y:,.1f}}<br>{side}: %{{text}} USD M<extra></extra>"))
+    price = window.drop_duplicates("ts").sort_values("ts")
+    fig.add_trace(go.Scatter(x=pd.to_datetime(price["ts"]), y=price["price"], mode="lines", name="price",
+                             line=dict(color="white", width=1.5),
+                             hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>price %{y:,.1f}<extra></extra>"))
+    fig.update_layout(title=title, template="plotly_dark", yaxis_title="price (USDT)", height=720,
+                      legend=dict(x=0, y=1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+    tmp.replace(path)
     return path

@@ -37,13 +37,14 @@ class RawSpec:
 @dataclasses.dataclass(frozen=True)
 class Table:
     name: str
-    layer: str                         # clean | model
+    layer: str                         # clean | model | validation
     columns: dict[str, str]            # the public contract (DESIGN section 4) and types
     key: tuple[str, ...]               # what identifies a row within a (date, symbol) partition; its sort order
     time_col: str
     description: str
     raw: RawSpec | None = None         # source-fed (clean) tables only
     sort: str | None = None            # warehouse: materialise as a table sorted by this (latency targets)
+    period: str = "day"                # partitions: (day, symbol), or (month, symbol) stored under its first day
 
     @property
     def suite(self) -> str:
@@ -56,8 +57,8 @@ class Table:
         return {**self.columns, **(PROVENANCE if self.layer == "clean" else MODEL_PROVENANCE)}
 
 
-def _t(name, layer, key, time_col, description, raw=None, sort=None, **columns) -> Table:
-    return Table(name, layer, columns, tuple(key), time_col, description, raw, sort)
+def _t(name, layer, key, time_col, description, raw=None, sort=None, period="day", **columns) -> Table:
+    return Table(name, layer, columns, tuple(key), time_col, description, raw, sort, period)
 
 
 F, S, I = "float64", "str", "int64"
@@ -119,12 +120,48 @@ _TABLES = [
        symbol=S, model=S, ts=TS, price=F, oi_contracts=F, oi_usd=F, book_usd=F, long_usd=F, short_usd=F,
        book_to_oi=F),
 ]
+
+
+
+def _validation_columns() -> dict[str, str]:
+    """Every metric of DESIGN section 7 as a column (lib/validation/suite.flat_row makes the row): value, sample
+    size and 95% interval; the per-bar skill per horizon and side."""
+    cols = {"model": S, "grade": S, "score": F, "grade_reason": S}
+    for name in ("funding_r", "funding_p", "funding_spearman"):
+        cols[name] = F
+    cols.update(funding_n=I, funding_ci_low=F, funding_ci_high=F, oi_mape_pct=F, oi_n=I, oi_ci_low=F, oi_ci_high=F,
+                directional_accuracy=F, directional_n=I, directional_ci_low=F, directional_ci_high=F,
+                events_n=I, hit_rate=F, hit_ci_low=F, hit_ci_high=F, gap_rate=F, miss_rate=F, random_hit_rate=F,
+                lead_p50_s=F, lead_p90_s=F, lead_p95_s=F, lead_le0_share=F, false_positive_rate=F,
+                zones_reached_n=I, zones_n=I, touch_rate=F, reaction_rate=F, sweep_rate=F,
+                truth_distance_long_pct=F, truth_distance_short_pct=F, truth_zone_share=F)
+    for h in ("1h", "4h"):
+        for side in ("long", "short"):
+            p = f"skill_{h}_{side}"
+            cols.update({p: F, f"{p}_naive": F, f"{p}_partial": F, f"{p}_partial_ci_low": F,
+                         f"{p}_partial_ci_high": F, f"{p}_placebo": F, f"{p}_n": I})
+    return cols
+
+
+VALIDATION_COLUMNS = _validation_columns()
+_TABLES += [
+    _t("validation_daily", "validation", ["model"], "date",
+       "The validation suite per day and model (DESIGN section 7): the graded three (funding correlation, OI "
+       "conservation, directional) and the day's grade, hit rates against liquidation events, per-bar skill, "
+       "reaction/sweep, ground truth; each with its sample size and 95% interval.",
+       symbol=S, date=S, **VALIDATION_COLUMNS),
+    _t("validation_monthly", "validation", ["model"], "month",
+       "The validation suite over a month (stored under the month's first day), with its grade: what "
+       "data/reports/SYM/YYYY-MM/validation.json and audit.md report.", period="month",
+       symbol=S, month=S, **VALIDATION_COLUMNS),
+]
 TABLES: dict[str, Table] = {t.name: t for t in _TABLES}
 # Tables a source feeds (raw -> clean), in the registry's order; and those the simulated source alone has.
 SOURCED = tuple(t.name for t in _TABLES if t.raw is not None)
 REQUIRED = frozenset(t.name for t in _TABLES if t.raw is not None and t.raw.required)
 TRUTH = tuple(t.name for t in _TABLES if t.raw is not None and t.raw.kind == "truth")
 MODEL = tuple(t.name for t in _TABLES if t.layer == "model")
+VALIDATION = tuple(t.name for t in _TABLES if t.layer == "validation")
 
 
 def get(name: str) -> Table:

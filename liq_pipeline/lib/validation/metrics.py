@@ -1,0 +1,443 @@
+"""The validation metrics of DESIGN section 7, as plain functions of the pipeline's tables for one period (a day
+or a month) and one model. Each returns a dict with its value, sample size `n` and 95% interval `ci95`; a metric
+that cannot be computed has value None and a `reason` (never a zero, never a pass).
+
+Inputs are the tables as stored (model_snapshots, heatmap, heatmap_levels, funding, klines, liquidation_events,
+sim_positions, sim_liquidations), already filtered to one model where they carry one.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .skill import block_bootstrap_ci
+
+LOOKBACKS_MIN = (0, 1, 5, 15)
+TOLERANCES_PCT = (0.10, 0.25, 0.50, 1.00)
+REFERENCE = (5, 0.50)              # the grid cell the seed audit reports counts and lead times for
+SNAPSHOT_BLOCK = 24                # bootstrap block: a day of hourly snapshots (book totals are autocorrelated)
+TOP_SHARE = 0.10                   # a zone's bins are in the top decile of the snapshot's side
+
+
+def missing(reason: str, **extra) -> dict:
+    return {"value": None, "n": extra.pop("n", 0), "ci95": None, "reason": reason, **extra}
+
+
+def _ci(lo_hi) -> list | None:
+    lo, hi = lo_hi
+    return None if not (np.isfinite(lo) and np.isfinite(hi)) else [float(lo), float(hi)]
+
+
+def wilson(k: int, n: int) -> list | None:
+    """Wilson 95% interval of a proportion k/n."""
+    if n == 0:
+        return None
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
+# --- funding correlation, OI conservation, directional (the graded three) ---------------------------------
+
+def funding_correlation(snapshots: pd.DataFrame, funding: pd.DataFrame) -> dict:
+    """Estimated long share (long / (long + short) of the book) at each funding settlement, from the latest
+    snapshot at or before it (within two hours), vs the settled rate: Pearson (graded) and Spearman with
+    p-values; moving-block bootstrap CI of Pearson (funding is autocorrelated: blocks of a day of settlements)."""
+    if funding.empty:
+        return missing("no funding settlements in the period")
+    if snapshots.empty:
+        return missing("no model snapshots in the period")
+    snaps = snapshots.assign(long_share=snapshots["long_usd"] / (snapshots["long_usd"] + snapshots["short_usd"]))
+    snaps = snaps[np.isfinite(snaps["long_share"])].sort_values("ts")
+    pts = pd.merge_asof(funding[["ts", "funding_rate"]].sort_values("ts"), snaps[["ts", "long_share"]],
+                        on="ts", direction="backward", tolerance=pd.Timedelta(hours=2)).dropna()
+    n = len(pts)
+    if n < 3:
+        return missing(f"{n} funding settlement(s) with a snapshot before them: at least 3 are needed", n=n)
+    x, y = pts["long_share"].to_numpy(float), pts["funding_rate"].to_numpy(float)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return missing("estimated long share or funding rate is constant over the period: no correlation", n=n)
+    r, p = stats.pearsonr(x, y)
+    rho, p_rho = stats.spearmanr(x, y)
+    pearson = lambda a, b: np.corrcoef(a, b)[0, 1] if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan  # noqa: E731
+    ci = block_bootstrap_ci(pearson, [x, y], block=3)
+    return {"value": float(r), "n": n, "ci95": _ci(ci), "p_value": float(p), "spearman": float(rho),
+            "spearman_p_value": float(p_rho), "mean_long_share": float(x.mean())}
+
+
+def oi_conservation(snapshots: pd.DataFrame) -> dict:
+    """MAPE (%) of the book's total open notional (before any display filter) against OI in USD, per snapshot."""
+    s = snapshots[np.isfinite(snapshots["oi_usd"]) & (snapshots["oi_usd"] > 0) & np.isfinite(snapshots["book_usd"])]
+    if s.empty:
+        return missing("no snapshot with open interest")
+    err = (100 * (s["book_usd"] - s["oi_usd"]).abs() / s["oi_usd"]).to_numpy(float)
+    ci = block_bootstrap_ci(np.mean, [err], block=SNAPSHOT_BLOCK)
+    return {"value": float(err.mean()), "n": len(err), "ci95": _ci(ci), "max_pct": float(err.max())}
+
+
+def directional(heatmap: pd.DataFrame) -> dict:
+    """Share of estimated notional on the right side of price at its snapshot: long levels at or below the
+    price (their bin's high), short levels at or above it (their bin's low). Bootstrap by blocks of snapshots."""
+    if heatmap.empty:
+        return missing("no heatmap levels in the period")
+    long = (heatmap["side"] == "long").to_numpy()
+    price = heatmap["price"].to_numpy(float)
+    right = np.where(long, heatmap["price_high"].to_numpy(float) <= price, heatmap["price_low"].to_numpy(float) >= price)
+    w = heatmap["notional_usd"].to_numpy(float)
+    _, snap = np.unique(heatmap["ts"].to_numpy(dtype="datetime64[ns]").view("int64"), return_inverse=True)
+    per_right, per_all = np.bincount(snap, w * right), np.bincount(snap, w)
+    ratio = lambda r, a: r.sum() / a.sum() if a.sum() > 0 else np.nan  # noqa: E731
+    ci = block_bootstrap_ci(ratio, [per_right, per_all], block=SNAPSHOT_BLOCK)
+    return {"value": float(ratio(per_right, per_all)), "n": len(per_all), "ci95": _ci(ci),
+            "long_below": float(w[long & right].sum() / max(w[long].sum(), 1e-12)) if long.any() else None,
+            "short_above": float(w[~long & right].sum() / max(w[~long].sum(), 1e-12)) if (~long).any() else None}
+
+
+# --- zones -------------------------------------------------------------------------------------------------
+
+def zones(levels: pd.DataFrame) -> pd.DataFrame:
+    """Zones (DESIGN section 7) of heatmap_levels rows: runs of adjacent buckets of one side whose notional is in
+    that snapshot's top decile for the side. Columns: ts, side, price_low, price_high, strength, price."""
+    cols = ["ts", "side", "price_low", "price_high", "strength", "price"]
+    if levels.empty:
+        return pd.DataFrame(columns=cols)
+    lv = levels.sort_values(["ts", "side", "bucket"], kind="stable")
+    cut = lv.groupby(["ts", "side"])["notional_usd"].quantile(1 - TOP_SHARE).rename("cut")
+    lv = lv.join(cut, on=["ts", "side"])
+    top = lv[(lv["notional_usd"] >= lv["cut"]) & (lv["notional_usd"] > 0)]
+    new = (top["ts"] != top["ts"].shift()) | (top["side"] != top["side"].shift()) | (top["bucket"].diff() != 1)
+    top = top.assign(zone=new.cumsum(), wp=top["notional_usd"] * (top["price_low"] + top["price_high"]) / 2)
+    z = top.groupby("zone").agg(ts=("ts", "first"), side=("side", "first"), price_low=("price_low", "min"),
+                                price_high=("price_high", "max"), strength=("notional_usd", "sum"), wp=("wp", "sum"))
+    z["price"] = z["wp"] / z["strength"]
+    return z[cols].reset_index(drop=True)
+
+
+class SnapshotIndex:
+    """Which snapshot is active at a time (the latest at or before it: a snapshot stands until the next one), and
+    per (snapshot, side) the zones' arrays."""
+
+    def __init__(self, snapshot_times, zone_frame: pd.DataFrame):
+        self.times = np.sort(pd.to_datetime(pd.Series(snapshot_times).unique(), utc=True).to_numpy())
+        self.by = {}
+        if len(zone_frame):
+            pos = np.searchsorted(self.times, zone_frame["ts"].to_numpy())
+            for (i, side), g in zone_frame.assign(i=pos).groupby(["i", "side"]):
+                self.by[(int(i), side)] = (g["price_low"].to_numpy(float), g["price_high"].to_numpy(float),
+                                           g["price"].to_numpy(float))
+
+    def active(self, t: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.times, t, side="right") - 1
+
+    def distance(self, idx: np.ndarray, side: np.ndarray, price: np.ndarray) -> np.ndarray:
+        """Relative distance from each price to the nearest same-side zone of snapshot idx (0 inside a zone);
+        NaN where that snapshot has no zone on the side (or idx < 0: no snapshot)."""
+        out = np.full(len(idx), np.nan)
+        frame = pd.DataFrame({"i": idx, "side": side, "k": np.arange(len(idx))})
+        for (i, s), g in frame[frame["i"] >= 0].groupby(["i", "side"]):
+            z = self.by.get((int(i), s))
+            if z is None:
+                continue
+            p = price[g["k"].to_numpy()][:, None]
+            d = np.maximum.reduce([z[0][None, :] - p, p - z[1][None, :], np.zeros((len(p), len(z[0])))])
+            out[g["k"].to_numpy()] = d.min(axis=1) / p[:, 0]
+        return out
+
+
+def _nearest_over(index: SnapshotIndex, t: np.ndarray, side, price, lookback_min: int) -> np.ndarray:
+    """Distance to the nearest same-side zone of any snapshot active during [t - lookback, t]."""
+    hi = index.active(t)
+    lo = index.active(t - np.timedelta64(lookback_min, "m"))
+    best = np.full(len(t), np.nan)
+    for k in range(int((hi - lo).max()) + 1 if len(t) else 0):
+        idx = np.where(hi - k >= np.maximum(lo, 0), hi - k, -1)
+        best = np.fmin(best, index.distance(idx, side, price))
+    return best
+
+
+def hit_grid(events: pd.DataFrame, index: SnapshotIndex) -> dict:
+    """The seed audit's grid: per lookback × tolerance, hits (a same-side zone within tolerance), gaps (no zone
+    at all in the lookback) and misses (zones, none near), overall and by side, with Wilson bounds."""
+    t = events["ts"].to_numpy(dtype="datetime64[ns]") if len(events) else np.array([], "datetime64[ns]")
+    side, price = events["side"].to_numpy(), events["price"].to_numpy(float)
+    grid = {}
+    for lb in LOOKBACKS_MIN:
+        d = _nearest_over(index, t, side, price, lb)
+        for tol in TOLERANCES_PCT:
+            cell = {}
+            for name, mask in (("all", np.ones(len(t), bool)), ("long", side == "long"), ("short", side == "short")):
+                dm = d[mask]
+                n, gaps = len(dm), int(np.isnan(dm).sum())
+                hits = int((dm <= tol / 100).sum())
+                cell[name] = {"n": n, "hits": hits, "gaps": gaps, "misses": n - hits - gaps,
+                              "hit_rate": hits / n if n else None, "gap_rate": gaps / n if n else None,
+                              "hit_ci95": wilson(hits, n)}
+            grid[f"{lb}m|{tol:.2f}%"] = cell
+    return grid
+
+
+def lead_times(events: pd.DataFrame, index: SnapshotIndex, tolerance_pct: float = REFERENCE[1],
+               max_back: int = 72) -> np.ndarray:
+    """Seconds from the first snapshot of the unbroken run of snapshots that had a hitting zone to each hit
+    event (NaN for events that are not hits at the active snapshot). Positive: the zone existed before."""
+    t = events["ts"].to_numpy(dtype="datetime64[ns]")
+    side, price = events["side"].to_numpy(), events["price"].to_numpy(float)
+    hi = index.active(t)
+    first = np.full(len(t), -1)
+    running = np.ones(len(t), bool)
+    for k in range(max_back):
+        idx = np.where(running & (hi - k >= 0), hi - k, -1)
+        ok = index.distance(idx, side, price) <= tolerance_pct / 100
+        first = np.where(ok, hi - k, first)
+        running &= ok
+        if not running.any():
+            break
+    lead = np.full(len(t), np.nan)
+    has = first >= 0
+    lead[has] = (t[has] - index.times[first[has]]) / np.timedelta64(1, "s")
+    return lead
+
+
+def lead_summary(lead: np.ndarray) -> dict:
+    lead = lead[np.isfinite(lead)]
+    if not len(lead):
+        return missing("no hits at the reference cell")
+    p50, p90, p95 = np.percentile(lead, [50, 90, 95])
+    return {"value": float(p50), "n": len(lead), "ci95": None, "p50_s": float(p50), "p90_s": float(p90),
+            "p95_s": float(p95), "share_le_0": float((lead <= 0).mean())}
+
+
+def random_zone_baseline(events: pd.DataFrame, snapshot_times, zone_frame: pd.DataFrame, draws: int = 20,
+                         seed: int = 0) -> dict:
+    """The reference cell's hit rate with each snapshot's zones moved to random places (same count and widths)
+    within the price span its zones of that side cover: what chance alone scores."""
+    if events.empty or zone_frame.empty:
+        return missing("no events or no zones")
+    rng = np.random.default_rng(seed)
+    g = zone_frame.groupby(["ts", "side"])
+    span_lo, span_hi = g["price_low"].transform("min"), g["price_high"].transform("max")
+    width = np.log(zone_frame["price_high"] / zone_frame["price_low"])
+    lo_log, hi_log = np.log(span_lo), np.log(span_hi) - width
+    rates = []
+    for _ in range(draws):
+        start = lo_log + rng.random(len(zone_frame)) * np.maximum(hi_log - lo_log, 0)
+        z = zone_frame.assign(price_low=np.exp(start), price_high=np.exp(start + width))
+        z["price"] = (z["price_low"] + z["price_high"]) / 2
+        cell = hit_grid(events, SnapshotIndex(snapshot_times, z))[f"{REFERENCE[0]}m|{REFERENCE[1]:.2f}%"]["all"]
+        rates.append(cell["hit_rate"])
+    rates = np.array(rates, float)
+    return {"value": float(rates.mean()), "n": len(events), "ci95": [float(np.quantile(rates, 0.025)),
+                                                                      float(np.quantile(rates, 0.975))],
+            "draws": draws}
+
+
+def gap_causes(events: pd.DataFrame, index: SnapshotIndex, snapshots: pd.DataFrame, distance: np.ndarray) -> dict:
+    """Why an event at the reference cell had no zone: no snapshot before it (no context), the snapshot had no
+    OI, the book held nothing on that side, OI was falling into the snapshot, or the side's levels were all
+    outside the display filter."""
+    gap = np.isnan(distance)
+    if not gap.any():
+        return {}
+    snaps = snapshots.drop_duplicates("ts").set_index("ts").reindex(pd.to_datetime(index.times, utc=True))
+    oi, oi_prev = snaps["oi_usd"].to_numpy(float), snaps["oi_usd"].shift(1).to_numpy(float)
+    side_usd = {"long": snaps["long_usd"].to_numpy(float), "short": snaps["short_usd"].to_numpy(float)}
+    causes: dict[str, int] = {}
+    for i, s in zip(index.active(events["ts"].to_numpy(dtype="datetime64[ns]"))[gap], events["side"].to_numpy()[gap]):
+        if i < 0:
+            c = "no_context"
+        elif not np.isfinite(oi[i]):
+            c = "no_oi_data"
+        elif not side_usd[s][i] > 0:
+            c = "empty_book_side"
+        elif np.isfinite(oi_prev[i]) and oi[i] < oi_prev[i]:
+            c = "oi_falling"
+        else:
+            c = "levels_outside_display"
+        causes[c] = causes.get(c, 0) + 1
+    return dict(sorted(causes.items(), key=lambda kv: -kv[1]))
+
+
+def false_positives(zone_frame: pd.DataFrame, index: SnapshotIndex, bars: pd.DataFrame, events: pd.DataFrame,
+                    tolerance_pct: float = REFERENCE[1]) -> dict:
+    """Zones price reached while they stood (until the next snapshot) with no same-side event within tolerance
+    of them in that time: false positives, as a share of the zones reached."""
+    if events.empty:
+        return missing("no liquidation events to confirm zones with")
+    if zone_frame.empty or bars.empty:
+        return missing("no zones or no price bars")
+    bt = bars["open_time"].to_numpy(dtype="datetime64[ns]")
+    lo, hi = bars["low"].to_numpy(float), bars["high"].to_numpy(float)
+    et = events["ts"].to_numpy(dtype="datetime64[ns]")
+    times = index.times
+    reached = fp = 0
+    ends = np.append(times[1:], times[-1] + (times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "h")))
+    for z in zone_frame.itertuples(index=False):
+        i = int(np.searchsorted(times, np.datetime64(z.ts.to_datetime64(), "ns")))
+        a, b = np.searchsorted(bt, times[i]), np.searchsorted(bt, ends[i])
+        if a == b or not ((lo[a:b] <= z.price_high).any() if z.side == "long" else (hi[a:b] >= z.price_low).any()):
+            continue
+        reached += 1
+        ea, eb = np.searchsorted(et, times[i]), np.searchsorted(et, ends[i])
+        ev = events.iloc[ea:eb]
+        ev = ev[ev["side"] == z.side]
+        tol = tolerance_pct / 100 * ev["price"]
+        if not ((ev["price"] >= z.price_low - tol) & (ev["price"] <= z.price_high + tol)).any():
+            fp += 1
+    if not reached:
+        return missing("price reached no zone in the period")
+    return {"value": fp / reached, "n": reached, "ci95": wilson(fp, reached), "false_positives": fp}
+
+
+def reaction_sweep(zone_frame: pd.DataFrame, bars: pd.DataFrame, horizon_bars: int = 240, bps: float = 20.0) -> dict:
+    """For each zone: does price touch it within the horizon after its snapshot, and then reverse `bps` away
+    from the zone (reaction) or continue `bps` through it (sweep) first? A bar that does both is ambiguous.
+    Rates by zone-strength quartile (quartiles over the period's zones)."""
+    if zone_frame.empty or bars.empty:
+        return missing("no zones or no price bars")
+    bt = bars["open_time"].to_numpy(dtype="datetime64[ns]")
+    lo, hi, close = (bars[c].to_numpy(float) for c in ("low", "high", "close"))
+    q = pd.qcut(zone_frame["strength"].rank(method="first"), 4, labels=["Q1", "Q2", "Q3", "Q4"]) \
+        if len(zone_frame) >= 4 else pd.Series(["Q1"] * len(zone_frame))
+    f = bps / 1e4
+    rows = []
+    for z, quart in zip(zone_frame.itertuples(index=False), q):
+        a = int(np.searchsorted(bt, np.datetime64(z.ts.to_datetime64(), "ns")))
+        b = min(a + horizon_bars, len(bt))
+        long = z.side == "long"
+        touch = np.nonzero(lo[a:b] <= z.price_high if long else hi[a:b] >= z.price_low)[0]
+        outcome = None
+        if len(touch):
+            k = a + touch[0]
+            away = hi[k + 1:b] >= z.price_high * (1 + f) if long else lo[k + 1:b] <= z.price_low * (1 - f)
+            through = lo[k:b] <= z.price_low * (1 - f) if long else hi[k:b] >= z.price_high * (1 + f)
+            if through[0]:
+                outcome = "sweep"
+            elif (close[k] >= z.price_high * (1 + f)) if long else (close[k] <= z.price_low * (1 - f)):
+                outcome = "reaction"
+            else:
+                i_away = np.argmax(away) if away.any() else None
+                i_thr = np.argmax(through[1:]) if through[1:].any() else None
+                if i_away is not None and (i_thr is None or i_away < i_thr):
+                    outcome = "reaction"
+                elif i_thr is not None and (i_away is None or i_thr < i_away):
+                    outcome = "sweep"
+                elif i_thr is not None:
+                    outcome = "ambiguous"
+        rows.append((str(quart), len(touch) > 0, outcome))
+    df = pd.DataFrame(rows, columns=["quartile", "touched", "outcome"])
+    out = {}
+    for name, g in [("all", df), *df.groupby("quartile")]:
+        n, touched = len(g), int(g["touched"].sum())
+        react, sweep = int((g["outcome"] == "reaction").sum()), int((g["outcome"] == "sweep").sum())
+        out[name] = {"n": n, "touch_rate": touched / n if n else None,
+                     "reaction_rate": react / touched if touched else None,
+                     "sweep_rate": sweep / touched if touched else None,
+                     "reaction_ci95": wilson(react, touched), "sweep_ci95": wilson(sweep, touched)}
+    return {"value": out["all"]["reaction_rate"], "n": int(out["all"]["n"]), "ci95": out["all"]["reaction_ci95"],
+            "horizon_bars": horizon_bars, "bps": bps, "by_quartile": out}
+
+
+def tier_offsets(events: pd.DataFrame, index: SnapshotIndex, heatmap: pd.DataFrame) -> dict:
+    """For each event, the nearest estimated level (bin centre, same side, active snapshot) and its leverage tier;
+    the miss in USD (event price − level) per tier: N, median, MAD, P05, P95, by side."""
+    if events.empty or heatmap.empty:
+        return {}
+    hm = heatmap.assign(i=np.searchsorted(index.times, heatmap["ts"].to_numpy(dtype="datetime64[ns]")),
+                        mid=(heatmap["price_low"] + heatmap["price_high"]) / 2)
+    groups = {k: (g["mid"].to_numpy(float), g["leverage"].to_numpy(float)) for k, g in hm.groupby(["i", "side"])}
+    act = index.active(events["ts"].to_numpy(dtype="datetime64[ns]"))
+    rows = []
+    for i, s, p in zip(act, events["side"], events["price"].to_numpy(float)):
+        g = groups.get((int(i), s))
+        if i < 0 or g is None:
+            continue
+        j = int(np.argmin(np.abs(g[0] - p)))
+        rows.append((g[1][j], s, p - g[0][j]))
+    df = pd.DataFrame(rows, columns=["leverage", "side", "miss_usd"])
+    out = {}
+    for lev, g in df.groupby("leverage"):
+        m = g["miss_usd"].to_numpy()
+        med = float(np.median(m))
+        out[f"{lev:g}x"] = {"n": len(m), "median_usd": med, "mad_usd": float(np.median(np.abs(m - med))),
+                            "p05_usd": float(np.percentile(m, 5)), "p95_usd": float(np.percentile(m, 95)),
+                            "long": int((g["side"] == "long").sum()), "short": int((g["side"] == "short").sum())}
+    return out
+
+
+# --- ground truth (simulated source) -------------------------------------------------------------------------
+
+def truth_distance(heatmap: pd.DataFrame, positions: pd.DataFrame) -> dict:
+    """Per side, the mean over snapshots of the 1-Wasserstein distance (% of price) between the estimated and the
+    true (simulated) notional-weighted distributions of liquidation price."""
+    from .skill import weighted_distance
+
+    if positions.empty:
+        return missing("no ground truth (the simulated source alone has it)")
+    if heatmap.empty:
+        return missing("no heatmap levels in the period")
+    est = {k: g for k, g in heatmap.groupby(["ts", "side"])}
+    out = {}
+    for side in ("long", "short"):
+        d = []
+        for ts, g in positions[positions["side"] == side].groupby("ts"):
+            e = est.get((ts, side))
+            if e is None or e.empty:
+                continue
+            d.append(weighted_distance((e["price_low"] + e["price_high"]) / 2, e["notional_usd"], g["liq_price"],
+                                       g["notional_usd"], float(e["price"].iloc[0])))
+        d = np.array([x for x in d if np.isfinite(x)])
+        out[side] = {"value": float(d.mean()), "n": len(d), "ci95": _ci(block_bootstrap_ci(np.mean, [d], SNAPSHOT_BLOCK))} \
+            if len(d) else missing("no snapshot with both estimated and true positions on this side")
+    return {"value": None if out["long"]["value"] is None or out["short"]["value"] is None
+            else (out["long"]["value"] + out["short"]["value"]) / 2,
+            "n": min(out["long"]["n"], out["short"]["n"]), "ci95": None, "by_side": out}
+
+
+def truth_zone_share(index: SnapshotIndex, liquidations: pd.DataFrame) -> dict:
+    """Share of the true liquidated notional (simulated, unthrottled) whose trigger price lay in an estimated
+    zone of its side in the snapshot standing when it happened."""
+    if liquidations.empty:
+        return missing("no ground-truth liquidations (the simulated source alone has them)")
+    d = index.distance(index.active(liquidations["ts"].to_numpy(dtype="datetime64[ns]")),
+                       liquidations["side"].to_numpy(), liquidations["liq_price"].to_numpy(float))
+    inside = d == 0
+    w = liquidations["notional_usd"].to_numpy(float)
+    return {"value": float(w[inside].sum() / w.sum()), "n": len(w), "ci95": wilson(int(inside.sum()), len(w)),
+            "count_share": float(inside.mean())}
+
+
+# --- the grade ---------------------------------------------------------------------------------------------
+
+WEIGHTS = {"funding_correlation": 0.5, "oi_conservation": 0.2, "directional": 0.3}
+
+
+def component_score(name: str, value: float) -> float:
+    if name == "funding_correlation":
+        return float(np.clip(value * 100, 0, 100))
+    if name == "oi_conservation":
+        return float(max(0.0, 100 - 10 * value))
+    return float(value * 100)
+
+
+def letter(score: float) -> str:
+    return "A" if score >= 90 else "B" if score >= 80 else "C" if score >= 70 else "F"
+
+
+def grade(components: dict[str, dict]) -> tuple[str | None, float | None, dict, str | None]:
+    """The seed formula: weighted 0.5 / 0.2 / 0.3 scores; A ≥ 90, B ≥ 80, C ≥ 70, else F. With a component
+    missing there is no grade (a reason instead): its weight is not silently given to the others.
+    Returns (grade, score, graded components, reason)."""
+    graded, reasons = {}, []
+    for name, weight in WEIGHTS.items():
+        c = dict(components[name])
+        c["weight"] = weight
+        if c.get("value") is None:
+            c["score"] = None
+            reasons.append(f"{name}: {c.get('reason', 'missing')}")
+        else:
+            c["score"] = component_score(name, c["value"])
+        graded[name] = c
+    if reasons:
+        return None, None, graded, "not graded, a component is missing: " + "; ".join(reasons)
+    score = sum(c["score"] * c["weight"] for c in graded.values())
+    return letter(score), float(score), graded, None

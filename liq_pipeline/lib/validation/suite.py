@@ -1,0 +1,156 @@
+"""The validation suite for one period (a day or a month), one symbol and one model: every metric of DESIGN
+section 7 from the stored tables, the graded three and the extended ones, and its flat row for the
+validation_daily / validation_monthly tables."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from . import metrics as m
+from .skill import hourly_frame, side_scores
+
+MODELS = ("flow", "static")
+# What the suite reads, per day: (layer, table). Model tables are filtered to the model being validated.
+INPUTS = {"model_snapshots": "model", "heatmap": "model", "heatmap_levels": "model", "predicted_liquidations": "model",
+          "klines": "clean", "funding": "clean", "liquidation_events": "clean", "liquidation_bars": "clean",
+          "sim_positions": "clean", "sim_liquidations": "clean"}
+SKILL_CELLS = [(h, s) for h in (1, 4) for s in ("long", "short")]
+
+
+def load(layout, symbol: str, days: list[dt.date]) -> dict[str, pd.DataFrame]:
+    """The period's stored tables (a table with no partition in it comes back empty with its columns)."""
+    from .. import schemas
+    frames = {t: layout.read_days(layer, t, symbol, days) for t, layer in INPUTS.items()}
+    return {t: df if len(df.columns) else schemas.conform(df, t) for t, df in frames.items()}
+
+
+def realised_per_bar(data: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, str]:
+    """Realised liquidated USD per bar and side (ts, long_usd, short_usd) and where it came from: the liquidation
+    bars of one interval and venue (the finest; several intervals of one venue would count twice), else the
+    simulated market's own liquidations."""
+    bars = data["liquidation_bars"]
+    if len(bars):
+        from ..params import KLINE_INTERVALS
+        iv = min(bars["interval"].unique(), key=lambda i: KLINE_INTERVALS.get(i, 10**9))
+        b = bars[bars["interval"] == iv]
+        venue = b["venue"].value_counts().index[0]
+        return b[b["venue"] == venue][["ts", "long_usd", "short_usd"]], f"liquidation_bars {iv} {venue}"
+    sim = data["sim_liquidations"]
+    if len(sim):
+        wide = sim.pivot_table(index=sim["ts"].dt.floor("1h"), columns="side", values="notional_usd", aggfunc="sum")
+        wide = wide.reindex(columns=["long", "short"]).fillna(0.0)
+        return pd.DataFrame({"ts": wide.index, "long_usd": wide["long"].to_numpy(),
+                             "short_usd": wide["short"].to_numpy()}), "sim_liquidations (every liquidation)"
+    return pd.DataFrame(columns=["ts", "long_usd", "short_usd"]), ""
+
+
+def finest_klines(klines: pd.DataFrame) -> pd.DataFrame:
+    from ..model.profile import finest_interval
+    iv = finest_interval(klines)
+    return klines[klines["interval"] == iv].sort_values("open_time").reset_index(drop=True) if iv else klines
+
+
+def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400) -> dict:
+    """Every metric for one model over the period `data` holds."""
+    pick = lambda t: data[t][data[t]["model"] == model].reset_index(drop=True) if len(data[t]) else data[t]  # noqa: E731
+    snaps, heat, levels, pred = (pick(t) for t in ("model_snapshots", "heatmap", "heatmap_levels",
+                                                  "predicted_liquidations"))
+    bars = finest_klines(data["klines"])
+    events = data["liquidation_events"].sort_values("ts").reset_index(drop=True)
+    zone_frame = m.zones(levels)
+    index = m.SnapshotIndex(snaps["ts"] if len(snaps) else [], zone_frame)
+
+    components = {"funding_correlation": m.funding_correlation(snaps, data["funding"]),
+                  "oi_conservation": m.oi_conservation(snaps),
+                  "directional": m.directional(heat)}
+    letter, score, graded, reason = m.grade(components)
+
+    ext: dict = {}
+    if len(events):
+        ext["hit_rate_grid"] = m.hit_grid(events, index)
+        ref = ext["hit_rate_grid"][f"{m.REFERENCE[0]}m|{m.REFERENCE[1]:.2f}%"]
+        dist = m._nearest_over(index, events["ts"].to_numpy(dtype="datetime64[ns]"), events["side"].to_numpy(),
+                               events["price"].to_numpy(float), m.REFERENCE[0])
+        ext["hit_rate"] = {"value": ref["all"]["hit_rate"], "n": ref["all"]["n"], "ci95": ref["all"]["hit_ci95"],
+                           "cell": f"lookback {m.REFERENCE[0]} min, tolerance {m.REFERENCE[1]:.2f}%",
+                           "gap_rate": ref["all"]["gap_rate"],
+                           "miss_rate": ref["all"]["misses"] / ref["all"]["n"] if ref["all"]["n"] else None,
+                           "sampling": "forceOrder stream: at most one order per symbol per second (a sample)"}
+        ext["lead_time"] = m.lead_summary(m.lead_times(events, index))
+        ext["random_zone_baseline"] = m.random_zone_baseline(events, index.times, zone_frame)
+        ext["false_positives"] = m.false_positives(zone_frame, index, bars, events)
+        ext["gap_causes"] = m.gap_causes(events, index, snaps, dist)
+        ext["tier_offsets"] = m.tier_offsets(events, index, heat)
+        ext["asymmetry"] = {s: {"n": ref[s]["n"], "hit_rate": ref[s]["hit_rate"], "gap_rate": ref[s]["gap_rate"],
+                                "miss_distance_p50_pct": _median_pct(dist[(events["side"] == s).to_numpy()])}
+                            for s in ("long", "short")}
+    else:
+        reason_ev = "no liquidation events (forceOrder tapes) in the period"
+        for k in ("hit_rate", "lead_time", "random_zone_baseline", "false_positives"):
+            ext[k] = m.missing(reason_ev)
+    ext["reaction_sweep"] = m.reaction_sweep(zone_frame, bars)
+
+    realised, realised_from = realised_per_bar(data)
+    frame = hourly_frame(data["klines"], realised, pred)
+    if realised_from:
+        ext["per_bar_skill"] = {f"{h}h_{s}": side_scores(frame, h, s, f"pred_{s}", reps=reps) for h, s in SKILL_CELLS}
+        ext["per_bar_skill"]["realised_from"] = realised_from
+    else:
+        ext["per_bar_skill"] = {f"{h}h_{s}": m.missing("no liquidation bars and no simulated liquidations")
+                                for h, s in SKILL_CELLS}
+    ext["truth_distance"] = m.truth_distance(heat, data["sim_positions"])
+    ext["truth_zone_share"] = m.truth_zone_share(index, data["sim_liquidations"].sort_values("ts"))
+    ext["zones"] = {"n": len(zone_frame), "snapshots": len(index.times)}
+    return {"model": model, "grade": letter, "score": score, "grade_reason": reason, "components": graded,
+            "extended": ext, "_zones": zone_frame, "_hourly": frame}
+
+
+def _median_pct(d: np.ndarray) -> float | None:
+    d = d[np.isfinite(d) & (d > 0)]
+    return float(np.median(d) * 100) if len(d) else None
+
+
+def _v(d: dict | None, key: str = "value"):
+    if not d:
+        return None
+    v = d.get(key)
+    return None if v is None or (isinstance(v, float) and not np.isfinite(v)) else v
+
+
+def _ci(d: dict | None, i: int, key: str = "ci95"):
+    ci = (d or {}).get(key)
+    return None if not ci else ci[i]
+
+
+def flat_row(result: dict) -> dict:
+    """The result as one row of validation_daily / validation_monthly (columns: lib/tables.VALIDATION_COLUMNS)."""
+    c, e = result["components"], result["extended"]
+    fc, oi, dr = c["funding_correlation"], c["oi_conservation"], c["directional"]
+    hr, rs = e.get("hit_rate"), e.get("reaction_sweep")
+    row = {"model": result["model"], "grade": result["grade"], "score": result["score"],
+           "grade_reason": result["grade_reason"],
+           "funding_r": _v(fc), "funding_p": _v(fc, "p_value"), "funding_spearman": _v(fc, "spearman"),
+           "funding_n": fc["n"], "funding_ci_low": _ci(fc, 0), "funding_ci_high": _ci(fc, 1),
+           "oi_mape_pct": _v(oi), "oi_n": oi["n"], "oi_ci_low": _ci(oi, 0), "oi_ci_high": _ci(oi, 1),
+           "directional_accuracy": _v(dr), "directional_n": dr["n"], "directional_ci_low": _ci(dr, 0),
+           "directional_ci_high": _ci(dr, 1),
+           "events_n": (hr or {}).get("n", 0), "hit_rate": _v(hr), "hit_ci_low": _ci(hr, 0), "hit_ci_high": _ci(hr, 1),
+           "gap_rate": _v(hr, "gap_rate"), "miss_rate": _v(hr, "miss_rate"),
+           "random_hit_rate": _v(e.get("random_zone_baseline")),
+           "lead_p50_s": _v(e.get("lead_time"), "p50_s"), "lead_p90_s": _v(e.get("lead_time"), "p90_s"),
+           "lead_p95_s": _v(e.get("lead_time"), "p95_s"), "lead_le0_share": _v(e.get("lead_time"), "share_le_0"),
+           "false_positive_rate": _v(e.get("false_positives")), "zones_reached_n": e.get("false_positives", {}).get("n", 0),
+           "zones_n": e["zones"]["n"], "touch_rate": _v((rs or {}).get("by_quartile", {}).get("all"), "touch_rate"),
+           "reaction_rate": _v(rs), "sweep_rate": _v((rs or {}).get("by_quartile", {}).get("all"), "sweep_rate"),
+           "truth_distance_long_pct": _v(e["truth_distance"].get("by_side", {}).get("long")),
+           "truth_distance_short_pct": _v(e["truth_distance"].get("by_side", {}).get("short")),
+           "truth_zone_share": _v(e["truth_zone_share"])}
+    for h, s in SKILL_CELLS:
+        sk = e["per_bar_skill"][f"{h}h_{s}"]
+        p = f"skill_{h}h_{s}"
+        row.update({p: _v(sk), f"{p}_naive": _v(sk, "naive"), f"{p}_partial": _v(sk, "partial"),
+                    f"{p}_partial_ci_low": _ci(sk, 0, "partial_ci95"), f"{p}_partial_ci_high": _ci(sk, 1, "partial_ci95"),
+                    f"{p}_placebo": _v(sk, "placebo_partial"), f"{p}_n": sk["n"]})
+    return row
