@@ -113,6 +113,28 @@ def test_daily_schedule_requests_yesterday_for_every_symbol():
     assert defs.resolve_schedule_def("daily_schedule").cron_schedule == "0 3 * * *"
 
 
+def test_monthly_schedule_requests_the_finished_month_for_every_symbol():
+    def tick(instance, when):
+        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                        repository_def=defs.get_repository_def())
+        return defs.resolve_schedule_def("monthly_schedule").evaluate_tick(ctx)
+
+    with dg.instance_for_test() as instance:
+        empty = tick(instance, dt.datetime(2026, 5, 1, 5, tzinfo=dt.UTC))
+        assert not empty.run_requests and "no symbols yet" in empty.skip_message
+        instance.add_dynamic_partitions("symbol", ["ETHUSDT", "BTCUSDT"])
+        got = tick(instance, dt.datetime(2026, 5, 1, 5, tzinfo=dt.UTC))
+        assert [(r.run_key, r.partition_key) for r in got.run_requests] == [
+            ("2026-04|BTCUSDT", "2026-04-01|BTCUSDT"), ("2026-04|ETHUSDT", "2026-04-01|ETHUSDT")]
+        january = tick(instance, dt.datetime(2026, 1, 1, 5, tzinfo=dt.UTC))      # across the year
+        assert [r.partition_key for r in january.run_requests] == ["2025-12-01|BTCUSDT", "2025-12-01|ETHUSDT"]
+        # the requested keys are partitions of the monthly job's assets
+        keys = defs.resolve_job_def("monthly_job").partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        assert {r.partition_key for r in got.run_requests} <= set(keys)
+    sched = defs.resolve_schedule_def("monthly_schedule")
+    assert sched.cron_schedule == "0 5 1 * *" and sched.job_name == "monthly_job"
+
+
 def test_source_kind_is_typed_and_estimator_config_validated():
     from liq_pipeline.defs.model.config import EstimatorConfig
     from liq_pipeline.defs.resources import SourceResource

@@ -90,12 +90,19 @@ def test_files_run_over_the_real_window(real, tmp_path):
     os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     with dg.DagsterInstance.get() as inst:
         runs = inst.get_runs(dg.RunsFilter(job_name="daily_job"))
-        assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        # the range in one run; then, after the months' roll-up, the warehouse alone (so its views show them)
+        assert sorted(tuple(sorted(k.to_user_string() for k in r.asset_selection)) if r.asset_selection else ("all",)
+                      for r in runs) == [("all",), ("warehouse",)]
         want = {f"{START + dt.timedelta(days=i)}|BTCUSDT" for i in range(65)}
         keys = [dg.AssetKey(["raw", t]) for t in tables.SOURCED] + \
-               [dg.AssetKey([t.layer, t.name]) for t in tables.TABLES.values()] + [dg.AssetKey("warehouse")]
+               [dg.AssetKey([t.layer, t.name]) for t in tables.TABLES.values() if t.period == "day"] + \
+               [dg.AssetKey("warehouse")]
         for key in keys:
             assert inst.get_materialized_partitions(key) == want, key
+        # the months the range completes are rolled up, graded and reported
+        assert inst.get_materialized_partitions(dg.AssetKey(["validation", "validation_monthly"])) == \
+            {"2026-04-01|BTCUSDT", "2026-05-01|BTCUSDT"}
         t = tables.get("klines")
         check = dg.AssetCheckKey(dg.AssetKey(["clean", "klines"]), f"gx_{t.suite}")
         records = inst.event_log_storage.get_asset_check_execution_history(check, limit=1000)
@@ -112,9 +119,42 @@ def test_files_run_over_the_real_window(real, tmp_path):
     liq("run", "--source", "files", "--path", str(real), "--start", "2026-05-01", "--end", "2026-05-01", env_root=tmp_path)
     assert part.stat().st_mtime_ns != before and other.stat().st_mtime_ns == other_mtime
     with dg.DagsterInstance.get() as inst:
-        assert len(inst.get_runs(dg.RunsFilter(job_name="daily_job"))) == 2
+        # the range, the warehouse again after the months' roll-up, the rerun; one monthly run for both months
+        assert len(inst.get_runs(dg.RunsFilter(job_name="daily_job"))) == 3
+        assert len(inst.get_runs(dg.RunsFilter(job_name="monthly_job"))) == 1
     out = liq("sql", "SELECT count(*) AS n FROM klines", "--format", "csv", env_root=tmp_path).stdout
     assert out.splitlines() == ["n", str(len(kl))]
+    check_monthly_reports(tmp_path)
+
+
+def check_monthly_reports(tmp_path):
+    """Both months' verdicts and audits exist, keep the contract, render their plots, and reach the warehouse."""
+    from liq_pipeline.lib.validation.report import CONTRACT_KEYS
+    for month in ("2026-04", "2026-05"):
+        folder = tmp_path / "data/reports/BTCUSDT" / month
+        doc = json.loads((folder / "validation.json").read_text())
+        assert tuple(doc) == CONTRACT_KEYS and doc["month"] == month and doc["model"] == "flow"
+        assert doc["grade"] in {"A", "B", "C", "F"} and 0 <= doc["score"] <= 100
+        fc = doc["components"]["funding_correlation"]
+        assert fc["n"] >= 70 and len(fc["ci95"]) == 2 and fc["weight"] == 0.5
+        # real liquidation bars give the per-bar skill; no forceOrder tape covers these months: said, not zero
+        skill = doc["extended"]["per_bar_skill"]["4h_long"]
+        assert skill["n"] > 100 and abs(skill["placebo_partial"]) < 0.2 and len(skill["partial_ci95"]) == 2
+        assert doc["extended"]["hit_rate"]["value"] is None and "no liquidation events" in doc["extended"]["hit_rate"]["reason"]
+        assert json.loads((folder / "validation-static.json").read_text())["model"] == "static"
+        audit = (folder / "audit.md").read_text()
+        for section in ("## A. Data Inventory", "## C. Hit Rate Analysis", "## E. Reaction/SR Validity Metrics",
+                        "## I. Offsets by Leverage Tier"):
+            assert section in audit
+        for png in ("heatmap.png", "skill.png"):
+            assert f"]({png})" in audit and (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        graded = liq("grade", "--symbol", "BTCUSDT", "--month", month, env_root=tmp_path, check=False)
+        assert f"BTCUSDT {month} (flow model): grade {doc['grade']}" in graded.stdout and graded.returncode == 0
+    out = liq("sql", "SELECT month, model, grade FROM validation_monthly ORDER BY 1, 2", "--format", "csv",
+              env_root=tmp_path).stdout.splitlines()
+    assert [r.rsplit(",", 1)[0] for r in out[1:]] == ["2026-04,flow", "2026-04,static", "2026-05,flow", "2026-05,static"]
+    n = liq("sql", "SELECT count(*) FROM validation_daily", "--format", "csv", env_root=tmp_path).stdout.splitlines()[1]
+    assert int(n) == 2 * ((END - START).days + 1)
 
 
 def fingerprint(root, days) -> dict:

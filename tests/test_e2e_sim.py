@@ -41,10 +41,18 @@ def test_simulated_run_end_to_end(tmp_path):
     assert js["model"] == "static" and js["levels"] and {"price_low", "long_usd", "short_peak_usd"} <= set(js["levels"][0])
     assert all(l["long_usd"] == 0 for l in js["levels"] if l["price_low"] >= js["price"])
     csv_out = liq("heatmap", "--format", "csv", "--at", "2026-04-06T12:00", env_root=tmp_path).stdout
-    assert csv_out.splitlines()[0] == "price_low,price_high,long_usd,long_peak_usd,short_usd,short_peak_usd"
+    lines = csv_out.splitlines()
+    assert lines[0] == "symbol,model,timeframe,ts,price,price_low,price_high,long_usd,long_peak_usd,short_usd,short_peak_usd"
+    assert lines[1].startswith("BTCUSDT,flow,1d,2026-04-06T12:00:00+00:00,")
     png = tmp_path / "h.png"
     liq("heatmap", "--timeframe", "30d", "--format", "png", "--out", str(png), env_root=tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    page = tmp_path / "h.html"
+    liq("heatmap", "--timeframe", "7d", "--format", "html", "--out", str(page), env_root=tmp_path)
+    html = page.read_text()
+    # one self-contained page: plotly inlined (no script loaded from elsewhere), both sides and the price, hover
+    assert "<script src=" not in html and "Plotly.newPlot" in html and len(html) > 1_000_000
+    assert all(f'"name":"{n}"' in html for n in ("long", "short", "price")) and "USD M" in html
     bad = liq("heatmap", "--at", "yesterday-ish", env_root=tmp_path, check=False)
     assert bad.returncode == 1 and "--at: 'yesterday-ish'" in bad.stderr
     none = liq("heatmap", "--at", "2020-01-01T00:00", env_root=tmp_path, check=False)

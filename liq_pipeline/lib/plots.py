@@ -148,6 +148,14 @@ def hit_grid_png(grid: dict, lookbacks, tolerances, title: str, path: Path) -> P
     return _save(fig, path)
 
 
+def _log_ticks(lo: float, hi: float) -> np.ndarray:
+    """1-2-5 ticks between lo and hi (a log colour scale labelled in USD M, not in logs)."""
+    decades = np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
+    ticks = np.array([m * 10 ** d for d in decades for m in (1, 2, 5)])
+    inside = ticks[(ticks >= lo) & (ticks <= hi)]
+    return inside if len(inside) >= 2 else np.array([lo, hi])
+
+
 def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
     """One self-contained interactive page (plotly, its JavaScript inlined): zoom, and hover with time, price
     bucket, side and USD; longs and shorts in their own colour scales, the price line over them."""
@@ -156,6 +164,13 @@ def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
     times, lows, y_edges, _, _, g = grids(window)
     mids = (y_edges[:-1] + y_edges[1:]) / 2
     fig = go.Figure()
+    # one hover text for both layers (the top layer takes the hover even where it is empty): the sides that
+    # have notional in the cell, each with its USD
+    fmt = np.vectorize(lambda v, side: f"{side}s {v:,.2f} USD M" if v > 0 else "")
+    long_txt, short_txt = fmt(g["long"] / 1e6, "long"), fmt(g["short"] / 1e6, "short")
+    text = np.where((long_txt != "") & (short_txt != ""), np.char.add(np.char.add(long_txt, "<br>"), short_txt),
+                    np.char.add(long_txt, short_txt))
+    text = np.where(text == "", "no estimated positions", text)
     for side in ("long", "short"):
         scale = [[i / (len(SIDE_COLOURS[side]) - 1), c] for i, c in enumerate(SIDE_COLOURS[side])]
         z = g[side] / 1e6
@@ -163,12 +178,12 @@ def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
         if not len(nz):
             continue
         lo, hi = np.percentile(nz, [50, 99.5])
-        logz = np.where(z > 0, np.log10(np.clip(z, lo, None)), np.nan)
-        text = np.vectorize(lambda v: f"{v:,.2f}")(z)
+        logz = np.where(z >= lo, np.log10(np.maximum(z, lo)), np.nan)     # the background stays transparent
         fig.add_trace(go.Heatmap(
             x=times, y=mids, z=logz, text=text, name=side, colorscale=scale, zmin=np.log10(lo), zmax=np.log10(hi),
-            colorbar=dict(title=f"{side} USD M (log)", x=1.0 if side == "long" else 1.08),
-            hovertemplate=f"%{{x|%Y-%m-%d %H:%M}} UTC<br>price %{{y:,.1f}}<br>{side}: %{{text}} USD M<extra></extra>"))
+            colorbar=dict(title=dict(text=f"{side}s<br>USD M", side="top"), x=1.0 if side == "long" else 1.09,
+                          tickvals=np.log10(ticks := _log_ticks(lo, hi)), ticktext=[f"{t:g}" for t in ticks]),
+            hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>price %{y:,.1f}<br>%{text}<extra></extra>"))
     price = window.drop_duplicates("ts").sort_values("ts")
     fig.add_trace(go.Scatter(x=pd.to_datetime(price["ts"]), y=price["price"], mode="lines", name="price",
                              line=dict(color="white", width=1.5),

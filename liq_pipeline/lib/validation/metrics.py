@@ -29,12 +29,18 @@ def _ci(lo_hi) -> list | None:
     return None if not (np.isfinite(lo) and np.isfinite(hi)) else [float(lo), float(hi)]
 
 
+Z95 = float(stats.norm.ppf(0.975))
+
+
 def wilson(k: int, n: int) -> list | None:
-    """Wilson 95% interval of a proportion k/n."""
+    """Wilson 95% score interval of a proportion k/n (the closed form scipy's binomtest(...).proportion_ci(
+    method="wilson") computes; called thousands of times per month, where scipy's object costs 2 ms a call)."""
     if n == 0:
         return None
-    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
-    return [float(ci.low), float(ci.high)]
+    p, z2 = k / n, Z95 ** 2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
 
 
 # --- funding correlation, OI conservation, directional (the graded three) ---------------------------------
@@ -76,13 +82,16 @@ def oi_conservation(snapshots: pd.DataFrame) -> dict:
 
 
 def directional(heatmap: pd.DataFrame) -> dict:
-    """Share of estimated notional on the right side of price at its snapshot: long levels at or below the
-    price (their bin's high), short levels at or above it (their bin's low). Bootstrap by blocks of snapshots."""
+    """Share of estimated notional on the right side of price at its snapshot: long levels below the price,
+    short levels above it, a level's price being its bin's middle (a bin that straddles the price counts by
+    which side most of it lies on). Bootstrap by blocks of snapshots."""
+    heatmap = heatmap[np.isfinite(heatmap["price"].to_numpy(float))]      # a snapshot with no price has no side
     if heatmap.empty:
-        return missing("no heatmap levels in the period")
+        return missing("no heatmap levels (with a price) in the period")
     long = (heatmap["side"] == "long").to_numpy()
     price = heatmap["price"].to_numpy(float)
-    right = np.where(long, heatmap["price_high"].to_numpy(float) <= price, heatmap["price_low"].to_numpy(float) >= price)
+    mid = (heatmap["price_low"].to_numpy(float) + heatmap["price_high"].to_numpy(float)) / 2
+    right = np.where(long, mid <= price, mid >= price)
     w = heatmap["notional_usd"].to_numpy(float)
     _, snap = np.unique(heatmap["ts"].to_numpy(dtype="datetime64[ns]").view("int64"), return_inverse=True)
     per_right, per_all = np.bincount(snap, w * right), np.bincount(snap, w)
@@ -118,13 +127,18 @@ class SnapshotIndex:
     per (snapshot, side) the zones' arrays."""
 
     def __init__(self, snapshot_times, zone_frame: pd.DataFrame):
-        self.times = np.sort(pd.to_datetime(pd.Series(snapshot_times).unique(), utc=True).to_numpy())
+        times = pd.Series(pd.to_datetime(pd.Series(snapshot_times), utc=True).unique())
+        self.times = np.sort(times.to_numpy(dtype="datetime64[ns]"))      # UTC, as every time compared with it
         self.by = {}
         if len(zone_frame):
-            pos = np.searchsorted(self.times, zone_frame["ts"].to_numpy())
-            for (i, side), g in zone_frame.assign(i=pos).groupby(["i", "side"]):
-                self.by[(int(i), side)] = (g["price_low"].to_numpy(float), g["price_high"].to_numpy(float),
-                                           g["price"].to_numpy(float))
+            key = np.searchsorted(self.times, zone_frame["ts"].to_numpy(dtype="datetime64[ns]")) * 2 + \
+                (zone_frame["side"].to_numpy() == "short")
+            order = np.argsort(key, kind="stable")
+            key = key[order]
+            lo, hi, mid = (zone_frame[c].to_numpy(float)[order] for c in ("price_low", "price_high", "price"))
+            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            for a, b in zip(starts, np.r_[starts[1:], len(key)]):
+                self.by[(int(key[a] // 2), "short" if key[a] % 2 else "long")] = (lo[a:b], hi[a:b], mid[a:b])
 
     def active(self, t: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.times, t, side="right") - 1
@@ -133,14 +147,21 @@ class SnapshotIndex:
         """Relative distance from each price to the nearest same-side zone of snapshot idx (0 inside a zone);
         NaN where that snapshot has no zone on the side (or idx < 0: no snapshot)."""
         out = np.full(len(idx), np.nan)
-        frame = pd.DataFrame({"i": idx, "side": side, "k": np.arange(len(idx))})
-        for (i, s), g in frame[frame["i"] >= 0].groupby(["i", "side"]):
-            z = self.by.get((int(i), s))
+        rows = np.nonzero(idx >= 0)[0]
+        if not len(rows):
+            return out
+        key = idx[rows] * 2 + (np.asarray(side)[rows] == "short")          # one group per (snapshot, side)
+        order = np.argsort(key, kind="stable")
+        rows, key = rows[order], key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        for a, b in zip(starts, np.r_[starts[1:], len(key)]):
+            z = self.by.get((int(key[a] // 2), "short" if key[a] % 2 else "long"))
             if z is None:
                 continue
-            p = price[g["k"].to_numpy()][:, None]
-            d = np.maximum.reduce([z[0][None, :] - p, p - z[1][None, :], np.zeros((len(p), len(z[0])))])
-            out[g["k"].to_numpy()] = d.min(axis=1) / p[:, 0]
+            k = rows[a:b]
+            p = price[k][:, None]
+            d = np.maximum(np.maximum(z[0][None, :] - p, p - z[1][None, :]), 0.0)
+            out[k] = d.min(axis=1) / p[:, 0]
         return out
 
 
@@ -218,13 +239,15 @@ def random_zone_baseline(events: pd.DataFrame, snapshot_times, zone_frame: pd.Da
     span_lo, span_hi = g["price_low"].transform("min"), g["price_high"].transform("max")
     width = np.log(zone_frame["price_high"] / zone_frame["price_low"])
     lo_log, hi_log = np.log(span_lo), np.log(span_hi) - width
+    t = events["ts"].to_numpy(dtype="datetime64[ns]")
+    side, price = events["side"].to_numpy(), events["price"].to_numpy(float)
     rates = []
     for _ in range(draws):
         start = lo_log + rng.random(len(zone_frame)) * np.maximum(hi_log - lo_log, 0)
         z = zone_frame.assign(price_low=np.exp(start), price_high=np.exp(start + width))
         z["price"] = (z["price_low"] + z["price_high"]) / 2
-        cell = hit_grid(events, SnapshotIndex(snapshot_times, z))[f"{REFERENCE[0]}m|{REFERENCE[1]:.2f}%"]["all"]
-        rates.append(cell["hit_rate"])
+        d = _nearest_over(SnapshotIndex(snapshot_times, z), t, side, price, REFERENCE[0])
+        rates.append(float((d <= REFERENCE[1] / 100).mean()))
     rates = np.array(rates, float)
     return {"value": float(rates.mean()), "n": len(events), "ci95": [float(np.quantile(rates, 0.025)),
                                                                       float(np.quantile(rates, 0.975))],
@@ -366,31 +389,53 @@ def tier_offsets(events: pd.DataFrame, index: SnapshotIndex, heatmap: pd.DataFra
 
 # --- ground truth (simulated source) -------------------------------------------------------------------------
 
+TRUTH_STRIDE_HOURS = 4           # the distance moves slowly hour to hour: every 4th hourly snapshot is scored
+
+
+def _groups(ts: np.ndarray) -> dict:
+    """Row slices of an array sorted by time, per time."""
+    starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]]) if len(ts) else np.array([], int)
+    return {ts[a]: slice(a, b) for a, b in zip(starts, np.r_[starts[1:], len(ts)])}
+
+
 def truth_distance(heatmap: pd.DataFrame, positions: pd.DataFrame) -> dict:
-    """Per side, the mean over snapshots of the 1-Wasserstein distance (% of price) between the estimated and the
-    true (simulated) notional-weighted distributions of liquidation price."""
+    """Per side, the mean over snapshots (every TRUTH_STRIDE_HOURS) of the 1-Wasserstein distance (% of price)
+    between the estimated and the true (simulated) notional-weighted distributions of liquidation price."""
     from .skill import weighted_distance
 
     if positions.empty:
         return missing("no ground truth (the simulated source alone has it)")
     if heatmap.empty:
         return missing("no heatmap levels in the period")
-    est = {k: g for k, g in heatmap.groupby(["ts", "side"])}
+
+    def scored(df):
+        t = df["ts"].to_numpy(dtype="datetime64[ns]")
+        return df[(t.astype("datetime64[h]").astype(np.int64) % TRUTH_STRIDE_HOURS) == 0]
+
+    heat, pos = scored(heatmap), scored(positions)
     out = {}
     for side in ("long", "short"):
+        e = heat[heat["side"] == side].sort_values("ts", kind="stable")
+        p = pos[pos["side"] == side].sort_values("ts", kind="stable")
+        e_t, p_t = e["ts"].to_numpy(dtype="datetime64[ns]"), p["ts"].to_numpy(dtype="datetime64[ns]")
+        e_mid = ((e["price_low"] + e["price_high"]) / 2).to_numpy(float)
+        e_w, e_price = e["notional_usd"].to_numpy(float), e["price"].to_numpy(float)
+        p_liq, p_w = p["liq_price"].to_numpy(float), p["notional_usd"].to_numpy(float)
+        est = _groups(e_t)
         d = []
-        for ts, g in positions[positions["side"] == side].groupby("ts"):
-            e = est.get((ts, side))
-            if e is None or e.empty:
+        for t, rows in _groups(p_t).items():
+            er = est.get(t)
+            if er is None:
                 continue
-            d.append(weighted_distance((e["price_low"] + e["price_high"]) / 2, e["notional_usd"], g["liq_price"],
-                                       g["notional_usd"], float(e["price"].iloc[0])))
+            d.append(weighted_distance(e_mid[er], e_w[er], p_liq[rows], p_w[rows], float(e_price[er][0])))
         d = np.array([x for x in d if np.isfinite(x)])
-        out[side] = {"value": float(d.mean()), "n": len(d), "ci95": _ci(block_bootstrap_ci(np.mean, [d], SNAPSHOT_BLOCK))} \
+        block = max(1, SNAPSHOT_BLOCK // TRUTH_STRIDE_HOURS)
+        out[side] = {"value": float(d.mean()), "n": len(d), "ci95": _ci(block_bootstrap_ci(np.mean, [d], block))} \
             if len(d) else missing("no snapshot with both estimated and true positions on this side")
     return {"value": None if out["long"]["value"] is None or out["short"]["value"] is None
             else (out["long"]["value"] + out["short"]["value"]) / 2,
-            "n": min(out["long"]["n"], out["short"]["n"]), "ci95": None, "by_side": out}
+            "n": min(out["long"]["n"], out["short"]["n"]), "ci95": None, "by_side": out,
+            "snapshot_stride_hours": TRUTH_STRIDE_HOURS}
 
 
 def truth_zone_share(index: SnapshotIndex, liquidations: pd.DataFrame) -> dict:

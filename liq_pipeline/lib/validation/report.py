@@ -167,7 +167,8 @@ def audit_markdown(symbol: str, month: str, results: dict[str, dict], inv: dict,
         base = r["extended"]["random_zone_baseline"]
         L += [f"**Sample ({m.REFERENCE[0]}m lookback, {m.REFERENCE[1]:.2f}% tolerance):** hits {ref['hits']}, gaps "
               f"{ref['gaps']}, misses {ref['misses']}, total {ref['n']}; hit rate {_pct(ref['hit_rate'])}"
-              f"{_ci(ref['hit_ci95'])}; random-zone baseline {_pct(base.get('value'))}; false positives "
+              f"{_ci(ref['hit_ci95'])}; random-zone baseline {_pct(base.get('value'))} (the same zones at random places "
+              "in their span: what proximity alone scores); false positives "
               f"{_pct(r['extended']['false_positives'].get('value'))} of {r['extended']['false_positives'].get('n', 0)} "
               "zones reached.", ""]
 

@@ -157,7 +157,9 @@ def hourly_frame(klines: pd.DataFrame, realised: pd.DataFrame, predicted: pd.Dat
         frame = frame.join(real)
     else:
         frame = frame.assign(real_long=np.nan, real_short=np.nan)
-    if predicted is not None:
+    if predicted is not None and predicted.empty:
+        frame = frame.assign(pred_long=np.nan, pred_short=np.nan)
+    elif predicted is not None:
         pred = predicted.assign(hour=predicted["ts"].dt.floor("1h")).pivot_table(
             index="hour", columns="side", values="notional_usd", aggfunc="sum")
         pred = pred.reindex(columns=["long", "short"]).rename(columns=lambda s: f"pred_{s}")
@@ -185,7 +187,8 @@ def side_scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None
     out = {"value": float(stats.spearmanr(pred, real).statistic), "n": n, "ci95": None,
            "naive": float(stats.spearmanr(move, real).statistic)}
     if pred_col is not None:
-        block = max(1, block_hours // hours)
+        # blocks of a day, but at least ~6 blocks in the sample (a day's 24 bars in one block resample to itself)
+        block = max(1, min(block_hours // hours, n // 6))
         out["partial"] = partial_spearman(pred, real, move)
         out["partial_ci95"] = [float(x) for x in partial_ci(pred, real, move, block=block, reps=reps)]
         out["piecewise"] = partial_spearman(pred, real, move, piecewise=True)

@@ -80,6 +80,9 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400) -> dict
                            "sampling": "forceOrder stream: at most one order per symbol per second (a sample)"}
         ext["lead_time"] = m.lead_summary(m.lead_times(events, index))
         ext["random_zone_baseline"] = m.random_zone_baseline(events, index.times, zone_frame)
+        if ext["hit_rate"]["value"] is not None and ext["random_zone_baseline"]["value"] is not None:
+            # levels nearer the price hit more events by proximity alone: the lift over chance is the skill
+            ext["hit_rate"]["lift_over_random"] = ext["hit_rate"]["value"] - ext["random_zone_baseline"]["value"]
         ext["false_positives"] = m.false_positives(zone_frame, index, bars, events)
         ext["gap_causes"] = m.gap_causes(events, index, snaps, dist)
         ext["tier_offsets"] = m.tier_offsets(events, index, heat)
