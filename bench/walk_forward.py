@@ -28,14 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 import realdata
 from liq_pipeline.lib import brackets
 from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days
-from liq_pipeline.lib.validation.skill import coarser_bars, partial_ci, partial_spearman, side_moves
+from liq_pipeline.lib.validation.skill import side_moves, side_scores
 
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 WARM_UP_DAYS = 7                     # the book's first week is not scored anywhere
@@ -69,19 +68,11 @@ def in_days(frame: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
 
 
 def scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None, block: int) -> dict:
-    """Spearman, naive, flexible partial [CI] of one prediction column (None: the naive rule itself)."""
-    bars = frame if hours == 1 else coarser_bars(frame, hours)
-    bars = bars.dropna(subset=[f"real_{side}"])
-    move = side_moves(bars)[side]
-    real = bars[f"real_{side}"].to_numpy(float)
-    pred = move if pred_col is None else bars[pred_col].fillna(0.0).to_numpy(float)
-    out = {"n": len(bars), "spearman": stats.spearmanr(pred, real).statistic,
-           "naive": stats.spearmanr(move, real).statistic}
-    if pred_col is not None:
-        out["partial"] = partial_spearman(pred, real, move)
-        out["ci"] = partial_ci(pred, real, move, block=max(1, block // hours))
-        out["piecewise"] = partial_spearman(pred, real, move, piecewise=True)
-    return out
+    """Spearman, naive, flexible partial [CI], piecewise of one prediction column (None: the naive rule itself):
+    lib/validation/skill.side_scores, the code the validation suite reports with."""
+    s = side_scores(frame, hours, side, pred_col, block_hours=block)
+    return {"n": s["n"], "spearman": s["value"], "naive": s["naive"], "partial": s.get("partial"),
+            "ci": s.get("partial_ci95"), "piecewise": s.get("piecewise")}
 
 
 def main(argv=None) -> int:

@@ -259,3 +259,41 @@ def test_the_monthly_document_keeps_the_contract_and_has_no_nan(market):
                     "## F. Long/Short Asymmetry Diagnostics", "## H. Inference Gap Audit",
                     "## I. Offsets by Leverage Tier", "## J. Ground Truth", "![Heatmap](heatmap.png)"):
         assert section in md, section
+
+
+def test_false_positives_are_zones_price_reached_with_no_event_near():
+    index = _one_zone_index(snapshot_minutes=(0, 60))
+    zone_frame = pd.DataFrame({"ts": [ts(0), ts(60)], "side": "long", "price_low": 99.0, "price_high": 100.0,
+                               "strength": 1.0, "price": 99.5})
+    bars = pd.DataFrame({"open_time": [ts(i) for i in range(0, 120, 30)], "low": [99.5, 101, 99.8, 101],
+                         "high": [102.0, 102, 102, 102], "close": 101.0})
+    # price reaches the zone in both hours; an event confirms the first hour's only
+    events = pd.DataFrame({"ts": [ts(10)], "side": ["long"], "price": [99.6]})
+    got = m.false_positives(zone_frame, index, bars, events)
+    assert got["n"] == 2 and got["false_positives"] == 1 and got["value"] == 0.5
+    assert m.false_positives(zone_frame, index, bars, events.head(0))["value"] is None
+
+
+def test_gap_causes_name_why_no_zone_stood():
+    index = m.SnapshotIndex([ts(0), ts(60), ts(120)], pd.DataFrame(columns=["ts", "side", "price_low", "price_high",
+                                                                              "strength", "price"]))
+    snaps = pd.DataFrame({"ts": [ts(0), ts(60), ts(120)], "oi_usd": [100.0, np.nan, 90.0],
+                          "long_usd": [50.0, 50.0, 45.0], "short_usd": [0.0, 50.0, 45.0]})
+    events = pd.DataFrame({"ts": [ts(-5), ts(70), ts(10), ts(130), ts(20)], "side": ["long", "long", "short", "long", "long"],
+                           "price": 100.0})
+    d = np.full(len(events), np.nan)
+    assert m.gap_causes(events, index, snaps, d) == {"no_context": 1, "no_oi_data": 1, "empty_book_side": 1,
+                                                     "oi_falling": 1, "levels_outside_display": 1}
+
+
+def test_random_zones_score_by_chance_only():
+    # one narrow zone right at the events' price: the real zones hit every event, random placements rarely
+    times = [ts(60 * i) for i in range(24)]
+    zone_frame = pd.concat([pd.DataFrame({"ts": [t] * 2, "side": "long", "price_low": [99.9, 80.0],
+                                          "price_high": [100.0, 80.1], "strength": 1.0, "price": [99.95, 80.05]})
+                            for t in times], ignore_index=True)
+    events = pd.DataFrame({"ts": [t + pd.Timedelta(minutes=30) for t in times], "side": "long", "price": 99.95})
+    index = m.SnapshotIndex(times, zone_frame)
+    assert m.hit_grid(events, index)["5m|0.50%"]["all"]["hit_rate"] == 1.0
+    base = m.random_zone_baseline(events, index.times, zone_frame, draws=20)
+    assert base["value"] < 0.2 and base["n"] == 24

@@ -262,7 +262,8 @@ def gap_causes(events: pd.DataFrame, index: SnapshotIndex, snapshots: pd.DataFra
     if not gap.any():
         return {}
     snaps = snapshots.drop_duplicates("ts").set_index("ts").reindex(pd.to_datetime(index.times, utc=True))
-    oi, oi_prev = snaps["oi_usd"].to_numpy(float), snaps["oi_usd"].shift(1).to_numpy(float)
+    # OI falling: below the last snapshot before it that had OI
+    oi, oi_prev = snaps["oi_usd"].to_numpy(float), snaps["oi_usd"].ffill().shift(1).to_numpy(float)
     side_usd = {"long": snaps["long_usd"].to_numpy(float), "short": snaps["short_usd"].to_numpy(float)}
     causes: dict[str, int] = {}
     for i, s in zip(index.active(events["ts"].to_numpy(dtype="datetime64[ns]"))[gap], events["side"].to_numpy()[gap]):

@@ -40,6 +40,8 @@ def inventory(data: dict[str, pd.DataFrame], days: list[dt.date]) -> dict:
         if len(df):
             t = pd.to_datetime(df[tcol], utc=True)
             entry.update(days_with_data=int(t.dt.date.nunique()), first=t.min().isoformat(), last=t.max().isoformat())
+            if "ingest_file" in df.columns:              # clean tables: the source files ingested
+                entry["files"] = int(df["ingest_file"].nunique())
             for col in ("model", "interval", "side", "venue", "source"):
                 if col in df.columns:
                     entry[f"by_{col}"] = {str(k): int(v) for k, v in df[col].value_counts().sort_index().items()}
@@ -131,8 +133,9 @@ def audit_markdown(symbol: str, month: str, results: dict[str, dict], inv: dict,
     for name, e in inv["tables"].items():
         kinds = "; ".join(f"{k[3:]}: " + ", ".join(f"{a} {b}" for a, b in v.items())
                           for k, v in e.items() if k.startswith("by_"))
-        inv_rows.append([name, e["days_with_data"], e["rows"], e.get("first", "—"), e.get("last", "—"), kinds or "—"])
-    L += _table(["table", "days", "rows", "first", "last", "record types"], inv_rows) + [""]
+        inv_rows.append([name, e.get("files", "—"), e["days_with_data"], e["rows"], e.get("first", "—"),
+                         e.get("last", "—"), kinds or "—"])
+    L += _table(["table", "source files", "days", "rows", "first", "last", "record types"], inv_rows) + [""]
 
     L += ["## B. Metric Definitions", "",
           "- **Zone**: a run of adjacent 0.25% price buckets of one side whose notional is in that snapshot's top "
