@@ -297,3 +297,32 @@ def test_random_zones_score_by_chance_only():
     assert m.hit_grid(events, index)["5m|0.50%"]["all"]["hit_rate"] == 1.0
     base = m.random_zone_baseline(events, index.times, zone_frame, draws=20)
     assert base["value"] < 0.2 and base["n"] == 24
+
+
+def test_liq_grade_prints_the_verdict_and_fails_an_ungraded_or_missing_month(tmp_path):
+    from click.testing import CliRunner
+
+    from liq_pipeline.cli import main
+
+    comps = _components(0.9, 0.0, 1.0)
+    letter, score, graded, _ = m.grade(comps)
+    folder = tmp_path / "reports/BTCUSDT/2026-04"
+    folder.mkdir(parents=True)
+    res = {"model": "flow", "grade": letter, "score": score, "grade_reason": None, "components": graded,
+           "extended": {}}
+    (folder / "validation.json").write_text(report.dumps(report.document("BTCUSDT", "2026-04", res, {}, {}, {})))
+    run = CliRunner().invoke(main, ["grade", "--symbol", "BTCUSDT", "--month", "2026-04", "--data-dir", str(tmp_path)])
+    assert run.exit_code == 0 and "grade A, score 95.0" in run.output
+    assert "funding correlation r    0.900" in run.output and "n=90" in run.output
+
+    comps["funding_correlation"] = m.missing("no funding settlements in the period")
+    letter, score, graded, reason = m.grade(comps)
+    res.update(grade=letter, score=score, grade_reason=reason, components=graded)
+    (folder / "validation.json").write_text(report.dumps(report.document("BTCUSDT", "2026-04", res, {}, {}, {})))
+    run = CliRunner().invoke(main, ["grade", "--symbol", "BTCUSDT", "--month", "2026-04", "--data-dir", str(tmp_path)])
+    assert run.exit_code == 1 and "not graded" in run.output and "missing: no funding settlements" in run.output
+
+    run = CliRunner().invoke(main, ["grade", "--symbol", "BTCUSDT", "--month", "2026-05", "--data-dir", str(tmp_path)])
+    assert run.exit_code == 1 and "no verdict for BTCUSDT 2026-05" in run.output
+    run = CliRunner().invoke(main, ["grade", "--symbol", "../x", "--month", "2026-5", "--data-dir", str(tmp_path)])
+    assert run.exit_code == 1 and "symbol" in run.output

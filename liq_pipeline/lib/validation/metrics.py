@@ -192,7 +192,7 @@ def hit_grid(events: pd.DataFrame, index: SnapshotIndex) -> dict:
                 hits = int((dm <= tol / 100).sum())
                 cell[name] = {"n": n, "hits": hits, "gaps": gaps, "misses": n - hits - gaps,
                               "hit_rate": hits / n if n else None, "gap_rate": gaps / n if n else None,
-                              "hit_ci95": wilson(hits, n)}
+                              "hit_ci95": wilson(hits, n), "gap_ci95": wilson(gaps, n)}
             grid[f"{lb}m|{tol:.2f}%"] = cell
     return grid
 
@@ -224,7 +224,9 @@ def lead_summary(lead: np.ndarray) -> dict:
     if not len(lead):
         return missing("no hits at the reference cell")
     p50, p90, p95 = np.percentile(lead, [50, 90, 95])
-    return {"value": float(p50), "n": len(lead), "ci95": None, "p50_s": float(p50), "p90_s": float(p90),
+    # events come in cascades: resample blocks of consecutive events (about 20 blocks) for the median's interval
+    ci = block_bootstrap_ci(np.median, [lead], block=max(1, len(lead) // 20), reps=200)
+    return {"value": float(p50), "n": len(lead), "ci95": _ci(ci), "p50_s": float(p50), "p90_s": float(p90),
             "p95_s": float(p95), "share_le_0": float((lead <= 0).mean())}
 
 

@@ -184,11 +184,13 @@ def side_scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None
     pred = move if pred_col is None else bars[pred_col].fillna(0.0).to_numpy(float)
     if np.ptp(real) == 0 or np.ptp(pred) == 0:
         return {"value": None, "n": n, "ci95": None, "reason": "constant prediction or realised series: no ranks"}
-    out = {"value": float(stats.spearmanr(pred, real).statistic), "n": n, "ci95": None,
+    # blocks of a day, but at least ~6 blocks in the sample (a day's 24 bars in one block resample to itself)
+    block = max(1, min(block_hours // hours, n // 6))
+    rho = lambda p, r: stats.spearmanr(p, r).statistic if np.ptp(p) > 0 and np.ptp(r) > 0 else np.nan  # noqa: E731
+    out = {"value": float(rho(pred, real)), "n": n,
+           "ci95": [float(x) for x in block_bootstrap_ci(rho, [pred, real], block, reps=reps // 2)],
            "naive": float(stats.spearmanr(move, real).statistic)}
     if pred_col is not None:
-        # blocks of a day, but at least ~6 blocks in the sample (a day's 24 bars in one block resample to itself)
-        block = max(1, min(block_hours // hours, n // 6))
         out["partial"] = partial_spearman(pred, real, move)
         out["partial_ci95"] = [float(x) for x in partial_ci(pred, real, move, block=block, reps=reps)]
         out["piecewise"] = partial_spearman(pred, real, move, piecewise=True)
