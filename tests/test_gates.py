@@ -152,3 +152,24 @@ def test_an_ordering_declared_per_group_holds_within_each_group_only(model_out):
     bad = results["04-06"]
     assert not bad.success and "expect_column_values_to_be_increasing on price_low" in bad.summary()
     assert set(bad.failures[0].rows.date) == {"2026-04-06"}
+
+
+def test_gx_sees_only_the_columns_a_suite_names_and_failures_still_show_the_file():
+    n = 1000
+    df = pd.DataFrame({"symbol": pd.Series(["BTCUSDT"] * n, dtype="str"), "ts": pd.date_range("2026-04-05", periods=n,
+                                                                                             freq="1min", tz="UTC"),
+                       "position_id": np.arange(n), "side": pd.Series(["long", "short"] * (n // 2), dtype="str"),
+                       "leverage": 10.0, "entry_price": 100.0, "liq_price": 90.0, "qty": 1.0, "notional_usd": 100.0,
+                       "ingest_source": "simulated", "ingest_file": "positions-2026-04-05.parquet", "ingest_sha256": "ab"})
+    df.loc[df["side"] == "short", "liq_price"] = 110.0
+    spec = quality.load_suite("clean_sim_positions")
+    frame = quality._gx_frame(df, spec["expectations"])
+    assert "ingest_file" not in frame and "ingest_sha256" not in frame and {"side", "liq_price"} <= set(frame)
+    assert str(frame["side"].dtype) == "category" and frame.index.equals(df.index)
+    assert quality.run_suite("clean_sim_positions", df).success
+    bad = df.copy()
+    bad.loc[7, "side"] = "flat"
+    res = quality.run_suite("clean_sim_positions", bad)
+    fail = next(f for f in res.failures if f.expectation == "expect_column_values_to_be_in_set")
+    assert fail.unexpected_count == 1 and fail.rows["ingest_file"].tolist() == ["positions-2026-04-05.parquet"]
+    assert fail.rows.index.tolist() == [7]
