@@ -37,20 +37,23 @@ def main() -> int:
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
     import dagster as dg
     with dg.DagsterInstance.get() as inst:
-        run_id = inst.get_run_ids()[0]
-        logs = inst.all_logs(run_id)
-        starts, ends = {}, {}
-        for r in logs:
-            ev = r.dagster_event
-            if ev is not None and ev.event_type_value == "STEP_START":
-                starts[ev.step_key] = r.timestamp
-            elif ev is not None and ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-                ends[ev.step_key] = r.timestamp
-        first_step = min(starts.values())
-        print(f"liq {' '.join(cmd[:3])}: {wall:.1f} s wall, {len(logs)} events stored in the run's log")
-        print(f"  before the first step (run creation, planned-materialisation events): {first_step - logs[0].timestamp:.1f} s")
-        for k in sorted(starts, key=starts.get):
-            print(f"  {k:28s} {ends[k] - starts[k]:6.2f} s")
+        # the range run, then (when the range completes months) the monthly roll-up and the warehouse again
+        runs = sorted(inst.get_runs(), key=lambda r: inst.get_run_stats(r.run_id).start_time or 0)
+        total = sum(len(inst.all_logs(r.run_id)) for r in runs)
+        print(f"liq {' '.join(cmd[:3])}: {wall:.1f} s wall, {len(runs)} run(s), {total} events stored")
+        for run in runs:
+            logs = inst.all_logs(run.run_id)
+            starts, ends = {}, {}
+            for r in logs:
+                ev = r.dagster_event
+                if ev is not None and ev.event_type_value == "STEP_START":
+                    starts[ev.step_key] = r.timestamp
+                elif ev is not None and ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                    ends[ev.step_key] = r.timestamp
+            print(f"  run {run.run_id[:8]} ({run.job_name}, {len(logs)} events, {logs[-1].timestamp - logs[0].timestamp:.1f} s; "
+                  f"{min(starts.values()) - logs[0].timestamp:.1f} s before its first step)")
+            for k in sorted(starts, key=starts.get):
+                print(f"    {k:28s} {ends[k] - starts[k]:6.2f} s")
     return 0
 
 

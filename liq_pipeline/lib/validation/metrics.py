@@ -165,7 +165,7 @@ class SnapshotIndex:
         return out
 
 
-def _nearest_over(index: SnapshotIndex, t: np.ndarray, side, price, lookback_min: int) -> np.ndarray:
+def nearest_zone_distance(index: SnapshotIndex, t: np.ndarray, side, price, lookback_min: int) -> np.ndarray:
     """Distance to the nearest same-side zone of any snapshot active during [t - lookback, t]."""
     hi = index.active(t)
     lo = index.active(t - np.timedelta64(lookback_min, "m"))
@@ -183,7 +183,7 @@ def hit_grid(events: pd.DataFrame, index: SnapshotIndex) -> dict:
     side, price = events["side"].to_numpy(), events["price"].to_numpy(float)
     grid = {}
     for lb in LOOKBACKS_MIN:
-        d = _nearest_over(index, t, side, price, lb)
+        d = nearest_zone_distance(index, t, side, price, lb)
         for tol in TOLERANCES_PCT:
             cell = {}
             for name, mask in (("all", np.ones(len(t), bool)), ("long", side == "long"), ("short", side == "short")):
@@ -248,7 +248,7 @@ def random_zone_baseline(events: pd.DataFrame, snapshot_times, zone_frame: pd.Da
         start = lo_log + rng.random(len(zone_frame)) * np.maximum(hi_log - lo_log, 0)
         z = zone_frame.assign(price_low=np.exp(start), price_high=np.exp(start + width))
         z["price"] = (z["price_low"] + z["price_high"]) / 2
-        d = _nearest_over(SnapshotIndex(snapshot_times, z), t, side, price, REFERENCE[0])
+        d = nearest_zone_distance(SnapshotIndex(snapshot_times, z), t, side, price, REFERENCE[0])
         rates.append(float((d <= REFERENCE[1] / 100).mean()))
     rates = np.array(rates, float)
     return {"value": float(rates.mean()), "n": len(events), "ci95": [float(np.quantile(rates, 0.025)),

@@ -71,7 +71,7 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400) -> dict
     if len(events):
         ext["hit_rate_grid"] = m.hit_grid(events, index)
         ref = ext["hit_rate_grid"][f"{m.REFERENCE[0]}m|{m.REFERENCE[1]:.2f}%"]
-        dist = m._nearest_over(index, events["ts"].to_numpy(dtype="datetime64[ns]"), events["side"].to_numpy(),
+        dist = m.nearest_zone_distance(index, events["ts"].to_numpy(dtype="datetime64[ns]"), events["side"].to_numpy(),
                                events["price"].to_numpy(float), m.REFERENCE[0])
         ext["hit_rate"] = {"value": ref["all"]["hit_rate"], "n": ref["all"]["n"], "ci95": ref["all"]["hit_ci95"],
                            "cell": f"lookback {m.REFERENCE[0]} min, tolerance {m.REFERENCE[1]:.2f}%",
