@@ -92,18 +92,23 @@ def test_packaged_wheel_ships_the_suites_and_every_package(tmp_path):
     assert out[0].startswith(str(target)) and int(out[1]) > 5
 
 
-def _tick(instance, when):
+def _tick(instance, when, schedule="daily_schedule"):
     ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
                                     repository_def=defs.get_repository_def())
-    return defs.resolve_schedule_def("daily_schedule").evaluate_tick(ctx)
+    return defs.resolve_schedule_def(schedule).evaluate_tick(ctx)
+
+
+def _skip_then_requests(instance, when, schedule):
+    """A tick with no symbol known skips with its reason; with two, it requests one run per symbol."""
+    empty = _tick(instance, when, schedule)
+    assert not empty.run_requests and "no symbols yet" in empty.skip_message
+    instance.add_dynamic_partitions("symbol", ["ETHUSDT", "BTCUSDT"])
+    return _tick(instance, when, schedule)
 
 
 def test_daily_schedule_requests_yesterday_for_every_symbol():
     with dg.instance_for_test() as instance:
-        empty = _tick(instance, dt.datetime(2026, 11, 20, 3, tzinfo=dt.UTC))
-        assert not empty.run_requests and "no symbols yet" in empty.skip_message
-        instance.add_dynamic_partitions("symbol", ["ETHUSDT", "BTCUSDT"])
-        got = _tick(instance, dt.datetime(2026, 11, 20, 3, tzinfo=dt.UTC))
+        got = _skip_then_requests(instance, dt.datetime(2026, 11, 20, 3, tzinfo=dt.UTC), "daily_schedule")
         assert [(r.run_key, r.partition_key) for r in got.run_requests] == [
             ("2026-11-19|BTCUSDT", "2026-11-19|BTCUSDT"), ("2026-11-19|ETHUSDT", "2026-11-19|ETHUSDT")]
         assert all(r.run_config == {"resources": {"source": {"config": {"kind": "auto"}}}} for r in got.run_requests)
@@ -115,15 +120,10 @@ def test_daily_schedule_requests_yesterday_for_every_symbol():
 
 def test_monthly_schedule_requests_the_finished_month_for_every_symbol():
     def tick(instance, when):
-        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                        repository_def=defs.get_repository_def())
-        return defs.resolve_schedule_def("monthly_schedule").evaluate_tick(ctx)
+        return _tick(instance, when, "monthly_schedule")
 
     with dg.instance_for_test() as instance:
-        empty = tick(instance, dt.datetime(2026, 5, 1, 5, tzinfo=dt.UTC))
-        assert not empty.run_requests and "no symbols yet" in empty.skip_message
-        instance.add_dynamic_partitions("symbol", ["ETHUSDT", "BTCUSDT"])
-        got = tick(instance, dt.datetime(2026, 5, 1, 5, tzinfo=dt.UTC))
+        got = _skip_then_requests(instance, dt.datetime(2026, 5, 1, 5, tzinfo=dt.UTC), "monthly_schedule")
         assert [(r.run_key, r.partition_key) for r in got.run_requests] == [
             ("2026-04|BTCUSDT", "2026-04-01|BTCUSDT"), ("2026-04|ETHUSDT", "2026-04-01|ETHUSDT")]
         january = tick(instance, dt.datetime(2026, 1, 1, 5, tzinfo=dt.UTC))      # across the year
