@@ -145,7 +145,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     click.echo(f"  query it:      liq sql \"SELECT symbol, count(*) FROM klines GROUP BY 1\"{data_flag}")
     click.echo(f"                 liq heatmap --symbol {syms[0]} --timeframe 7d{data_flag}")
     for m in months:
-        click.echo(f"  {m:%Y-%m} report: {root / 'reports' / syms[0] / f'{m:%Y-%m}' / 'audit.md'}; "
+        click.echo(f"  {m:%Y-%m} report: {storage.DataLayout(root).reports(syms[0]) / f'{m:%Y-%m}' / 'audit.md'}; "
                    f"liq grade --symbol {syms[0]} --month {m:%Y-%m}{data_flag}")
     click.echo("  the runs:      make dev  (Dagster UI on http://127.0.0.1:3000)")
 
@@ -249,7 +249,7 @@ def grade(symbol, month, model, fmt, data_dir) -> None:
     import json
 
     from .lib.params import parse_symbol
-    from .lib.validation.report import render_grade
+    from .lib.validation.report import render_grade, verdict_file
 
     try:
         sym = parse_symbol(symbol)
@@ -258,7 +258,7 @@ def grade(symbol, month, model, fmt, data_dir) -> None:
     except ParameterError as exc:
         _fail(str(exc))
     root = storage.data_root(data_dir)
-    path = root / "reports" / sym / month / ("validation.json" if model == "flow" else f"validation-{model}.json")
+    path = storage.DataLayout(root).reports(sym) / month / verdict_file(model)
     if not path.exists():
         _fail(f"no verdict for {sym} {month} ({model}) at {path}: `liq run` a range that completes the month "
               f"(or materialise validation/validation_monthly for {month}-01|{sym})")

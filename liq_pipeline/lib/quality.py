@@ -115,11 +115,11 @@ def _referenced(obj, columns: set) -> set:
 
 
 def _gx_frame(g: pd.DataFrame, expectations: list[dict]) -> pd.DataFrame:
-    """What great-expectations needs of a batch: only the columns the expectations name, strings as Python
-    objects. GX copies the frame's rows for every expectation (and hashes it for the batch id); with pandas'
-    Arrow-backed strings each copy is a slow Arrow `take`, and the provenance columns (file names, checksums)
-    are never checked: on 2M simulated positions this took a suite from 16 s to a few. The index is kept, so
-    failing rows are still shown from the full frame, with their file."""
+    """What great-expectations needs of a batch: only the columns the expectations name, strings as categoricals.
+    GX copies the frame's rows for every expectation (and hashes it for the batch id); with pandas' Arrow-backed
+    strings each copy is a slow Arrow `take`, and the provenance columns (file names, checksums) are never
+    checked: on 2M simulated positions this took a suite from ~11.6 s to ~3.5 s. The index is kept, so failing
+    rows are still shown from the full frame, with their file."""
     names = set(g.columns)
     used = set().union(*(_referenced(e.get("kwargs", {}), names) for e in expectations)) if expectations else set()
     cols = [c for c in g.columns if c in used]

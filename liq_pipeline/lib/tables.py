@@ -122,14 +122,11 @@ _TABLES = [
 ]
 
 
-
 def _validation_columns() -> dict[str, str]:
     """Every metric of DESIGN section 7 as a column (lib/validation/suite.flat_row makes the row): value, sample
     size and 95% interval; the per-bar skill per horizon and side."""
     cols = {"model": S, "grade": S, "score": F, "grade_reason": S}
-    for name in ("funding_r", "funding_p", "funding_spearman"):
-        cols[name] = F
-    cols.update(funding_n=I, funding_ci_low=F, funding_ci_high=F, oi_mape_pct=F, oi_n=I, oi_ci_low=F, oi_ci_high=F,
+    cols.update(funding_r=F, funding_p=F, funding_spearman=F, funding_n=I, funding_ci_low=F, funding_ci_high=F, oi_mape_pct=F, oi_n=I, oi_ci_low=F, oi_ci_high=F,
                 directional_accuracy=F, directional_n=I, directional_ci_low=F, directional_ci_high=F,
                 events_n=I, hit_rate=F, hit_ci_low=F, hit_ci_high=F, gap_rate=F, miss_rate=F, random_hit_rate=F,
                 lead_p50_s=F, lead_p90_s=F, lead_p95_s=F, lead_le0_share=F, false_positive_rate=F,
@@ -161,7 +158,6 @@ SOURCED = tuple(t.name for t in _TABLES if t.raw is not None)
 REQUIRED = frozenset(t.name for t in _TABLES if t.raw is not None and t.raw.required)
 TRUTH = tuple(t.name for t in _TABLES if t.raw is not None and t.raw.kind == "truth")
 MODEL = tuple(t.name for t in _TABLES if t.layer == "model")
-VALIDATION = tuple(t.name for t in _TABLES if t.layer == "validation")
 
 
 def get(name: str) -> Table:

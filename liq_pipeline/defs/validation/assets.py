@@ -28,10 +28,10 @@ DAILY, MONTHLY = tables.get("validation_daily"), tables.get("validation_monthly"
 _day_inputs = [dg.AssetKey([layer, t]) for t, layer in suite.INPUTS.items()]
 
 
-def _rows(results: dict[str, dict], symbol: str, period_col: str, period: str, config_key: str, table: str):
-    rows = [suite.flat_row(r) for r in results.values()]
-    df = pd.DataFrame(rows).assign(symbol=symbol, config_key=config_key, **{period_col: period})
-    return schemas.conform(df, table)
+def _rows(results: dict[str, dict], table: tables.Table, symbol: str, period: str, config_key: str):
+    """One row per model, the period (date or month) in the table's time column."""
+    df = pd.DataFrame([suite.flat_row(r) for r in results.values()])
+    return schemas.conform(df.assign(symbol=symbol, config_key=config_key, **{table.time_col: period}), table.name)
 
 
 def _config_key(data) -> str:
@@ -66,7 +66,7 @@ def _daily(layout, symbol: str, days: list[dt.date]):
                           ValueError("no model output for this day: materialise the model first"))
         # a day's intervals are wide whatever the resampling: 100 bootstrap draws are enough (the month uses 400)
         results = {model: suite.validate(data, model, reps=100) for model in suite.MODELS}
-        df = _rows(results, symbol, "date", day.isoformat(), _config_key(data), DAILY.name)
+        df = _rows(results, DAILY, symbol, day.isoformat(), _config_key(data))
         path = layout.write(df, "validation", DAILY.name, symbol, day)
         yield day, df, {**frame_metadata(df), "path": dg.MetadataValue.path(str(path)), **_grades_metadata(results)}
 
@@ -120,16 +120,15 @@ def _month(layout, symbol: str, first: dt.date, estimator):
     plots = figures.month_plots(symbol, month, data, results, out)
     for model, r in results.items():
         others = {k: v for k, v in results.items() if k != model}
-        name = "validation.json" if model == suite.MODELS[0] else f"validation-{model}.json"
-        write_bytes_atomic(out / name, report.dumps(report.document(symbol, month, r, inv, config, others)).encode())
+        write_bytes_atomic(out / report.verdict_file(model), report.dumps(report.document(symbol, month, r, inv, config, others)).encode())
     audit = report.audit_markdown(symbol, month, results, inv, config, {t: p.name for t, p in plots.items()})
     write_bytes_atomic(out / "audit.md", audit.encode())
-    df = _rows(results, symbol, "month", month, key, MONTHLY.name)
+    df = _rows(results, MONTHLY, symbol, month, key)
     path = layout.write(df, "validation", MONTHLY.name, symbol, first)
     images = "\n\n".join(f"**{t}**\n\n![{t}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
                          for t, p in plots.items())
     return first, df, {**frame_metadata(df), "path": dg.MetadataValue.path(str(path)),
-                       "report": dg.MetadataValue.path(str(out / "validation.json")),
+                       "report": dg.MetadataValue.path(str(out / report.verdict_file(report.PRIMARY_MODEL))),
                        "audit": dg.MetadataValue.md(audit), "plots": dg.MetadataValue.md(images or "_no plots_"),
                        "days_with_model_output": int(pd.to_datetime(data["model_snapshots"]["ts"]).dt.date.nunique()),
                        **_grades_metadata(results)}

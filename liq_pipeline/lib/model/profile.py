@@ -16,6 +16,13 @@ def finest_interval(klines: pd.DataFrame) -> str | None:
     return min(ivs, key=KLINE_INTERVALS.get) if ivs else None
 
 
+def finest_klines(klines: pd.DataFrame) -> pd.DataFrame:
+    """The bars of the finest interval present, in time order."""
+    interval = finest_interval(klines)
+    return klines[klines["interval"] == interval].sort_values("open_time").reset_index(drop=True) if interval \
+        else klines
+
+
 def trailing_profile(klines: pd.DataFrame) -> tuple[pd.DataFrame, str | None, int]:
     """The profile of the given (past) klines at their finest interval, bins ~0.1% of the last close.
     Returns (profile, interval, days with bars); an empty profile when there are no bars."""

@@ -176,17 +176,25 @@ def nearest_zone_distance(index: SnapshotIndex, t: np.ndarray, side, price, look
     return best
 
 
-def hit_grid(events: pd.DataFrame, index: SnapshotIndex) -> dict:
-    """The seed audit's grid: per lookback × tolerance, hits (a same-side zone within tolerance), gaps (no zone
-    at all in the lookback) and misses (zones, none near), overall and by side, with Wilson bounds."""
+def event_distances(events: pd.DataFrame, index: SnapshotIndex) -> dict[int, np.ndarray]:
+    """Per lookback (minutes), each event's distance to the nearest same-side zone (NaN: no zone stood)."""
     t = events["ts"].to_numpy(dtype="datetime64[ns]") if len(events) else np.array([], "datetime64[ns]")
     side, price = events["side"].to_numpy(), events["price"].to_numpy(float)
+    return {lb: nearest_zone_distance(index, t, side, price, lb) for lb in LOOKBACKS_MIN}
+
+
+def hit_grid(events: pd.DataFrame, index: SnapshotIndex, distances: dict[int, np.ndarray] | None = None) -> dict:
+    """The seed audit's grid: per lookback × tolerance, hits (a same-side zone within tolerance), gaps (no zone
+    at all in the lookback) and misses (zones, none near), overall and by side, with Wilson bounds.
+    `distances`: event_distances(events, index), when the caller has them already."""
+    side = events["side"].to_numpy()
+    distances = distances if distances is not None else event_distances(events, index)
     grid = {}
     for lb in LOOKBACKS_MIN:
-        d = nearest_zone_distance(index, t, side, price, lb)
+        d = distances[lb]
         for tol in TOLERANCES_PCT:
             cell = {}
-            for name, mask in (("all", np.ones(len(t), bool)), ("long", side == "long"), ("short", side == "short")):
+            for name, mask in (("all", np.ones(len(d), bool)), ("long", side == "long"), ("short", side == "short")):
                 dm = d[mask]
                 n, gaps = len(dm), int(np.isnan(dm).sum())
                 hits = int((dm <= tol / 100).sum())

@@ -13,6 +13,12 @@ import pandas as pd
 from . import metrics as m
 
 CONTRACT_KEYS = ("symbol", "month", "model", "grade", "score", "components", "extended", "inventory", "config")
+PRIMARY_MODEL = "flow"
+
+
+def verdict_file(model: str) -> str:
+    """validation.json is the primary (flow) model's verdict; another model's is validation-MODEL.json."""
+    return "validation.json" if model == PRIMARY_MODEL else f"validation-{model}.json"
 
 
 def code_version() -> dict:

@@ -142,14 +142,13 @@ PLACEBO_THRESHOLD = 0.004          # DESIGN section 7: max(0, move − 0.4%), a 
 
 
 def hourly_frame(klines: pd.DataFrame, realised: pd.DataFrame, predicted: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per hour (index: bar start, UTC): open, high, low of the finest klines; realised liquidated USD
+    """One row per hour (index: bar start, UTC): open, high, low of the klines (one interval: profile.finest_klines
+    picks it); realised liquidated USD
     (real_long, real_short: liquidation bars or simulated liquidations summed per hour; NaN where none were
     reported); and with `predicted` (ts, side, notional_usd of one model), pred_long / pred_short."""
     if klines.empty:
         return pd.DataFrame(columns=["open", "high", "low", "real_long", "real_short"])
-    from ..model.profile import finest_interval
-    kl = klines[klines["interval"] == finest_interval(klines)]
-    g = kl.set_index("open_time").sort_index().groupby(pd.Grouper(freq="1h"))
+    g = klines.set_index("open_time").sort_index().groupby(pd.Grouper(freq="1h"))
     frame = pd.concat([g["open"].first(), g["high"].max(), g["low"].min()], axis=1).dropna()
     if len(realised):
         real = realised.assign(hour=realised["ts"].dt.floor("1h")).groupby("hour")[["long_usd", "short_usd"]] \

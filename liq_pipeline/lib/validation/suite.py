@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as m
+from ..model.profile import finest_klines
 from .skill import hourly_frame, side_scores
 
 MODELS = ("flow", "static")
@@ -46,12 +47,6 @@ def realised_per_bar(data: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(columns=["ts", "long_usd", "short_usd"]), ""
 
 
-def finest_klines(klines: pd.DataFrame) -> pd.DataFrame:
-    from ..model.profile import finest_interval
-    iv = finest_interval(klines)
-    return klines[klines["interval"] == iv].sort_values("open_time").reset_index(drop=True) if iv else klines
-
-
 def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400) -> dict:
     """Every metric for one model over the period `data` holds."""
     pick = lambda t: data[t][data[t]["model"] == model].reset_index(drop=True) if len(data[t]) else data[t]  # noqa: E731
@@ -69,10 +64,10 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400) -> dict
 
     ext: dict = {}
     if len(events):
-        ext["hit_rate_grid"] = m.hit_grid(events, index)
+        distances = m.event_distances(events, index)
+        ext["hit_rate_grid"] = m.hit_grid(events, index, distances)
         ref = ext["hit_rate_grid"][f"{m.REFERENCE[0]}m|{m.REFERENCE[1]:.2f}%"]
-        dist = m.nearest_zone_distance(index, events["ts"].to_numpy(dtype="datetime64[ns]"), events["side"].to_numpy(),
-                               events["price"].to_numpy(float), m.REFERENCE[0])
+        dist = distances[m.REFERENCE[0]]
         ext["hit_rate"] = {"value": ref["all"]["hit_rate"], "n": ref["all"]["n"], "ci95": ref["all"]["hit_ci95"],
                            "cell": f"lookback {m.REFERENCE[0]} min, tolerance {m.REFERENCE[1]:.2f}%",
                            "gap_rate": ref["all"]["gap_rate"],
@@ -96,7 +91,7 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400) -> dict
     ext["reaction_sweep"] = m.reaction_sweep(zone_frame, bars)
 
     realised, realised_from = realised_per_bar(data)
-    frame = hourly_frame(data["klines"], realised, pred)
+    frame = hourly_frame(bars, realised, pred)
     if realised_from:
         ext["per_bar_skill"] = {f"{h}h_{s}": side_scores(frame, h, s, f"pred_{s}", reps=reps) for h, s in SKILL_CELLS}
         ext["per_bar_skill"]["realised_from"] = realised_from
