@@ -40,16 +40,22 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def cluster_norm(values: np.ndarray):
-    """Colour scale on which clusters stand out: logarithmic from the lower quartile of non-zero cells (the background) to
-    the 99.5th percentile (the strongest clusters saturate instead of washing everything else out)."""
-    from matplotlib.colors import LogNorm
-
+def cluster_range(values: np.ndarray) -> tuple[float, float] | None:
+    """The colour range on which clusters stand out: from the lower quartile of non-zero cells (the background) to
+    the 99.5th percentile (the strongest clusters saturate instead of washing everything else out). None: no
+    non-zero cell."""
     nz = values[values > 0]
     if not len(nz):
-        return LogNorm(1, 10)
+        return None
     lo, hi = np.percentile(nz, [25, 99.5])
-    return LogNorm(max(lo, hi / 1e4, 1e-9), max(hi, lo * 10))
+    return max(lo, hi / 1e4, 1e-9), max(hi, lo * 10)
+
+
+def cluster_norm(values: np.ndarray):
+    """cluster_range as a logarithmic matplotlib norm."""
+    from matplotlib.colors import LogNorm
+
+    return LogNorm(*(cluster_range(values) or (1, 10)))
 
 
 def grids(window: pd.DataFrame):
@@ -174,10 +180,10 @@ def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
     for side in ("long", "short"):
         scale = [[i / (len(SIDE_COLOURS[side]) - 1), c] for i, c in enumerate(SIDE_COLOURS[side])]
         z = g[side] / 1e6
-        nz = z[z > 0]
-        if not len(nz):
+        bounds = cluster_range(z)
+        if bounds is None:
             continue
-        lo, hi = np.percentile(nz, [50, 99.5])
+        lo, hi = bounds
         logz = np.where(z >= lo, np.log10(np.maximum(z, lo)), np.nan)     # the background stays transparent
         fig.add_trace(go.Heatmap(
             x=times, y=mids, z=logz, text=text, name=side, colorscale=scale, zmin=np.log10(lo), zmax=np.log10(hi),
