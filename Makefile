@@ -19,11 +19,11 @@ run: setup
 
 ## Every test, the slow end-to-end ones included.
 test: setup
-	$(VENV)/bin/python -m pytest -q --durations=15
+	$(VENV)/bin/python -m pytest -q -n auto --durations=15
 
 ## Unit and asset tests only (skips the end-to-end runs).
 test-fast: setup
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -n auto -m "not slow"
 
 ## The Dagster UI on http://127.0.0.1:3000 (lineage, partitions, checks, reruns).
 dev: setup

@@ -13,13 +13,27 @@ import click
 from .lib import storage
 from .lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
 from .defs import EXECUTORS, quiet_dagster_warnings
+from .defs.instance_storage import EVENT_BATCH_SIZE
 from .lib.sources import SOURCE_KINDS, SourceKind
 
-DEFAULT_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+DEFAULT_DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+# Dagster's SQLite storage in $DAGSTER_HOME with an event log fit for range runs (defs/instance_storage.py)
+storage:
+  custom:
+    module: liq_pipeline.defs.instance_storage
+    class: LiqSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
+"""
 # A range run announces its planned materialisations as one event per asset (the range), not one per partition:
 # a 65-day run stored 1,430 of them before its first step (15 s). Dagster's own switch; the cost is that a
 # failed range run leaves its partitions "missing", not "failed", in the UI (the run itself shows the failure).
 PLANNED_AS_RANGE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+# A range step's materialisations are handed to the event log as one batch (written in one transaction).
+EVENT_BATCH_SIZE_VAR = "DAGSTER_EVENT_BATCH_SIZE"
 
 
 def _dagster_home_path() -> Path:
@@ -33,6 +47,7 @@ def _dagster_home() -> Path:
         (home / "dagster.yaml").write_text(DEFAULT_DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ.setdefault(PLANNED_AS_RANGE, "1")
+    os.environ.setdefault(EVENT_BATCH_SIZE_VAR, EVENT_BATCH_SIZE)
     return home
 
 

@@ -36,7 +36,7 @@ def test_the_block_bootstrap_interval_holds_the_estimate_and_is_reproducible(mar
     # autocorrelated noise: blocks see it, so the interval of a mean is wider than a bar-by-bar resample's
     rng = np.random.default_rng(1)
     walk = np.convolve(rng.normal(size=2000), np.ones(50) / 50, mode="same")
-    width = lambda block: np.subtract(*block_bootstrap_ci(np.mean, [walk], block, reps=300)[::-1])
+    width = lambda block: np.subtract(*block_bootstrap_ci(lambda a: a.mean(axis=-1), [walk], block, reps=300)[::-1])
     assert width(100) > 2 * width(1)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .skill import block_bootstrap_ci
+from .skill import pearson_rows, block_bootstrap_ci
 
 LOOKBACKS_MIN = (0, 1, 5, 15)
 TOLERANCES_PCT = (0.10, 0.25, 0.50, 1.00)
@@ -45,6 +45,16 @@ def wilson(k: int, n: int) -> list | None:
 
 # --- funding correlation, OI conservation, directional (the graded three) ---------------------------------
 
+# Statistics along the last axis: the bootstrap passes every resample at once as rows.
+def _row_mean(a: np.ndarray) -> np.ndarray:
+    return a.mean(axis=-1)
+
+
+def _row_ratio(right: np.ndarray, total: np.ndarray) -> np.ndarray:
+    r, a = right.sum(axis=-1), total.sum(axis=-1)
+    return np.where(a > 0, r / np.where(a > 0, a, 1.0), np.nan)
+
+
 def funding_correlation(snapshots: pd.DataFrame, funding: pd.DataFrame) -> dict:
     """Estimated long share (long / (long + short) of the book) at each funding settlement, from the latest
     snapshot at or before it (within two hours), vs the settled rate: Pearson (graded) and Spearman with
@@ -65,8 +75,7 @@ def funding_correlation(snapshots: pd.DataFrame, funding: pd.DataFrame) -> dict:
         return missing("estimated long share or funding rate is constant over the period: no correlation", n=n)
     r, p = stats.pearsonr(x, y)
     rho, p_rho = stats.spearmanr(x, y)
-    pearson = lambda a, b: np.corrcoef(a, b)[0, 1] if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan  # noqa: E731
-    ci = block_bootstrap_ci(pearson, [x, y], block=3)
+    ci = block_bootstrap_ci(pearson_rows, [x, y], block=3)
     return {"value": float(r), "n": n, "ci95": _ci(ci), "p_value": float(p), "spearman": float(rho),
             "spearman_p_value": float(p_rho), "mean_long_share": float(x.mean())}
 
@@ -77,7 +86,7 @@ def oi_conservation(snapshots: pd.DataFrame) -> dict:
     if s.empty:
         return missing("no snapshot with open interest")
     err = (100 * (s["book_usd"] - s["oi_usd"]).abs() / s["oi_usd"]).to_numpy(float)
-    ci = block_bootstrap_ci(np.mean, [err], block=SNAPSHOT_BLOCK)
+    ci = block_bootstrap_ci(_row_mean, [err], block=SNAPSHOT_BLOCK)
     return {"value": float(err.mean()), "n": len(err), "ci95": _ci(ci), "max_pct": float(err.max())}
 
 
@@ -95,9 +104,8 @@ def directional(heatmap: pd.DataFrame) -> dict:
     w = heatmap["notional_usd"].to_numpy(float)
     _, snap = np.unique(heatmap["ts"].to_numpy(dtype="datetime64[ns]").view("int64"), return_inverse=True)
     per_right, per_all = np.bincount(snap, w * right), np.bincount(snap, w)
-    ratio = lambda r, a: r.sum() / a.sum() if a.sum() > 0 else np.nan  # noqa: E731
-    ci = block_bootstrap_ci(ratio, [per_right, per_all], block=SNAPSHOT_BLOCK)
-    return {"value": float(ratio(per_right, per_all)), "n": len(per_all), "ci95": _ci(ci),
+    ci = block_bootstrap_ci(_row_ratio, [per_right, per_all], block=SNAPSHOT_BLOCK)
+    return {"value": float(_row_ratio(per_right, per_all)), "n": len(per_all), "ci95": _ci(ci),
             "long_below": float(w[long & right].sum() / max(w[long].sum(), 1e-12)) if long.any() else None,
             "short_above": float(w[~long & right].sum() / max(w[~long].sum(), 1e-12)) if (~long).any() else None}
 
@@ -233,7 +241,7 @@ def lead_summary(lead: np.ndarray) -> dict:
         return missing("no hits at the reference cell")
     p50, p90, p95 = np.percentile(lead, [50, 90, 95])
     # events come in cascades: resample blocks of consecutive events (about 20 blocks) for the median's interval
-    ci = block_bootstrap_ci(np.median, [lead], block=max(1, len(lead) // 20), reps=200)
+    ci = block_bootstrap_ci(lambda a: np.median(a, axis=-1), [lead], block=max(1, len(lead) // 20), reps=200)
     return {"value": float(p50), "n": len(lead), "ci95": _ci(ci), "p50_s": float(p50), "p90_s": float(p90),
             "p95_s": float(p95), "share_le_0": float((lead <= 0).mean())}
 
@@ -441,7 +449,7 @@ def truth_distance(heatmap: pd.DataFrame, positions: pd.DataFrame) -> dict:
             d.append(weighted_distance(e_mid[er], e_w[er], p_liq[rows], p_w[rows], float(e_price[er][0])))
         d = np.array([x for x in d if np.isfinite(x)])
         block = max(1, SNAPSHOT_BLOCK // TRUTH_STRIDE_HOURS)
-        out[side] = {"value": float(d.mean()), "n": len(d), "ci95": _ci(block_bootstrap_ci(np.mean, [d], block))} \
+        out[side] = {"value": float(d.mean()), "n": len(d), "ci95": _ci(block_bootstrap_ci(_row_mean, [d], block))} \
             if len(d) else missing("no snapshot with both estimated and true positions on this side")
     return {"value": None if out["long"]["value"] is None or out["short"]["value"] is None
             else (out["long"]["value"] + out["short"]["value"]) / 2,

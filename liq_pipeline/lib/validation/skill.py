@@ -25,38 +25,69 @@ class Skill:
 
 
 def _residual(y: np.ndarray, design: np.ndarray) -> np.ndarray:
-    # least squares by the normal equations with a pseudo-inverse: the design has a few dozen columns at most,
-    # so this is exact to float precision, handles an empty quantile bin, and is ~20x faster than an SVD solve
-    # of the whole design (the bootstrap calls it hundreds of times)
-    beta = np.linalg.pinv(design.T @ design) @ (design.T @ y)
+    """y (..., n, k) less its least-squares fit on design (..., n, m), for a stack of samples at once.
+
+    The normal equations with a pseudo-inverse: the design has a few dozen columns at most, so this is exact to
+    float precision, handles an empty quantile bin, and solves the bootstrap's hundreds of resamples in one call."""
+    xt = np.swapaxes(design, -1, -2)
+    beta = np.linalg.pinv(xt @ design) @ (xt @ y)
     return y - design @ beta
 
 
+def _move_rank_bins(move: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """The move's rank in (0, 1] and its quantile-bin one-hot (..., n, bins), per sample (last axis)."""
+    r = stats.rankdata(move, axis=-1) / move.shape[-1]
+    edges = np.moveaxis(np.quantile(r, np.linspace(0, 1, bins + 1)[1:-1], axis=-1), 0, -1)
+    which = (r[..., :, None] >= edges[..., None, :]).sum(-1)        # searchsorted(edges, r, side="right")
+    return r, (which[..., None] == np.arange(bins)).astype(float)
+
+
 def flexible_design(move: np.ndarray, bins: int = 15) -> np.ndarray:
-    r = stats.rankdata(move) / len(move)
-    edges = np.quantile(r, np.linspace(0, 1, bins + 1)[1:-1])
-    which = np.searchsorted(edges, r, side="right")
-    dummies = np.eye(bins)[which][:, 1:]
-    return np.column_stack([np.ones(len(r)), r, dummies])
+    r, onehot = _move_rank_bins(move, bins)
+    return np.concatenate([np.ones_like(r)[..., None], r[..., None], onehot[..., 1:]], axis=-1)
 
 
 def piecewise_design(move: np.ndarray, bins: int = 10) -> np.ndarray:
     """A stricter control than DESIGN's (a robustness check): each quantile bin of the move rank gets its own
     intercept and slope, so a function of the move whose slope changes with the move (zero below a threshold,
     steep above) is removed too, not only on average."""
-    r = stats.rankdata(move) / len(move)
-    edges = np.quantile(r, np.linspace(0, 1, bins + 1)[1:-1])
-    dummies = np.eye(bins)[np.searchsorted(edges, r, side="right")]
-    return np.column_stack([dummies, dummies * r[:, None]])
+    r, onehot = _move_rank_bins(move, bins)
+    return np.concatenate([onehot, onehot * r[..., None]], axis=-1)
+
+
+def linear_design(move: np.ndarray) -> np.ndarray:
+    r = stats.rankdata(move, axis=-1)
+    return np.stack([np.ones_like(r), r], axis=-1)
+
+
+def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation along the last axis; NaN where either side is constant."""
+    a, b = a - a.mean(-1, keepdims=True), b - b.mean(-1, keepdims=True)
+    sa, sb = np.sqrt((a * a).sum(-1)), np.sqrt((b * b).sum(-1))
+    ok = (sa > 1e-12 * np.abs(a).max(-1, initial=1)) & (sb > 1e-12 * np.abs(b).max(-1, initial=1))
+    with np.errstate(invalid="ignore", divide="ignore"):       # clipped as np.corrcoef: rounding can pass ±1
+        return np.where(ok, np.clip((a * b).sum(-1) / (sa * sb), -1.0, 1.0), np.nan)
+
+
+def spearman_rows(pred: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Spearman's rho along the last axis (average ranks for ties, as scipy.stats.spearmanr)."""
+    return pearson_rows(stats.rankdata(pred, axis=-1), stats.rankdata(real, axis=-1))
+
+
+def partial_spearman_rows(pred: np.ndarray, real: np.ndarray, move: np.ndarray, flexible: bool = True,
+                          piecewise: bool = False) -> np.ndarray:
+    """The partial rank correlation of pred and real beyond the move, along the last axis: both ranks are
+    residualised on the control design of the move in one least-squares solve per sample."""
+    ranks = np.stack([stats.rankdata(pred, axis=-1), stats.rankdata(real, axis=-1)], axis=-1)
+    design = piecewise_design(move) if piecewise else flexible_design(move) if flexible else linear_design(move)
+    res = _residual(ranks, design)
+    return pearson_rows(res[..., 0], res[..., 1])
 
 
 def partial_spearman(pred: np.ndarray, real: np.ndarray, move: np.ndarray, flexible: bool = True,
                      piecewise: bool = False) -> float:
-    ranks = np.column_stack([stats.rankdata(pred), stats.rankdata(real)])
-    design = piecewise_design(move) if piecewise else flexible_design(move) if flexible else \
-        np.column_stack([np.ones(len(move)), stats.rankdata(move)])
-    a, b = _residual(ranks, design).T          # both residualised in one least-squares solve
-    return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
+    arrays = (np.asarray(x, float) for x in (pred, real, move))
+    return float(partial_spearman_rows(*arrays, flexible=flexible, piecewise=piecewise))
 
 
 def bar_skill(pred: np.ndarray, real: np.ndarray, move: np.ndarray) -> Skill:
@@ -71,18 +102,18 @@ def block_bootstrap_ci(stat, arrays: list[np.ndarray], block: int, reps: int = 4
                        level: float = 0.95) -> tuple[float, float]:
     """Moving-block bootstrap percentile interval of stat(*arrays) over consecutive bars: resampling whole blocks
     of `block` bars keeps the autocorrelation (liquidation cascades, volatility clusters) that a bar-by-bar
-    resample would destroy and so make the interval too narrow."""
+    resample would destroy and so make the interval too narrow.
+
+    `stat` is vectorised: it gets every resample at once, as arrays of shape (reps, n), and returns one value
+    per row (`spearman_rows`, `partial_spearman_rows`, `lambda a: a.mean(axis=-1)`)."""
     n = len(arrays[0])
     block = max(1, min(block, n))
     rng = np.random.default_rng(seed)
-    per = int(np.ceil(n / block))
-    values = []
-    for _ in range(reps):
-        idx = (rng.integers(0, n - block + 1, per)[:, None] + np.arange(block)).ravel()[:n]
-        v = stat(*(a[idx] for a in arrays))
-        if np.isfinite(v):
-            values.append(v)
-    if not values:
+    starts = rng.integers(0, n - block + 1, (reps, int(np.ceil(n / block))))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(reps, -1)[:, :n]
+    values = np.asarray(stat(*(np.asarray(a)[idx] for a in arrays)), float)
+    values = values[np.isfinite(values)]
+    if not len(values):
         return float("nan"), float("nan")
     lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
@@ -91,7 +122,7 @@ def block_bootstrap_ci(stat, arrays: list[np.ndarray], block: int, reps: int = 4
 def partial_ci(pred, real, move, block: int, reps: int = 400, seed: int = 0) -> tuple[float, float]:
     """95% moving-block bootstrap interval of the flexible partial correlation."""
     arrays = [np.asarray(x, float) for x in (pred, real, move)]
-    return block_bootstrap_ci(lambda p, r, m: partial_spearman(p, r, m, True), arrays, block, reps, seed)
+    return block_bootstrap_ci(partial_spearman_rows, arrays, block, reps, seed)
 
 
 def coarser_bars(bars: pd.DataFrame, hours: int) -> pd.DataFrame:
@@ -185,9 +216,8 @@ def side_scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None
         return {"value": None, "n": n, "ci95": None, "reason": "constant prediction or realised series: no ranks"}
     # blocks of a day, but at least ~6 blocks in the sample (a day's 24 bars in one block resample to itself)
     block = max(1, min(block_hours // hours, n // 6))
-    rho = lambda p, r: stats.spearmanr(p, r).statistic if np.ptp(p) > 0 and np.ptp(r) > 0 else np.nan  # noqa: E731
-    out = {"value": float(rho(pred, real)), "n": n,
-           "ci95": [float(x) for x in block_bootstrap_ci(rho, [pred, real], block, reps=reps // 2)],
+    out = {"value": float(spearman_rows(pred, real)), "n": n,
+           "ci95": [float(x) for x in block_bootstrap_ci(spearman_rows, [pred, real], block, reps=reps // 2)],
            "naive": float(stats.spearmanr(move, real).statistic)}
     if pred_col is not None:
         out["partial"] = partial_spearman(pred, real, move)

@@ -1,0 +1,80 @@
+"""The instance's batching SQLite event log (defs/instance_storage.py) records what Dagster's own does."""
+import dagster as dg
+import pytest
+
+from liq_pipeline.defs import preview_apis
+from liq_pipeline.cli import DEFAULT_DAGSTER_YAML, EVENT_BATCH_SIZE_VAR
+from liq_pipeline.defs.instance_storage import EVENT_BATCH_SIZE, BatchingSqliteEventLogStorage
+
+DAYS = dg.DailyPartitionsDefinition("2026-01-01", end_date="2026-01-06")
+
+
+with preview_apis():
+    ROWS_OK = dg.AssetCheckSpec("rows_ok", asset="days", partitions_def=DAYS)
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), check_specs=[ROWS_OK])
+def days(context: dg.AssetExecutionContext):
+    """A range step as the pipeline's: one output for every day, then a check evaluation per day (one fails)."""
+    yield dg.MaterializeResult(metadata={"rows": len(context.partition_keys)})
+    for key in context.partition_keys:
+        yield dg.AssetCheckEvaluation(asset_key=dg.AssetKey("days"), check_name="rows_ok", partition=key,
+                                      passed=key != "2026-01-03", metadata={"day": key})
+    yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(ROWS_OK.key))
+
+
+def _range_run(home, yaml: str):
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml)
+    instance = dg.DagsterInstance.from_config(str(home))
+    result = dg.materialize([days], instance=instance, raise_on_error=False,
+                            tags={"dagster/asset_partition_range_start": "2026-01-01",
+                                  "dagster/asset_partition_range_end": "2026-01-05"})
+    return instance, result
+
+
+def _recorded(instance: dg.DagsterInstance):
+    key = dg.AssetKey("days")
+    mats = instance.fetch_materializations(key, limit=100).records
+    checks = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(key, "rows_ok"), limit=100)
+    entry = instance.get_asset_records([key])[0].asset_entry       # the asset's row in the cross-run index
+    return {"partitions": sorted(instance.get_materialized_partitions(key)),
+            "index_latest": (entry.last_materialization.dagster_event.partition,
+                             entry.last_materialization_storage_id == mats[0].storage_id),
+            "materialisations": sorted((m.partition_key, m.asset_materialization.metadata["rows"].value) for m in mats),
+            "latest": instance.get_latest_materialization_event(key).dagster_event.partition,
+            "tag_names": sorted(str(sorted(t)) for t in instance.get_event_tags_for_asset(key)),  # values name the run
+            "status": instance.get_status_by_partition(key, DAYS.get_partition_keys(), DAYS),
+            "checks": sorted((c.partition, c.status.value) for c in checks)}
+
+
+def test_a_range_runs_events_are_stored_in_one_batch_with_the_same_records(tmp_path, monkeypatch):
+    batches = []
+    real = BatchingSqliteEventLogStorage.store_event_batch
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch",
+                        lambda self, events: (batches.append(len(events)), real(self, events))[1])
+    monkeypatch.setenv(EVENT_BATCH_SIZE_VAR, EVENT_BATCH_SIZE)
+    ours, result = _range_run(tmp_path / "ours", DEFAULT_DAGSTER_YAML.replace("env: DAGSTER_HOME", f"{tmp_path / 'ours'}"))
+    assert isinstance(ours.event_log_storage, BatchingSqliteEventLogStorage)
+    assert 5 in batches                                 # the five days' materialisations, handed over at once
+    monkeypatch.delenv(EVENT_BATCH_SIZE_VAR)
+    theirs, _ = _range_run(tmp_path / "theirs", "telemetry:\n  enabled: false\n")
+    assert type(theirs.event_log_storage).__name__ == "SqliteEventLogStorage"
+    got, want = _recorded(ours), _recorded(theirs)
+    assert got == want
+    assert got["partitions"] == DAYS.get_partition_keys() and got["latest"] == "2026-01-05"
+    assert ("2026-01-03", "FAILED") in got["checks"] and len(got["checks"]) == 5
+    assert result.success                               # the failed check is not blocking
+
+
+@pytest.mark.parametrize("wipe", [False, True])
+def test_the_event_log_survives_a_reopened_instance_and_a_wiped_run(tmp_path, wipe):
+    home = tmp_path / "home"
+    ours, result = _range_run(home, DEFAULT_DAGSTER_YAML.replace("env: DAGSTER_HOME", str(home)))
+    if wipe:
+        ours.delete_run(result.run_id)
+    again = dg.DagsterInstance.from_config(str(home))
+    stored = again.get_materialized_partitions(dg.AssetKey("days"))
+    assert stored == (set() if wipe else set(DAYS.get_partition_keys()))
+    assert len(again.all_logs(result.run_id)) == (0 if wipe else len(ours.all_logs(result.run_id)))
