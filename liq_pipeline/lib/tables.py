@@ -93,7 +93,7 @@ _TABLES = [
        RawSpec("bars"),
        symbol=S, ts=TS, interval=S, long_usd=F, short_usd=F, venue=S),
     _t("sim_positions", "clean", ["ts", "position_id"], "ts",
-       "Ground truth (simulated source only): every open taker position at each hourly snapshot.",
+       "Ground truth (simulated source only): every open taker position at each 4-hourly snapshot.",
        RawSpec("truth", truth_file="positions"),
        symbol=S, ts=TS, position_id=I, side=S, leverage=F, entry_price=F, liq_price=F, qty=F, notional_usd=F),
     _t("sim_liquidations", "clean", ["ts", "position_id"], "ts",
