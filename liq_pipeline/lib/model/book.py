@@ -42,6 +42,10 @@ class Grid:
         i = np.floor(np.log(np.asarray(price, float) / self.anchor) / self.step).astype(np.int64)
         return np.clip(i, 0, self.n - 1)
 
+    def index_of(self, price: float) -> int:
+        """index() of one price, without the array machinery (the same numpy log, so the same bin)."""
+        return min(max(int(np.floor(np.log(price / self.anchor) / self.step)), 0), self.n - 1)
+
     def lower(self, i) -> np.ndarray:
         return self.anchor * np.exp(np.asarray(i) * self.step)
 
@@ -130,7 +134,9 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     k = np.arange(cfg.entry_points)
     frac = (k + 0.5) / cfg.entry_points
     decay = 1.0 if not cfg.decay_half_life_hours else 0.5 ** (interval_ms / 3.6e6 / cfg.decay_half_life_hours)
+    lev_of = np.arange(n_lev)[:, None, None]           # each level's leverage row, for one add.at per side
     preds, snaps, no_oi = [], [], 0
+    centers_of: tuple[Grid | None, np.ndarray | None] = (None, None)  # bin centres, computed once per grid
     for bar in bars.itertuples(index=False):
         start = int(bar.open_time)
         end = start + interval_ms
@@ -143,11 +149,13 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
         if start % snap_ms == 0:
             snaps.append((start, state.last_close, q.copy()))
         # 1. liquidations by the bar's range
-        centers_lo = g.index(bar.low)          # long levels in bins at/above the low's bin are crossed
-        centers_hi = g.index(bar.high)
+        centers_lo = g.index_of(bar.low)       # long levels in bins at/above the low's bin are crossed
+        centers_hi = g.index_of(bar.high)
         long_qty = q[LONG, :, centers_lo:]
         short_qty = q[SHORT, :, : centers_hi + 1]
-        c = g.centers()
+        if centers_of[0] is not g:
+            centers_of = (g, g.centers())
+        c = centers_of[1]
         long_usd = float((long_qty * c[centers_lo:]).sum())
         short_usd = float((short_qty * c[: centers_hi + 1]).sum())
         long_qty[:] = 0.0
@@ -177,8 +185,8 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
                     lp = np.where(wrong, bar.close * ratios[side][:, :, None], lp)
                     amount = np.broadcast_to(add * sh * weights[:, :, None] / cfg.entry_points, lp.shape)
                     idx = g.index(lp)
-                    for li in range(n_lev):
-                        np.add.at(q[side, li], idx[li].ravel(), amount[li].ravel())
+                    # one call, in the order a loop over leverages would add (the same sums, bit for bit)
+                    np.add.at(q[side], (np.broadcast_to(lev_of, idx.shape).ravel(), idx.ravel()), amount.ravel())
             elif target < have:
                 q *= target / have
         state.last_close, state.last_bar_end_ms = float(bar.close), end

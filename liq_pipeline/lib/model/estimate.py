@@ -119,13 +119,15 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     # static predicted liquidations: the levels of the latest snapshot crossed by the bar's range (not removed)
     snap_ms = cfg.snapshot_minutes * 60_000
     centers = grid.centers()
+    # each snapshot's book summed over leverages once, not per bar (a column's sum is the same either way)
+    per_bin = {ts: (sq[LONG].sum(axis=0), sq[SHORT].sum(axis=0)) for ts, sq in static_cache.items()}
     for bar in bars.itertuples(index=False):
-        sq = static_cache.get(int(bar.open_time) // snap_ms * snap_ms)
-        if sq is None:
+        book = per_bin.get(int(bar.open_time) // snap_ms * snap_ms)
+        if book is None:
             continue
-        lo, hi = grid.index(bar.low), grid.index(bar.high)
-        preds.append((int(bar.open_time), "long", float((sq[LONG, :, lo:].sum(axis=0) * centers[lo:]).sum())))
-        preds.append((int(bar.open_time), "short", float((sq[SHORT, :, : hi + 1].sum(axis=0) * centers[: hi + 1]).sum())))
+        lo, hi = grid.index_of(bar.low), grid.index_of(bar.high)
+        preds.append((int(bar.open_time), "long", float((book[LONG][lo:] * centers[lo:]).sum())))
+        preds.append((int(bar.open_time), "short", float((book[SHORT][: hi + 1] * centers[: hi + 1]).sum())))
     static_pred = pd.DataFrame(preds, columns=["ts", "side", "notional_usd"]).assign(model="static")
     predicted = pd.concat([run.predicted.assign(model="flow"), static_pred], ignore_index=True)
     predicted["interval"] = interval
