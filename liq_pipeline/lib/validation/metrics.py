@@ -427,19 +427,25 @@ def truth_distance(heatmap: pd.DataFrame, positions: pd.DataFrame) -> dict:
     if heatmap.empty:
         return missing("no heatmap levels in the period")
 
-    def scored(df):
+    def scored(df, cols):
+        # only the scored snapshots and the columns used, as arrays: filtering whole frames (strings and all)
+        # of millions of rows cost more than the distances
         t = df["ts"].to_numpy(dtype="datetime64[ns]")
-        return df[(t.astype("datetime64[h]").astype(np.int64) % TRUTH_STRIDE_HOURS) == 0]
+        keep = (t.astype("datetime64[h]").astype(np.int64) % TRUTH_STRIDE_HOURS) == 0
+        long = (df["side"] == "long").to_numpy(dtype=bool)      # compared as Arrow strings, not Python ones
+        return {"ts": t[keep], "long": long[keep], **{c: df[c].to_numpy(dtype=float)[keep] for c in cols}}
 
-    heat, pos = scored(heatmap), scored(positions)
+    heat = scored(heatmap, ["price_low", "price_high", "notional_usd", "price"])
+    pos = scored(positions, ["liq_price", "notional_usd"])
     out = {}
     for side in ("long", "short"):
-        e = heat[heat["side"] == side].sort_values("ts", kind="stable")
-        p = pos[pos["side"] == side].sort_values("ts", kind="stable")
-        e_t, p_t = e["ts"].to_numpy(dtype="datetime64[ns]"), p["ts"].to_numpy(dtype="datetime64[ns]")
-        e_mid = ((e["price_low"] + e["price_high"]) / 2).to_numpy(float)
-        e_w, e_price = e["notional_usd"].to_numpy(float), e["price"].to_numpy(float)
-        p_liq, p_w = p["liq_price"].to_numpy(float), p["notional_usd"].to_numpy(float)
+        e_rows, p_rows = np.flatnonzero(heat["long"] == (side == "long")), np.flatnonzero(pos["long"] == (side == "long"))
+        e_rows = e_rows[np.argsort(heat["ts"][e_rows], kind="stable")]
+        p_rows = p_rows[np.argsort(pos["ts"][p_rows], kind="stable")]
+        e_t, p_t = heat["ts"][e_rows], pos["ts"][p_rows]
+        e_mid = (heat["price_low"][e_rows] + heat["price_high"][e_rows]) / 2
+        e_w, e_price = heat["notional_usd"][e_rows], heat["price"][e_rows]
+        p_liq, p_w = pos["liq_price"][p_rows], pos["notional_usd"][p_rows]
         est = _groups(e_t)
         d = []
         for t, rows in _groups(p_t).items():

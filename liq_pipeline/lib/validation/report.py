@@ -45,7 +45,8 @@ def inventory(data: dict[str, pd.DataFrame], days: list[dt.date]) -> dict:
         entry = {"rows": int(len(df))}
         if len(df):
             t = pd.to_datetime(df[tcol], utc=True)
-            entry.update(days_with_data=int(t.dt.date.nunique()), first=t.min().isoformat(), last=t.max().isoformat())
+            days = t.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")    # UTC days, no date objects
+            entry.update(days_with_data=len(np.unique(days)), first=t.min().isoformat(), last=t.max().isoformat())
             if "ingest_file" in df.columns:              # clean tables: the source files ingested
                 entry["files"] = int(df["ingest_file"].nunique())
             for col in ("model", "interval", "side", "venue", "source"):
