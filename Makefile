@@ -19,15 +19,15 @@ run: setup
 
 ## Every test, the slow end-to-end ones included.
 test: setup
-	$(VENV)/bin/python -m pytest -q -n auto --durations=15
+	$(VENV)/bin/python -m pytest -q -n auto --dist worksteal --durations=15
 
 ## Unit and asset tests only (skips the end-to-end runs).
 test-fast: setup
-	$(VENV)/bin/python -m pytest -q -n auto -m "not slow"
+	$(VENV)/bin/python -m pytest -q -n auto --dist worksteal -m "not slow"
 
 ## The Dagster UI on http://127.0.0.1:3000 (lineage, partitions, checks, reruns).
 dev: setup
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/dagster_home} DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1 $(VENV)/bin/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/dagster_home} DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1 DAGSTER_EVENT_BATCH_SIZE=1000 $(VENV)/bin/dagster dev -w workspace.yaml
 
 bench: setup
 	$(VENV)/bin/python bench/run_all.py
