@@ -84,3 +84,31 @@ def test_the_event_log_survives_a_reopened_instance_a_deleted_run_and_a_wipe(tmp
     stored = reopened.get_materialized_partitions(dg.AssetKey("days"))
     assert stored == ({"2026-01-02"} if then == "wipe the instance" else set() if gone else set(DAYS.get_partition_keys()))
     assert len(reopened.all_logs(result.run_id)) == (0 if gone else len(ours.all_logs(result.run_id)))
+
+
+def _materialise_in_a_process(home: str, first: str, last: str) -> bool:
+    import os
+    os.environ[EVENT_BATCH_SIZE_VAR] = EVENT_BATCH_SIZE
+    with dg.DagsterInstance.from_config(home) as instance:
+        return dg.materialize([days], instance=instance, tags={"dagster/asset_partition_range_start": first,
+                                                               "dagster/asset_partition_range_end": last}).success
+
+
+def test_two_processes_write_one_instance_at_once(tmp_path):
+    """As several symbols' runs do (one process each): both runs' events all land, none is lost to a lock."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DEFAULT_DAGSTER_YAML.replace("env: DAGSTER_HOME", str(home)))
+    dg.DagsterInstance.from_config(str(home)).dispose()          # the index made once, before both start
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = [pool.submit(_materialise_in_a_process, str(home), a, b)
+                for a, b in (("2026-01-01", "2026-01-03"), ("2026-01-04", "2026-01-05"))]
+        assert [r.result() for r in runs] == [True, True]
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert sorted(instance.get_materialized_partitions(dg.AssetKey("days"))) == DAYS.get_partition_keys()
+    checks = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey("days"), "rows_ok"), limit=100)
+    assert sorted(c.partition for c in checks) == DAYS.get_partition_keys()
