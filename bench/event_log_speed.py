@@ -14,9 +14,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from liq_pipeline.cli import DEFAULT_DAGSTER_YAML, EVENT_BATCH_SIZE_VAR
-from liq_pipeline.defs import preview_apis
-from liq_pipeline.defs.instance_storage import EVENT_BATCH_SIZE
+from liq_pipeline.cli import DEFAULT_DAGSTER_YAML
+from liq_pipeline.defs import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, preview_apis
 
 
 def _job(days: int):

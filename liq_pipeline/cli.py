@@ -12,8 +12,7 @@ import click
 
 from .lib import storage
 from .lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
-from .defs import EXECUTORS, quiet_dagster_warnings
-from .defs.instance_storage import EVENT_BATCH_SIZE
+from .defs import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, EXECUTORS, quiet_dagster_warnings
 from .lib.sources import SOURCE_KINDS, SourceKind
 
 DEFAULT_DAGSTER_YAML = """\
@@ -32,8 +31,6 @@ storage:
 # a 65-day run stored 1,430 of them before its first step (15 s). Dagster's own switch; the cost is that a
 # failed range run leaves its partitions "missing", not "failed", in the UI (the run itself shows the failure).
 PLANNED_AS_RANGE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
-# A range step's materialisations are handed to the event log as one batch (written in one transaction).
-EVENT_BATCH_SIZE_VAR = "DAGSTER_EVENT_BATCH_SIZE"
 
 
 def _dagster_home_path() -> Path:

@@ -2,9 +2,9 @@
 import dagster as dg
 import pytest
 
-from liq_pipeline.defs import preview_apis
-from liq_pipeline.cli import DEFAULT_DAGSTER_YAML, EVENT_BATCH_SIZE_VAR
-from liq_pipeline.defs.instance_storage import EVENT_BATCH_SIZE, BatchingSqliteEventLogStorage
+from liq_pipeline.cli import DEFAULT_DAGSTER_YAML
+from liq_pipeline.defs import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, preview_apis
+from liq_pipeline.defs.instance_storage import BatchingSqliteEventLogStorage
 
 DAYS = dg.DailyPartitionsDefinition("2026-01-01", end_date="2026-01-06")
 

@@ -3,6 +3,9 @@ import contextlib
 import warnings
 
 EXECUTORS = ("in_process", "multiprocess")
+# Dagster's switch that hands a range step's materialisations to the event log as one batch (of up to this many
+# events), which defs/instance_storage.py writes in one transaction: `liq run` and `make dev` set it.
+EVENT_BATCH_SIZE_VAR, EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE", "1000"
 _NOTICES = r".*is currently in (beta|preview)"
 
 

@@ -32,8 +32,6 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-# How many events of one batch Dagster buffers before handing them over (a step's partitions of one output).
-EVENT_BATCH_SIZE = "1000"
 # Open database files kept per process: the index and the runs being written or read (one file per run).
 OPEN_FILES = 8
 
@@ -74,9 +72,8 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 yield conn
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        one_run = len({e.run_id for e in events}) == 1
-        if not events or not one_run or not all(e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS
-                                                for e in events):
+        if len({e.run_id for e in events}) != 1 or not all(
+                e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS for e in events):
             super().store_event_batch(events)                 # one by one, as Dagster would
             return
         inserts = [self.prepare_insert_event(e) for e in events]

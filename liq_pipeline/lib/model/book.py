@@ -136,7 +136,7 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     decay = 1.0 if not cfg.decay_half_life_hours else 0.5 ** (interval_ms / 3.6e6 / cfg.decay_half_life_hours)
     lev_of = np.arange(n_lev)[:, None, None]           # each level's leverage row, for one add.at per side
     preds, snaps, no_oi = [], [], 0
-    centers_of: tuple[Grid | None, np.ndarray | None] = (None, None)  # bin centres, computed once per grid
+    c = None                      # the bin centres, computed once: the grid is fixed once the run has a book
     for bar in bars.itertuples(index=False):
         start = int(bar.open_time)
         end = start + interval_ms
@@ -153,9 +153,8 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
         centers_hi = g.index_of(bar.high)
         long_qty = q[LONG, :, centers_lo:]
         short_qty = q[SHORT, :, : centers_hi + 1]
-        if centers_of[0] is not g:
-            centers_of = (g, g.centers())
-        c = centers_of[1]
+        if c is None:
+            c = g.centers()
         long_usd = float((long_qty * c[centers_lo:]).sum())
         short_usd = float((short_qty * c[: centers_hi + 1]).sum())
         long_qty[:] = 0.0

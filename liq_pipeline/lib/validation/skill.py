@@ -174,9 +174,9 @@ PLACEBO_THRESHOLD = 0.004          # DESIGN section 7: max(0, move − 0.4%), a 
 
 def hourly_frame(klines: pd.DataFrame, realised: pd.DataFrame, predicted: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per hour (index: bar start, UTC): open, high, low of the klines (one interval: profile.finest_klines
-    picks it); realised liquidated USD
-    (real_long, real_short: liquidation bars or simulated liquidations summed per hour; NaN where none were
-    reported); and with `predicted` (ts, side, notional_usd of one model), pred_long / pred_short."""
+    picks it); realised liquidated USD (real_long, real_short: liquidation bars or simulated liquidations summed
+    per hour; NaN where none were reported); and with `predicted` (ts, side, notional_usd of one model),
+    pred_long / pred_short."""
     if klines.empty:
         return pd.DataFrame(columns=["open", "high", "low", "real_long", "real_short"])
     g = klines.set_index("open_time").sort_index().groupby(pd.Grouper(freq="1h"))
