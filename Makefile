@@ -12,6 +12,10 @@ SYMBOLS ?= BTCUSDT
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --extra dev --compile-bytecode
+	@# Redis: the Celery executor's broker (its test starts one on 127.0.0.1); Debian's package where missing
+	@command -v redis-server >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		echo "installing redis-server (Debian package)"; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 ## The whole pipeline on the built-in simulated market (no network), into ./data and ./dagster_home.
 run: setup

@@ -1,6 +1,7 @@
 """The `liq` command: run the pipeline through the persistent Dagster instance, query the warehouse."""
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -12,7 +13,8 @@ import click
 
 from .lib import storage
 from .lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
-from .defs import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, EXECUTORS, quiet_dagster_warnings
+from .defs import (CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER, EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, EXECUTORS,
+                   quiet_dagster_warnings)
 from .lib.sources import SOURCE_KINDS, SourceKind
 
 DEFAULT_DAGSTER_YAML = """\
@@ -69,9 +71,16 @@ def main() -> None:
 @click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
 @click.option("--seed", type=int, default=None, help="Simulated market seed (--source simulated).")
 @click.option("--agg-trades", is_flag=True, help="Also aggTrades: over REST (binance/auto; heavy) or from the simulator.")
+@click.option("--bracket-fallback", is_flag=True,
+              help="Run a symbol with no bracket table on the fallback tiers (stated in the model's metadata) "
+                   "instead of refusing it. The simulated source always does.")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="in_process", show_default=True,
-              help="Inside each run: one process, or independent assets in parallel processes.")
-def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades, executor) -> None:
+              help="Inside each run: one process, independent assets in parallel processes, or each step a Celery "
+                   "task for the workers on --broker (`liq worker`).")
+@click.option("--broker", envvar=CELERY_BROKER_VAR, default=DEFAULT_CELERY_BROKER, show_default=True,
+              help=f"Celery broker and result backend of --executor celery (${CELERY_BROKER_VAR}).")
+def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades, bracket_fallback,
+        executor, broker) -> None:
     """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse: one Dagster run per
     symbol over the whole range, symbols in parallel, through the instance in $DAGSTER_HOME."""
     # A launcher started in the background may hand down SIGTERM ignored, and an ignored signal stays ignored in
@@ -94,7 +103,8 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     except storage.DataRootBusy as exc:
         _fail(str(exc))
     storage_cfg = {"data_dir": str(root)}
-    source_cfg = {"kind": source, "agg_trades": agg_trades, **({"intervals": ivs} if ivs else {}),
+    source_cfg = {"kind": source, "agg_trades": agg_trades, "bracket_fallback": bracket_fallback,
+                  **({"intervals": ivs} if ivs else {}),
                   **({"path": str(Path(source_path).resolve())} if source_path else {})}
     if source == "simulated":
         source_cfg.update(sim_start=days[0].isoformat(), sim_days=len(days), **({"sim_seed": seed} if seed is not None else {}))
@@ -106,15 +116,31 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     from .lib.sources.base import history_to_pull
     from .lib.storage import DataLayout
 
+    from .lib import brackets
+
+    fallback = {}
     try:
-        src = SourceResource(**source_cfg).open(root / "raw")
+        resource = SourceResource(**source_cfg)
+        src = resource.open(root / "raw")
         for sym in syms:
             src.check_symbol(sym, days[0])
+            # never silently: a symbol with no bracket table is refused, or runs on the fallback when asked
+            _, where = brackets.resolve(sym, days[0], fallback=resource.bracket_fallback_allowed())
+            if brackets.is_fallback(where):
+                fallback[sym] = where
         # a first day starts warm: the history the source has before it is pulled first
         history = {sym: history_to_pull(DataLayout(root), src, sym, days[0]) for sym in syms}
     except (InputError, SourceError) as exc:
         _fail(str(exc))
     home = _dagster_home()
+    if executor == "celery":        # a run with no worker to take its steps would wait forever: say so now
+        from .defs.celery_app import workers
+        try:
+            listening = workers(broker)
+        except Exception as exc:
+            _fail(f"broker: cannot reach {broker} ({type(exc).__name__}: {exc})")
+        if not listening:
+            _fail(f"executor celery: no worker is listening on {broker}; start one with `liq worker --broker {broker}`")
 
     import dagster as dg
     from rich.console import Console
@@ -126,6 +152,9 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
         instance.add_dynamic_partitions("symbol", [s for s in syms if not instance.has_dynamic_partition("symbol", s)])
     click.echo(f"liq run: source={source} symbols={','.join(syms)} days={days[0]}..{days[-1]} ({len(days)})")
     click.echo(f"  data root: {root}\n  dagster instance: {home}")
+    for sym in fallback:
+        click.echo(f"  {sym}: no bracket table of its own: runs on the FALLBACK tiers (lib/brackets; the model's "
+                   f"metadata says so; `liq brackets refresh` fetches Binance's)")
     for sym, hist in history.items():
         if hist:
             click.echo(f"  {sym}: first day starts warm: history {hist[0]}..{hist[-1]} ({len(hist)} days of "
@@ -139,7 +168,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
                   TextColumn("partitions·assets"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                   console=console, transient=not console.is_terminal) as progress:
         task = progress.add_task(f"{len(syms)} symbol(s) × {len(days)} day(s)", total=total)
-        outcomes = launch.launch(syms, days[0], days[-1], launch.run_config(storage_cfg, source_cfg, executor),
+        outcomes = launch.launch(syms, days[0], days[-1], launch.run_config(storage_cfg, source_cfg, executor, broker=broker),
                                  {"liq/source": source}, on_progress=lambda n: progress.update(task, completed=n),
                                  history=history)
     failed = [o for o in outcomes if not o.success]
@@ -210,14 +239,16 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         lead = ["symbol", "model", "timeframe", "ts", "price"]
         click.echo(out_df[lead + [c for c in levels.columns if c not in lead]].to_csv(index=False), nl=False)
     else:
-        click.echo(f"{sym} {model} model, {timeframe}, snapshot {when:%Y-%m-%d %H:%M} UTC, price {price:,.1f}")
+        # decimals to the price's scale: 0.1 at BTC's, five at a $0.40 coin's
+        d = max(1, 4 - math.floor(math.log10(price))) if price > 0 else 1
+        click.echo(f"{sym} {model} model, {timeframe}, snapshot {when:%Y-%m-%d %H:%M} UTC, price {price:,.{d}f}")
         click.echo(f"{'price range':>23s} {'long $M':>9s} {'short $M':>9s} {'peak L $M':>10s} {'peak S $M':>10s}")
         marked = False
         for r in levels.itertuples(index=False):
             if not marked and r.price_low < price:
-                click.echo(f"{'— price ' + format(price, ',.1f') + ' —':^23s}")
+                click.echo(f"{'— price ' + format(price, f',.{d}f') + ' —':^23s}")
                 marked = True
-            click.echo(f"{r.price_low:>11,.1f}–{r.price_high:<11,.1f} {r.long_usd / 1e6:9.2f} {r.short_usd / 1e6:9.2f} "
+            click.echo(f"{r.price_low:>11,.{d}f}–{r.price_high:<11,.{d}f} {r.long_usd / 1e6:9.2f} {r.short_usd / 1e6:9.2f} "
                        f"{r.long_peak_usd / 1e6:10.2f} {r.short_peak_usd / 1e6:10.2f}")
 
 
@@ -278,6 +309,83 @@ def grade(symbol, month, model, fmt, data_dir) -> None:
     click.echo(json.dumps(doc, indent=1) if fmt == "json" else render_grade(doc, path))
     if doc["grade"] is None:
         sys.exit(1)
+
+
+@main.group()
+def brackets() -> None:
+    """Notional bracket tables (maintenance margin rate and amount) per symbol."""
+
+
+@brackets.command("refresh")
+@click.option("--symbols", default=None, help="Comma-separated symbols to fetch.")
+@click.option("--all", "all_symbols", is_flag=True, help="Every symbol the endpoint answers for.")
+@click.option("--api-key", envvar="BINANCE_API_KEY", required=True, help="Binance API key ($BINANCE_API_KEY).")
+@click.option("--api-secret", envvar="BINANCE_API_SECRET", required=True,
+              help="Its secret ($BINANCE_API_SECRET); used to sign, never stored or printed.")
+@click.option("--out", default=None, help="Folder for the snapshots (default: $LIQ_BRACKETS_DIR, else the "
+                                          "package's data folder when it is writable, as in a source checkout).")
+@click.option("--url", default=None, help="USD-M REST base URL (default https://fapi.binance.com).")
+def brackets_refresh(symbols, all_symbols, api_key, api_secret, out, url) -> None:
+    """Fetch Binance's current brackets (signed GET /fapi/v1/leverageBracket) into dated snapshots, which every
+    later run reads for days on or after their date."""
+    import datetime as dt
+    from importlib import resources
+
+    from .lib import bracket_refresh
+    from .lib import brackets as brackets_mod
+    from .lib.errors import InputError, SourceError
+    from .lib.params import parse_symbols
+    from .lib.sources.binance_rest import FAPI_URL
+    from .lib.sources.http import BinanceHttp
+
+    if bool(symbols) == all_symbols:
+        _fail("brackets refresh: give --symbols A,B or --all")
+    try:
+        wanted = parse_symbols(symbols) if symbols else None
+    except ParameterError as exc:
+        _fail(str(exc))
+    folder = Path(out) if out else brackets_mod.user_dir() or Path(str(resources.files("liq_pipeline.data")))
+    if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
+        _fail(f"out: {folder} is not writable; pass --out DIR and set {brackets_mod.BRACKETS_DIR_VAR}=DIR for the runs")
+    base = url or FAPI_URL
+    now = dt.datetime.now(dt.UTC)
+    try:
+        http = BinanceHttp()
+        if wanted and len(wanted) == 1:
+            entries = bracket_refresh.fetch(http, base, api_key, api_secret, wanted[0])
+        else:
+            entries = bracket_refresh.fetch(http, base, api_key, api_secret)
+        by_symbol = {e["symbol"]: e for e in entries}
+        missing = [s for s in wanted or [] if s not in by_symbol]
+        if missing:
+            _fail(f"brackets refresh: the endpoint has no brackets for {', '.join(missing)} (not USD-M symbols?)")
+        written = [bracket_refresh.write_snapshot(by_symbol[s], folder, now, base) for s in (wanted or sorted(by_symbol))]
+    except (InputError, SourceError) as exc:
+        _fail(f"brackets refresh: {exc}")
+    for s in wanted or sorted(by_symbol):
+        coef = by_symbol[s].get("notionalCoef")
+        if coef not in (None, 1, 1.0):
+            click.echo(f"  warning: {s} notionalCoef {coef}: this account's brackets are adjusted (recorded in the file)")
+    click.echo(f"{len(written)} snapshot(s) in {folder}" + "".join(f"\n  {p.name}" for p in written[:20])
+               + (f"\n  … and {len(written) - 20} more" if len(written) > 20 else ""))
+    if folder != Path(str(resources.files("liq_pipeline.data"))) and brackets_mod.user_dir() != folder:
+        click.echo(f"  runs read them with {brackets_mod.BRACKETS_DIR_VAR}={folder}")
+
+
+@main.command()
+@click.option("--broker", envvar=CELERY_BROKER_VAR, default=DEFAULT_CELERY_BROKER, show_default=True,
+              help=f"The Celery broker to take steps from (${CELERY_BROKER_VAR}).")
+@click.option("--concurrency", type=int, default=None, help="Steps at once (default: the cores).")
+@click.option("--name", default=None, help="Worker name (default: liq-<pid>@host).")
+def worker(broker, concurrency, name) -> None:
+    """A Celery worker for `liq run --executor celery`: runs the steps submitted to --broker, on any machine that
+    has this package, the same $DAGSTER_HOME instance settings and the data root."""
+    _dagster_home()
+    env = {**os.environ, CELERY_BROKER_VAR: broker}     # with _dagster_home's settings
+    args = [sys.executable, "-m", "celery", "-A", "liq_pipeline.defs.celery_app", "worker", "-Q", "dagster",
+            "--prefetch-multiplier=1", "--loglevel", "INFO", "-n", name or f"liq-{os.getpid()}@%h",
+            *(["--concurrency", str(concurrency)] if concurrency else [])]
+    os.execve(sys.executable, args, env)
 
 
 @main.command("record-forceorders")

@@ -2,6 +2,7 @@
 import dagster as dg
 
 from .defs.clean.assets import clean_assets
+from .defs.executors import liq_executor
 from .defs.jobs import daily_job, monthly_job, tape_job
 from .defs.model.assets import liquidation_model, volume_profile_asset
 from .defs.raw.assets import raw_assets
@@ -18,4 +19,5 @@ defs = dg.Definitions(
     schedules=[daily_schedule, monthly_schedule],
     sensors=[tape_sensor],
     resources={"storage": StorageResource(), "source": SourceResource()},
+    executor=liq_executor,
 )

@@ -1,6 +1,8 @@
 """A Binance-shaped HTTP server on 127.0.0.1 for tests: REST endpoints, the archive's files, and faults."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -17,6 +19,9 @@ class FakeBinance:
         self.faults: dict[str, list[tuple]] = {}   # path -> [(status, headers, body, delay), ...] served first
         self.requests: list[str] = []
         self.weight = 0
+        # the signed leverageBracket endpoint: the key pair it accepts and what it answers, per symbol
+        self.api_key, self.api_secret = "test-key", "test-secret"
+        self.brackets: dict[str, list[dict]] = {}
         handler = self._handler()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -66,6 +71,23 @@ class FakeBinance:
             return 200, rows
         return 404, {"code": -1, "msg": "no such endpoint"}
 
+    def _signed_brackets(self, query: str, key: str | None) -> tuple[int, object]:
+        """As Binance checks a USER_DATA call: the key, then the HMAC-SHA256 of the query before `&signature=`."""
+        if key != self.api_key:
+            return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+        unsigned, _, signature = query.rpartition("&signature=")
+        expected = hmac.new(self.api_secret.encode(), unsigned.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, expected):
+            return 400, {"code": -1022, "msg": "Signature for this request is not valid."}
+        q = {k: v[0] for k, v in parse_qs(unsigned).items()}
+        if "timestamp" not in q:
+            return 400, {"code": -1102, "msg": "Mandatory parameter 'timestamp' was not sent."}
+        if "symbol" in q:
+            if q["symbol"] not in self.brackets:
+                return 400, {"code": -1121, "msg": "Invalid symbol."}
+            return 200, {"symbol": q["symbol"], "brackets": self.brackets[q["symbol"]]}
+        return 200, [{"symbol": s, "brackets": b} for s, b in self.brackets.items()]
+
     def _handler(self):
         fake = self
 
@@ -87,7 +109,10 @@ class FakeBinance:
                         return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>")
                     return self._send(200, f.read_bytes())
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
-                status, obj = fake._rest(url.path, q)
+                if url.path == "/fapi/v1/leverageBracket":
+                    status, obj = fake._signed_brackets(url.query, self.headers.get("X-MBX-APIKEY"))
+                else:
+                    status, obj = fake._rest(url.path, q)
                 fake.weight += 5
                 return self._send(status, json.dumps(obj).encode(), {"X-MBX-USED-WEIGHT-1M": str(fake.weight)})
 

@@ -68,5 +68,5 @@ def test_a_broken_table_is_refused():
 
 
 def test_unknown_symbol_has_no_brackets():
-    with pytest.raises(InputError, match="symbol FOOUSDT: no bracket table shipped"):
+    with pytest.raises(InputError, match="symbol FOOUSDT: no bracket table"):
         brackets.load("FOOUSDT")

@@ -30,11 +30,12 @@ def source(tmp_path_factory):
 def test_same_seed_same_bytes(tmp_path, source):
     other = SimulatedSource(tmp_path, SC)
     other.pull("klines", "BTCUSDT", SC.start_date)
-    a = sorted(p.relative_to(source.mirror) for p in source.mirror.rglob("*") if p.is_file())
-    b = sorted(p.relative_to(other.mirror) for p in other.mirror.rglob("*") if p.is_file())
+    mine, theirs = source.market("BTCUSDT").mirror, other.market("BTCUSDT").mirror
+    a = sorted(p.relative_to(mine) for p in mine.rglob("*") if p.is_file())
+    b = sorted(p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file())
     assert a == b and len(a) > 20
     for rel in a:
-        assert (source.mirror / rel).read_bytes() == (other.mirror / rel).read_bytes(), rel
+        assert (mine / rel).read_bytes() == (theirs / rel).read_bytes(), rel
 
 
 def test_another_seed_another_market():

@@ -2,7 +2,9 @@
 import contextlib
 import warnings
 
-EXECUTORS = ("in_process", "multiprocess")
+EXECUTORS = ("in_process", "multiprocess", "celery")
+# The Celery broker (and result backend) of `--executor celery` and of `liq worker`: Redis.
+CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER = "LIQ_CELERY_BROKER", "redis://127.0.0.1:6379/0"
 # Dagster's switch that hands a range step's materialisations to the event log as one batch (of up to this many
 # events), which defs/instance_storage.py writes in one transaction: `liq run` and `make dev` set it.
 EVENT_BATCH_SIZE_VAR, EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE", "1000"

@@ -3,8 +3,9 @@
 One run per symbol covers all its days (Dagster's range tags, as a single-run backfill sets them): one step per
 asset, days in order inside it, every (date, symbol) partition recorded. Several symbols run at once, each run
 in its own process (as Dagster's default run launcher runs them), at most `run_queue.max_concurrent_runs` of
-dagster.yaml at a time. Inside a run the executor is Dagster's in-process one (least overhead) or its
-multiprocess one (independent assets in parallel).
+dagster.yaml at a time. Inside a run the executor (defs/executors.py) is Dagster's in-process one (least
+overhead), its multiprocess one (independent assets in parallel), or its Celery one (each step a task that a
+`liq worker` on any machine takes from the broker).
 """
 from __future__ import annotations
 
@@ -60,8 +61,11 @@ class RunOutcome:
     errors: list[str]
 
 
-def run_config(storage: dict, source: dict, executor: str = "in_process", max_concurrent: int = 2) -> dict:
-    execution = {"in_process": {}} if executor == "in_process" else {"multiprocess": {"max_concurrent": max_concurrent}}
+def run_config(storage: dict, source: dict, executor: str = "in_process", max_concurrent: int = 2,
+               broker: str | None = None) -> dict:
+    """The run config of `liq run`'s runs; `executor` picks the mode of defs/executors.liq_executor."""
+    execution = {"in_process": {"in_process": {}}, "multiprocess": {"multiprocess": {"max_concurrent": max_concurrent}},
+                 "celery": {"celery": {"broker": broker, "backend": broker}}}[executor]
     return {"resources": {"storage": {"config": storage}, "source": {"config": source}},
             "execution": {"config": execution},
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

@@ -44,6 +44,12 @@ class SourceResource(dg.ConfigurableResource):
     sim_seed: int = Field(default=7, description="Simulated market: the scenario's seed")
     sim_start: Optional[str] = Field(default=None, description="Simulated market: first day (liq run sets it)")
     sim_days: int = Field(default=30, ge=1, le=3660, description="Simulated market: days simulated")
+    bracket_fallback: bool = Field(default=False, description="A symbol with no bracket table of its own runs on the "
+                                   "fallback tiers (lib/brackets; the model's metadata says so) instead of being "
+                                   "refused. The simulated source always does: its exchange trades on them")
+
+    def bracket_fallback_allowed(self) -> bool:
+        return self.bracket_fallback or self.kind == SourceKind.simulated
 
     @field_validator("intervals")
     @classmethod
@@ -85,8 +91,10 @@ class SourceResource(dg.ConfigurableResource):
             return AutoSource(ArchiveSource(raw_root, self.archive_url, ivs),
                               BinanceRestSource(raw_root, self.rest_url, ivs, agg_trades=self.agg_trades))
         from ..lib.sim.source import SimulatedSource
-        return SimulatedSource(raw_root, self.scenario(), ivs)
+        return SimulatedSource(raw_root, self.scenario, ivs)
 
-    def scenario(self):
-        from ..lib.sim.scenario import Scenario
-        return Scenario.default(seed=self.sim_seed, start=self.sim_start, days=self.sim_days, agg_trades=self.agg_trades)
+    def scenario(self, symbol: str):
+        """The simulated market of `symbol` (each symbol its own: lib/sim/profiles)."""
+        from ..lib.sim.profiles import scenario_for
+        return scenario_for(symbol, seed=self.sim_seed, start=self.sim_start, days=self.sim_days,
+                            agg_trades=self.agg_trades)

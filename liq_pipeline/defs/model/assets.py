@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from ...lib import brackets, schemas, tables
+from ...lib.errors import InputError
 from ...lib.liqprice import BracketArrays
 from ...lib.model import book as book_mod
 from ...lib.model.estimate import estimate_day, replay_history
@@ -25,7 +26,8 @@ from ..gates import RangeGate, asset_key, check_spec, gate_outputs, gated_step, 
 from ..metadata import frame_metadata
 from ..partitions import date_symbol, days_by_symbol, range_policy
 from ..ranges import RangeOutput
-from ..resources import StorageResource
+from ..ranges import failure
+from ..resources import SourceResource, StorageResource
 from .config import EstimatorConfig
 
 
@@ -100,7 +102,8 @@ def _replay(layout, symbol: str, day: dt.date, cfg, br) -> tuple:
            for t in MODEL_OUTPUTS],
     check_specs=[check_spec(tables.get(t)) for t in MODEL_OUTPUTS],
 )
-def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource):
+def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource,
+                      source: SourceResource):
     layout, suites = storage.layout(), storage.suites_dir()
     cfg = config.build()
     # the four tables come from one computation; a subset (or a gate alone) writes and reports just its part
@@ -110,7 +113,14 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
     for symbol, days in days_by_symbol(context).items():
         gates = {t: RangeGate(tables.get(t), symbol, suites, selected[t][1]) for t in MODEL_OUTPUTS}
         for day in days:              # in order: each day starts from the book the day before saved
-            br = BracketArrays.of(brackets.load(symbol, day))
+            try:
+                table, brackets_from = brackets.resolve(symbol, day, fallback=source.bracket_fallback_allowed())
+            except InputError as exc:
+                for t, out in outs.items():       # the days done before it stay recorded
+                    if selected[t][0]:
+                        yield from out.partial()
+                raise failure("model/liquidation_model", day, symbol, exc) from None
+            br = BracketArrays.of(table)
             prev_path = layout.book_state(cfg.key(), symbol, day - dt.timedelta(days=1))
             prev = book_mod.load_state(prev_path.read_bytes()) if prev_path.exists() else None
             warm_days = None
@@ -126,7 +136,7 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
             start = ("carried from the day before" if warm_days is None else
                      f"warm: replayed {warm_days} day(s) of history" if warm_days else
                      "cold: no history, seeded from the volume profile")
-            common = {"config_key": cfg.key(), "cold_start": est.cold_start, "start": start,
+            common = {"config_key": cfg.key(), "brackets": brackets_from, "cold_start": est.cold_start, "start": start,
                       "warm_start_days": warm_days or 0, "interval": est.interval or "",
                       "bars_without_oi": est.bars_without_oi,
                       "snapshots_without_history": dg.MetadataValue.json(est.snapshots_without_history)}

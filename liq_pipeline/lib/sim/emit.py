@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import layout
+from .. import brackets, layout
 from ..parse import AGG_TRADE_COLS, KLINE_COLS, METRICS_COLS
 from ..rawfiles import sha256_of
 from ..storage import write_bytes_atomic
@@ -63,13 +63,13 @@ def throttle(liqs: pd.DataFrame) -> pd.DataFrame:
     return liqs.loc[liqs.groupby(sec)["ts"].idxmax().to_numpy()].sort_values("ts", kind="stable")
 
 
-def _force_order_lines(liqs: pd.DataFrame, symbol: str) -> str:
+def _force_order_lines(liqs: pd.DataFrame, symbol: str, price_decimals: int = 2, qty_decimals: int = 3) -> str:
     lines = []
     for r in liqs.itertuples(index=False):
-        qty = f"{r.qty:.3f}"
+        qty = f"{r.qty:.{qty_decimals}f}"
         lines.append(json.dumps({"e": "forceOrder", "E": int(r.ts) + 3, "o": {
             "s": symbol, "S": "SELL" if r.side == "long" else "BUY", "o": "LIMIT", "f": "IOC", "q": qty,
-            "p": f"{r.price:.2f}", "ap": f"{r.avg_price:.2f}", "X": "FILLED", "l": qty, "z": qty, "T": int(r.ts)}},
+            "p": f"{r.price:.{price_decimals}f}", "ap": f"{r.avg_price:.{price_decimals}f}", "X": "FILLED", "l": qty, "z": qty, "T": int(r.ts)}},
             separators=(",", ":")))
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -77,11 +77,11 @@ def _force_order_lines(liqs: pd.DataFrame, symbol: str) -> str:
 def write_mirror(res: SimResult, root: Path) -> None:
     sc, sym = res.scenario, res.scenario.symbol
     t0 = int(pd.Timestamp(sc.start_date, tz="UTC").value // 10**6)
-    k = res.klines
+    k, pd_, qd = res.klines, sc.price_decimals, sc.qty_decimals
     kl = pd.DataFrame({
-        "open_time": k.open_time, "open": k.open.round(1), "high": k.high.round(1), "low": k.low.round(1),
-        "close": k.close.round(1), "volume": k.volume.round(3), "close_time": k.open_time + sc.interval_s * 1000 - 1,
-        "quote_volume": k.quote_volume.round(4), "count": k.trades, "taker_buy_volume": k.taker_buy_volume.round(3),
+        "open_time": k.open_time, "open": k.open.round(pd_), "high": k.high.round(pd_), "low": k.low.round(pd_),
+        "close": k.close.round(pd_), "volume": k.volume.round(qd), "close_time": k.open_time + sc.interval_s * 1000 - 1,
+        "quote_volume": k.quote_volume.round(4), "count": k.trades, "taker_buy_volume": k.taker_buy_volume.round(qd),
         "taker_buy_quote_volume": k.taker_buy_quote_volume.round(4), "ignore": 0})
     # rounding to the tick can put open/close a hair outside high/low: widen high/low, as the exchange's would be
     kl["high"] = kl[["open", "high", "close"]].max(axis=1)
@@ -99,19 +99,19 @@ def write_mirror(res: SimResult, root: Path) -> None:
                    part.to_csv(index=False, header=KLINE_COLS, float_format="%.10g"))
         o = oi[(oi.ts >= lo) & (oi.ts < hi)]
         metrics = pd.DataFrame({"create_time": pd.to_datetime(o.ts, unit="ms").dt.strftime("%Y-%m-%d %H:%M:%S"),
-                                "symbol": sym, "sum_open_interest": o.oi_contracts.round(3),
+                                "symbol": sym, "sum_open_interest": o.oi_contracts.round(qd),
                                 "sum_open_interest_value": o.oi_usd.round(2)})
         for c in METRICS_COLS[4:]:
             metrics[c] = ""
         _write_zip(root, layout.archive_file("metrics", sym, "daily", day), metrics.to_csv(index=False))
         f = forced[(forced.ts >= lo) & (forced.ts < hi)]
-        write_bytes_atomic(root / layout.force_order_tape(day), _force_order_lines(f, sym).encode())
+        write_bytes_atomic(root / layout.force_order_tape(day), _force_order_lines(f, sym, max(2, pd_), qd).encode())
         lq = liqs[(liqs.ts >= lo) & (liqs.ts < hi)]
         truth = lq.assign(ts=pd.to_datetime(lq.ts, unit="ms", utc=True).astype("datetime64[ms, UTC]"), symbol=sym)
         write_bytes_atomic(root / "truth" / "liquidations" / sym / f"{sym}-liquidations-{day}.parquet", _parquet(truth))
         if res.agg_trades is not None:
             a = res.agg_trades[(res.agg_trades.transact_time >= lo) & (res.agg_trades.transact_time < hi)]
-            out = pd.DataFrame({"agg_trade_id": a.agg_trade_id, "price": a.price.round(1), "quantity": a.quantity.round(3),
+            out = pd.DataFrame({"agg_trade_id": a.agg_trade_id, "price": a.price.round(pd_), "quantity": a.quantity.round(qd),
                                 "first_trade_id": a.agg_trade_id, "last_trade_id": a.agg_trade_id,
                                 "transact_time": a.transact_time,
                                 "is_buyer_maker": np.where(a.is_buyer_maker, "true", "false")})
@@ -136,5 +136,6 @@ def write_mirror(res: SimResult, root: Path) -> None:
                        out.to_csv(index=False).encode())
     write_bytes_atomic(root / "scenario.json", json.dumps({
         "scenario": {k: v for k, v in res.scenario.__dict__.items()}, "regimes": [str(r) for r in res.regimes],
-        "leverage_mix": dict(zip(map(str, res.scenario.leverages), np.round(res.leverage_mix, 6).tolist()))},
+        "leverage_mix": dict(zip(map(str, res.scenario.leverages), np.round(res.leverage_mix, 6).tolist())),
+        "brackets": brackets.resolve(sym, sc.start_date, fallback=True)[1]},
         indent=2, default=list).encode())

@@ -94,9 +94,10 @@ class _Book:
 
 
 def simulate(sc: Scenario) -> SimResult:
-    rng = np.random.default_rng(sc.seed)
+    rng = np.random.default_rng([sc.seed, sc.stream] if sc.stream else sc.seed)
     regimes, mix = sc.resolved(rng)
-    br = BracketArrays.of(brackets_mod.load(sc.symbol, sc.start_date))
+    # the simulated exchange's tiers: the symbol's table, else the fallback (scenario.json names which)
+    br = BracketArrays.of(brackets_mod.load(sc.symbol, sc.start_date, fallback=True))
     bars_per_day = 86_400 // sc.interval_s
     n_bars = sc.bars
     bar_ms = sc.interval_s * 1000

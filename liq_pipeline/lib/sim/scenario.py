@@ -26,6 +26,9 @@ REFERENCE_MIX = (0.15, 0.30, 0.25, 0.20, 0.10)
 class Scenario:
     seed: int = 7
     symbol: str = "BTCUSDT"
+    # the random stream within the seed: 0 for the reference market (BTCUSDT), a hash of the symbol for the others
+    # (lib/sim/profiles), so one seed gives every symbol its own path
+    stream: int = 0
     start: str = "2026-04-05"
     days: int = 30
     interval_s: int = 60
@@ -55,7 +58,9 @@ class Scenario:
     impact_permanence: float = 0.5         # share of that move still there at the bar's close
     impact_half_life_minutes: float = 90.0 # the rest of a cascade's move reverts with this half-life
     background_usd_per_minute: float = 9e6 # non-leveraged churn volume
-    trade_size_btc: float = 0.12
+    trade_size_btc: float = 0.12          # mean trade size, in the base asset (the name is from the first market)
+    price_decimals: int = 1                # the contract's tick (0.1) and lot step (0.001) as decimals
+    qty_decimals: int = 3
     # sim_positions cadence: every 4 hours, the snapshots the validation's truth distance scores. Hourly ones were
     # 4x the rows (12.8M for 30 days; their gate alone took 24 s) for no metric; the market is the same either way.
     snapshot_minutes: int = 240

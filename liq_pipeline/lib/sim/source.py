@@ -1,6 +1,7 @@
-"""The `simulated` source: a scenario simulated once into its own archive-layout folder under
-data/raw/simulated/<scenario id>/, then served like the `files` source (the generated files are the
-raw files as pulled). The scenario id hashes every parameter, seed included, so reruns agree."""
+"""The `simulated` source: a market per symbol (its scenario: lib/sim/profiles), each simulated once into its own
+archive-layout folder under data/raw/simulated/<scenario id>/, then served like the `files` source (the
+generated files are the raw files as pulled). The scenario id hashes every parameter, seed included, so reruns
+agree."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,15 +9,51 @@ import fcntl
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from ..errors import InputError
+from ..params import ParameterError, parse_symbol
 from ..sources.base import Pull, RawFile
 from ..sources.mirror import MirrorSource
 from ..rawfiles import sha256_of
 from .scenario import Scenario
 
 
-class SimulatedSource(MirrorSource):
+class SimulatedSource:
+    """Every symbol's market: `scenario` is one Scenario (that symbol only) or a function of the symbol."""
+    name = "simulated"
+
+    def __init__(self, raw_root: Path, scenario: Scenario | Callable[[str], Scenario], intervals: list[str] | None = None):
+        self.raw_root, self.intervals = Path(raw_root), intervals
+        self._scenario_for = scenario if callable(scenario) else None
+        self._only = None if callable(scenario) else scenario
+        self._markets: dict[str, ScenarioMarket] = {}
+
+    def market(self, symbol: str) -> "ScenarioMarket":
+        if symbol not in self._markets:
+            self.check_symbol(symbol)
+            sc = self._only if self._only is not None else self._scenario_for(symbol)
+            self._markets[symbol] = ScenarioMarket(self.raw_root, sc, self.intervals)
+        return self._markets[symbol]
+
+    def check_symbol(self, symbol: str, day: dt.date | None = None) -> None:
+        """Any well-formed symbol gets a market (with its own scenario); a fixed scenario has only its own."""
+        try:
+            parse_symbol(symbol)
+        except ParameterError as exc:
+            raise InputError(str(exc)) from None
+        if self._only is not None and symbol != self._only.symbol:
+            raise InputError(f"symbol {symbol}: the simulated scenario is for {self._only.symbol}")
+
+    def has_day(self, symbol: str, day: dt.date) -> bool:
+        return self.market(symbol).has_day(symbol, day)
+
+    def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
+        return self.market(symbol).pull(dataset, symbol, day)
+
+
+class ScenarioMarket(MirrorSource):
+    """One scenario's market, simulated once into its mirror folder and served from there."""
     name = "simulated"
 
     def __init__(self, raw_root: Path, scenario: Scenario, intervals: list[str] | None = None):
@@ -28,10 +65,11 @@ class SimulatedSource(MirrorSource):
     def _ensure(self) -> None:
         if (self.mirror / "scenario.json").exists():
             return
-        lock_path = self.raw_root / self.name / ".lock"
+        # one lock per scenario: concurrent runs of one symbol wait for its simulation, other symbols' do not
+        lock_path = self.raw_root / self.name / f".{self.scenario.scenario_id()}.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)   # concurrent partition runs: one simulates, the others wait
+            fcntl.flock(lock, fcntl.LOCK_EX)
             if (self.mirror / "scenario.json").exists():
                 return
             from .emit import write_mirror

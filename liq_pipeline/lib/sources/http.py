@@ -38,10 +38,11 @@ class BinanceHttp:
         self.used_weight = 0
         self.calls = 0
 
-    def get(self, url: str, params: dict | None = None, allow_404: bool = False) -> requests.Response | None:
+    def get(self, url: str, params: dict | None = None, allow_404: bool = False,
+            headers: dict | None = None) -> requests.Response | None:
         self.calls += 1
         try:
-            resp = self.session.get(url, params=params, timeout=self.timeout)
+            resp = self.session.get(url, params=params, timeout=self.timeout, headers=headers)
         except requests.RequestException as exc:
             raise SourceError(f"GET {url}: gave up after retries ({exc})") from None
         self._track_weight(resp)

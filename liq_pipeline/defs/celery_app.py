@@ -1,0 +1,21 @@
+"""The Celery app a `liq worker` runs (celery -A liq_pipeline.defs.celery_app worker): dagster-celery's own app and
+step task, on the broker of $LIQ_CELERY_BROKER (the one `liq run --executor celery --broker` submits to)."""
+import os
+
+from dagster_celery.executor import CeleryExecutor
+from dagster_celery.make_app import make_app
+from dagster_celery.tasks import create_task
+
+from . import CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER
+
+BROKER = os.environ.get(CELERY_BROKER_VAR) or DEFAULT_CELERY_BROKER
+app = make_app(CeleryExecutor.for_cli(broker=BROKER, backend=BROKER).app_args())
+execute_plan = create_task(app)
+
+
+def workers(broker: str, timeout: float = 2.0) -> list[str]:
+    """The workers listening on `broker` (their names); raises if the broker cannot be reached."""
+    probe = make_app(CeleryExecutor.for_cli(broker=broker, backend=broker).app_args())
+    with probe.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1)
+    return sorted(name for reply in probe.control.ping(timeout=timeout) for name in reply)

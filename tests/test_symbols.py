@@ -1,0 +1,141 @@
+"""Symbols beyond BTCUSDT: bracket tables refreshed from the signed endpoint (a real HTTP server on 127.0.0.1), the
+formula on a second symbol's table against hand-computed levels, the fallback tiers named wherever they are used,
+an unknown symbol refused before it becomes a partition, and a simulated market for any symbol."""
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import dagster as dg
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from liq_pipeline.cli import main
+from liq_pipeline.lib import brackets
+from liq_pipeline.lib.errors import InputError
+from liq_pipeline.lib.liqprice import liquidation_price
+from liq_pipeline.lib.sim.market import simulate
+from liq_pipeline.lib.sim.profiles import profile, scenario_for
+from liq_pipeline.lib.sim.scenario import Scenario
+
+from .fake_binance import FakeBinance
+
+# Binance-shaped brackets for a second symbol (test data: the shape and the cum rule are Binance's)
+ETH = [{"bracket": 1, "initialLeverage": 100, "notionalCap": 10000, "notionalFloor": 0, "maintMarginRatio": 0.005, "cum": 0.0},
+       {"bracket": 2, "initialLeverage": 75, "notionalCap": 100000, "notionalFloor": 10000, "maintMarginRatio": 0.0065, "cum": 15.0},
+       {"bracket": 3, "initialLeverage": 50, "notionalCap": 500000, "notionalFloor": 100000, "maintMarginRatio": 0.01, "cum": 365.0},
+       {"bracket": 4, "initialLeverage": 25, "notionalCap": 1000000, "notionalFloor": 500000, "maintMarginRatio": 0.02, "cum": 5365.0}]
+
+
+@pytest.fixture
+def bracket_dir(tmp_path, monkeypatch):
+    d = tmp_path / "brackets"
+    monkeypatch.setenv(brackets.BRACKETS_DIR_VAR, str(d))
+    return d
+
+
+def refresh(fake, *args):
+    return CliRunner().invoke(main, ["brackets", "refresh", "--url", fake.url, *args], catch_exceptions=False)
+
+
+def test_refresh_signs_the_call_and_writes_snapshots_that_runs_read(bracket_dir):
+    with FakeBinance(symbols=()) as fake:
+        fake.brackets = {"ETHUSDT": ETH, "SOLUSDT": ETH[:2]}
+        run = refresh(fake, "--symbols", "ETHUSDT,SOLUSDT", "--api-key", "test-key", "--api-secret", "test-secret")
+        assert run.exit_code == 0, run.output
+        assert fake.count("/fapi/v1/leverageBracket") == 1          # both symbols in one signed call
+        assert "test-secret" not in run.output and "test-secret" not in "".join(fake.requests)
+    today = dt.datetime.now(dt.UTC).date()
+    path = bracket_dir / f"brackets-ETHUSDT-{today}.csv"
+    assert path.read_text().startswith(f"# ETHUSDT notional brackets (Binance USD-M), GET {fake.url}/fapi/v1/leverageBracket")
+    table, where = brackets.resolve("ETHUSDT", today)
+    assert where.startswith(f"brackets-ETHUSDT-{today}.csv (refreshed") and not brackets.is_fallback(where)
+    assert table["mmr"].tolist() == [0.005, 0.0065, 0.01, 0.02] and table["cum"].tolist() == [0, 15, 365, 5365]
+    assert "ETHUSDT" in brackets.known_symbols() and "SOLUSDT" in brackets.known_symbols()
+
+
+def test_refresh_refuses_a_bad_secret_a_broken_table_and_an_unknown_symbol(bracket_dir):
+    with FakeBinance(symbols=()) as fake:
+        fake.brackets = {"ETHUSDT": ETH, "BADUSDT": [dict(ETH[0]), dict(ETH[1], cum=16.0)]}
+        run = refresh(fake, "--symbols", "ETHUSDT", "--api-key", "test-key", "--api-secret", "wrong")
+        assert run.exit_code == 1 and "-1022" in run.output and "Signature" in run.output, run.output
+        run = refresh(fake, "--symbols", "BADUSDT", "--api-key", "test-key", "--api-secret", "test-secret")
+        assert run.exit_code == 1 and "bracket 2 cum 16.0 breaks continuity" in run.output, run.output
+        run = refresh(fake, "--symbols", "ETHUSDT,NOPEUSDT", "--api-key", "test-key", "--api-secret", "test-secret")
+        assert run.exit_code == 1 and "no brackets for NOPEUSDT" in run.output, run.output
+    assert not bracket_dir.exists() or not list(bracket_dir.iterdir())     # nothing half-written
+
+
+def test_formula_on_a_second_symbols_table_against_hand_computed_levels(bracket_dir):
+    with FakeBinance(symbols=()) as fake:
+        fake.brackets = {"ETHUSDT": ETH}
+        assert refresh(fake, "--symbols", "ETHUSDT", "--api-key", "test-key", "--api-secret", "test-secret").exit_code == 0
+    eth = brackets.load("ETHUSDT", dt.datetime.now(dt.UTC).date())
+    # long 10 ETH at 3,000, 20x: notional 30k -> bracket 2 (MMR 0.65%, cum 15); at LP the notional (~28.7k) stays in it
+    long_lp = (3_000 * (1 - 1 / 20) - 15 / 10) / (1 - 0.0065)
+    assert long_lp == pytest.approx(2_867.1364, abs=1e-4)
+    assert liquidation_price([True], [3_000], [10], [20], eth)[0] == pytest.approx(long_lp, abs=1e-9)
+    # short 10 ETH at 3,000, 20x: (3,150 + 1.5) / 1.0065
+    assert liquidation_price([False], [3_000], [10], [20], eth)[0] == pytest.approx(3_131.1475, abs=1e-4)
+    # long 2 ETH at 3,000, 50x: notional 6k -> bracket 1 (0.5%, cum 0); the table decides, not BTCUSDT's (0.4%)
+    assert liquidation_price([True], [3_000], [2], [50], eth)[0] == pytest.approx(3_000 * 0.98 / 0.995, abs=1e-9)
+    # the fallback tiers, by hand: long 100 SOL at 150, 10x: notional 15k -> bracket 3 (5%, cum 300)
+    sol, where = brackets.resolve("SOLUSDT", fallback=True)
+    assert brackets.is_fallback(where) and "SOLUSDT" in where
+    assert liquidation_price([True], [150], [100], [10], sol)[0] == pytest.approx((135 - 3) / 0.95, abs=1e-9)
+    assert liquidation_price([False], [150], [100], [10], sol)[0] == pytest.approx((165 + 3) / 1.05, abs=1e-9)
+
+
+def test_a_symbol_without_a_table_is_refused_unless_the_fallback_is_asked_for():
+    with pytest.raises(InputError, match=r"symbol DOGEUSDT: no bracket table .*--bracket-fallback"):
+        brackets.resolve("DOGEUSDT")
+    assert brackets.funding_cap("DOGEUSDT") == 0.03      # a fallback's rate says nothing of this symbol's cap
+
+
+def test_cli_refuses_a_real_symbol_without_brackets_before_it_becomes_a_partition(dagster_env):
+    src = dagster_env / "archive"
+    (src / "futures/um/daily/klines/DOGEUSDT/1h").mkdir(parents=True)     # the source lists the symbol
+    args = [sys.executable, "-m", "liq_pipeline.cli", "run", "--source", "files", "--path", str(src),
+            "--symbols", "DOGEUSDT", "--start", "2026-04-05", "--end", "2026-04-05"]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.count("symbol DOGEUSDT: no bracket table") == 1, proc.stderr
+    with dg.DagsterInstance.get() as instance:
+        assert not instance.has_dynamic_partition("symbol", "DOGEUSDT")
+
+
+def test_any_symbol_gets_its_own_simulated_market():
+    assert profile("BTCUSDT") == {}                                      # the reference market is unchanged
+    assert scenario_for("BTCUSDT", days=1, start="2026-04-05") == Scenario.default(days=1, start="2026-04-05")
+    eth, pepe = (simulate(scenario_for(s, days=1, start="2026-04-05")) for s in ("ETHUSDT", "PEPEUSDT"))
+    for res in (eth, pepe):
+        sc = res.scenario
+        closes = res.klines["close"].to_numpy()
+        assert 0.8 < closes[-1] / sc.initial_price < 1.25                 # its own price scale
+        assert len(res.liquidations) > 0 and len(res.positions) > 0
+        # every position's liquidation price is the exact one under the fallback tiers it traded on
+        pos = res.positions
+        table = brackets.load(sc.symbol, fallback=True)
+        lp = liquidation_price(pos["side"].eq("long").to_numpy(), pos["entry_price"].to_numpy(),
+                               pos["qty"].to_numpy(), pos["leverage"].to_numpy(), table)
+        np.testing.assert_allclose(lp, pos["liq_price"].to_numpy(), rtol=1e-9)
+    assert eth.scenario.stream != pepe.scenario.stream
+    r1, r2 = (np.diff(np.log(r.klines["close"].to_numpy())) for r in (eth, pepe))
+    assert abs(np.corrcoef(r1, r2)[0, 1]) < 0.2                           # not one path rescaled
+
+
+def test_a_simulated_symbol_on_the_fallback_says_so(tmp_path):
+    from liq_pipeline.lib.sim.source import SimulatedSource
+
+    src = SimulatedSource(tmp_path, lambda s: scenario_for(s, days=1, start="2026-04-05"))
+    pulled = src.pull("klines", "SOLUSDT", dt.date(2026, 4, 5))
+    market = src.market("SOLUSDT")
+    meta = json.loads((market.mirror / "scenario.json").read_text())
+    assert meta["brackets"] == "FALLBACK brackets-fallback.csv: no bracket table for SOLUSDT"
+    # the contract's tick: 0.001 for this market's price scale, so the klines carry 3 decimals, not BTC's 1
+    from liq_pipeline.lib.clean import clean_partition
+    df, _ = clean_partition("klines", "SOLUSDT", dt.date(2026, 4, 5),
+                            {"source": "simulated", "files": [f.to_dict() for f in pulled.files]}, tmp_path)
+    assert (df["close"] * 1000).round(6).mod(1).eq(0).all() and not (df["close"] * 10).round(6).mod(1).eq(0).all()
+    with pytest.raises(InputError, match="not a valid USD-M symbol"):
+        src.pull("klines", "sol/../x", dt.date(2026, 4, 5))
