@@ -55,6 +55,14 @@ def _fail(msg: str) -> None:
     sys.exit(1)
 
 
+def _root(data_dir: str | None):
+    """The data root (--data-dir, $LIQ_DATA_DIR, ./data; a local folder or s3://BUCKET/PREFIX)."""
+    try:
+        return storage.data_root(data_dir)
+    except ParameterError as exc:
+        _fail(str(exc))
+
+
 @click.group()
 def main() -> None:
     """liq_pipeline: liquidation levels estimated from Binance USD-M data, and measured."""
@@ -68,7 +76,7 @@ def main() -> None:
 @click.option("--start", required=True, help="First day, YYYY-MM-DD (UTC).")
 @click.option("--end", required=True, help="Last day, YYYY-MM-DD (UTC), inclusive.")
 @click.option("--intervals", default="", help="Kline intervals, e.g. 1m or 1h,5m (default: all the folder has; 1m).")
-@click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
+@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
 @click.option("--seed", type=int, default=None, help="Simulated market seed (--source simulated).")
 @click.option("--agg-trades", is_flag=True, help="Also aggTrades: over REST (binance/auto; heavy) or from the simulator.")
 @click.option("--bracket-fallback", is_flag=True,
@@ -97,7 +105,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
             raise ParameterError(f"path: {source_path} is not a folder")
     except ParameterError as exc:
         _fail(str(exc))
-    root = storage.data_root(data_dir)
+    root = _root(data_dir)
     try:   # one launcher per data root, held until the command ends
         click.get_current_context().with_resource(storage.run_lock(root))
     except storage.DataRootBusy as exc:
@@ -182,7 +190,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     data_flag = "" if data_dir is None and not os.environ.get("LIQ_DATA_DIR") else f" --data-dir {root}"
     click.echo(f"done in {time.monotonic() - t0:.1f} s: {len(days) * len(syms)} partitions. Outputs:")
     click.echo(f"  clean Parquet: {root / 'clean'}\n  model Parquet: {root / 'model'}\n"
-               f"  warehouse:     {root / 'warehouse.duckdb'} ({', '.join(r[0] for r in rows)})")
+               f"  warehouse:     {storage.warehouse_path(root)} ({', '.join(r[0] for r in rows)})")
     click.echo(f"  query it:      liq sql \"SELECT symbol, count(*) FROM klines GROUP BY 1\"{data_flag}")
     click.echo(f"                 liq heatmap --symbol {syms[0]} --timeframe 7d{data_flag}")
     for m in months:
@@ -199,7 +207,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "png", "html"]), default="table",
               show_default=True, help="png: a picture; html: one self-contained interactive page (zoom, hover).")
 @click.option("--out", default=None, help="Where the PNG or HTML goes (default data/reports/SYM/heatmap-MODEL-TF.png|html).")
-@click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
+@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
 def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     """Liquidation levels over a timeframe: now and the window's peak per price bucket, or a heatmap picture."""
     import pandas as pd
@@ -213,7 +221,7 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
             (pd.Timestamp(at).tz_convert("UTC") if at else None)
     except (ParameterError, ValueError) as exc:
         _fail(f"--at: {at!r} is not an ISO-8601 time ({exc})" if "symbol" not in str(exc) else str(exc))
-    root = storage.data_root(data_dir)
+    root = _root(data_dir)
     from .lib import warehouse
     try:
         con = warehouse.connect_read_only(root)
@@ -222,7 +230,7 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     levels, window = lv.query(con, sym, model, at_ts.to_pydatetime() if at_ts is not None else None, timeframe)
     if levels.empty:
         _fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
-              f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {root / 'warehouse.duckdb'}")
+              f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {storage.warehouse_path(root)}")
     when, price = levels.attrs["ts"], levels.attrs["price"]
     if fmt in ("png", "html"):
         from .lib import plots
@@ -254,7 +262,7 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
 
 @main.command()
 @click.argument("query")
-@click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
+@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def sql(query, data_dir, fmt) -> None:
     """Run a read-only SQL query on the warehouse."""
@@ -263,7 +271,7 @@ def sql(query, data_dir, fmt) -> None:
     from .lib import warehouse
 
     try:
-        cols, rows = warehouse.query(storage.data_root(data_dir), query)
+        cols, rows = warehouse.query(_root(data_dir), query)
     except (FileNotFoundError, duckdb.Error) as exc:
         _fail(str(exc))
     if fmt == "json":
@@ -285,7 +293,7 @@ def sql(query, data_dir, fmt) -> None:
 @click.option("--month", required=True, help="YYYY-MM")
 @click.option("--model", type=click.Choice(["flow", "static"]), default="flow", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
+@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
 def grade(symbol, month, model, fmt, data_dir) -> None:
     """The graded monthly verdict (data/reports/SYM/YYYY-MM/validation.json): grade, score, each component with
     its sample size and 95% interval. Exits 1 when the month has no report or was not graded."""
@@ -300,7 +308,7 @@ def grade(symbol, month, model, fmt, data_dir) -> None:
             raise ParameterError(f"month: {month!r} is not YYYY-MM")
     except ParameterError as exc:
         _fail(str(exc))
-    root = storage.data_root(data_dir)
+    root = _root(data_dir)
     path = storage.DataLayout(root).reports(sym) / month / verdict_file(model)
     if not path.exists():
         _fail(f"no verdict for {sym} {month} ({model}) at {path}: `liq run` a range that completes the month "
@@ -421,7 +429,7 @@ def record_forceorders(out, symbols, all_symbols, url, flush_seconds) -> None:
 
 
 @main.command()
-@click.option("--data-dir", default=None, help="Data root (default $LIQ_DATA_DIR or ./data).")
+@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
 @click.option("--max-age", default="36h", show_default=True,
               help="Older than this is stale (klines, OI, funding, heatmap; the recorder's last message): 90m, 36h, 2d.")
 @click.option("--tapes", default=None, help="The recorder's --out folder, to judge it too.")
@@ -443,7 +451,7 @@ def status(data_dir, max_age, tapes, as_of, fmt) -> None:
     except ValueError as exc:
         _fail(f"--as-of: {as_of!r} is not an ISO-8601 time ({exc})")
     now = now if now.tzinfo else now.replace(tzinfo=dt.UTC)
-    root = storage.data_root(data_dir)
+    root = _root(data_dir)
     rows = st.freshness(root, now, limit)
     recorder = st.recorder_state(Path(tapes), now, limit) if tapes else None
     jobs = {}

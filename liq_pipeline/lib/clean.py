@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +29,7 @@ def _parse_file(table: tables.Table, data: bytes, f: dict, symbol: str, where: s
     fmt = f["format"]
     if fmt == "archive-zip":
         parser = getattr(parse, table.raw.parser)
-        csv = read_zip_csv(Path(where))
+        csv = read_zip_csv(data, where)
         return parser(csv, symbol, f["interval"], where) if table.raw.per_interval else parser(csv, symbol, where)
     if fmt == "rest-json":
         return parse.parse_rest_page(table, data, symbol, f.get("interval"), where)
@@ -37,7 +38,7 @@ def _parse_file(table: tables.Table, data: bytes, f: dict, symbol: str, where: s
     if fmt == "liquidation-bars-csv":
         return parse.parse_liquidation_bars(data, symbol, f["interval"], f["venue"], where)
     if fmt == "truth-parquet":
-        df = pd.read_parquet(where)
+        df = pd.read_parquet(io.BytesIO(data))
         # the truth's liquidations carry the event table's `source` column: where they came from
         return df.assign(source="simulated_truth") if "source" in table.columns else df
     raise InputError(f"{where}: unknown raw format {fmt!r}")

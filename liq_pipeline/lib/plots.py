@@ -4,6 +4,8 @@ clusters standing out, price and real liquidations over it), the per-bar skill s
 """
 from __future__ import annotations
 
+import io
+
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +35,12 @@ def _figure(width: float, height: float, rows: int = 1, ratios=None, cols: int =
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    tmp.replace(path)
+    """The PNG, written atomically (locally or to object storage)."""
+    from .storage import write_bytes_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    write_bytes_atomic(path, buf.getvalue())
     return path
 
 
@@ -198,8 +202,7 @@ def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
                              hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>price %{y:,.1f}<extra></extra>"))
     fig.update_layout(title=title, template="plotly_dark", yaxis_title="price (USDT)", height=720,
                       legend=dict(x=0, y=1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.write_html(tmp, include_plotlyjs=True, full_html=True)
-    tmp.replace(path)
+    from .storage import write_bytes_atomic
+
+    write_bytes_atomic(path, fig.to_html(include_plotlyjs=True, full_html=True).encode())
     return path

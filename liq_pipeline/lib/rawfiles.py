@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import zlib
 import zipfile
 from pathlib import Path
@@ -14,7 +15,7 @@ def sha256_of(data_or_path: bytes | Path) -> str:
     if isinstance(data_or_path, bytes):
         h.update(data_or_path)
     else:
-        with open(data_or_path, "rb") as f:
+        with data_or_path.open("rb") as f:          # a local or an object-store path
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
@@ -36,18 +37,20 @@ def verify_checksum(data: bytes, checksum_text: str, where: str) -> str:
     return actual
 
 
-def read_zip_csv(path: Path) -> bytes:
-    """The one CSV inside an archive zip, as bytes; a truncated or corrupt zip is an error naming it."""
+def read_zip_csv(source: bytes | Path, where: str | None = None) -> bytes:
+    """The one CSV inside an archive zip (its bytes, or its path), as bytes; a truncated or corrupt zip is an error
+    naming it."""
+    where = where or str(source)
     try:
-        with zipfile.ZipFile(path) as zf:
+        with (io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")) as f, zipfile.ZipFile(f) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")]
             if len(names) != 1:
-                raise InputError(f"{path}: expected one CSV inside the zip, found {names}")
+                raise InputError(f"{where}: expected one CSV inside the zip, found {names}")
             return zf.read(names[0])
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError):
-            raise InputError(f"{path}: file not found") from None
-        raise InputError(f"{path}: not a readable zip (truncated or corrupt: {exc})") from None
+            raise InputError(f"{where}: file not found") from None
+        raise InputError(f"{where}: not a readable zip (truncated or corrupt: {exc})") from None
 
 
 def count_rows(path: Path, fmt: str) -> int:
@@ -58,7 +61,8 @@ def count_rows(path: Path, fmt: str) -> int:
         return len(lines) - has_header
     if fmt == "truth-parquet":
         import pyarrow.parquet as pq
-        return pq.ParquetFile(path).metadata.num_rows
+        with path.open("rb") as f:
+            return pq.ParquetFile(f).metadata.num_rows
     data = path.read_bytes()
     if fmt == "rest-json":
         import json

@@ -45,7 +45,8 @@ def _days(folder: Path) -> list[dt.date]:
 
 
 def _latest_time(path: Path, column: str) -> dt.datetime | None:
-    value = pc.max(pq.read_table(path, columns=[column]).column(0)).as_py()
+    with path.open("rb") as f:                        # a local or an object-store file
+        value = pc.max(pq.read_table(f, columns=[column]).column(0)).as_py()
     if value is None:
         return None
     if isinstance(value, str):        # a date column (the volume profile's)

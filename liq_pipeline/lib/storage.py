@@ -5,8 +5,14 @@
     <root>/clean/<table>/symbol=SYM/date=DATE/data.parquet     (and model/<table>/…)
     <root>/model/_state/<config key>/SYM/DATE.npz     the flow book at a day's end
     <root>/reports/SYM/…                            pictures and reports
-    <root>/warehouse.duckdb
+    <root>/warehouse.duckdb                         (a remote root's is in its local cache: see warehouse_path)
 `DataLayout` is the one place these paths are made; the storage resource hands it to every asset.
+
+The root may be object storage (`s3://BUCKET/PREFIX`, through fsspec/s3fs and the standard AWS variables,
+AWS_ENDPOINT_URL included): paths are then universal-pathlib paths with the same API. An object store has no
+rename, but a PUT is atomic (an object appears whole, or not at all), so a file is written there in one PUT of its
+finished bytes: a reader never sees half an object. What must be local (locks, the DuckDB file) goes to a cache
+folder per root (cache_dir).
 """
 from __future__ import annotations
 
@@ -14,8 +20,11 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
+import hashlib
+import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -23,10 +32,41 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .params import ParameterError
+
+
+CACHE_DIR_VAR = "LIQ_CACHE_DIR"
+_URL = re.compile(r"^([a-z][a-z0-9+.-]*)://")
+REMOTE_PROTOCOLS = ("s3",)
+
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
-    """--data-dir, else $LIQ_DATA_DIR, else ./data; always absolute."""
-    return Path(explicit or os.environ.get("LIQ_DATA_DIR") or "data").expanduser().resolve()
+    """--data-dir, else $LIQ_DATA_DIR, else ./data; a local one always absolute, a URL as object storage."""
+    value = str(explicit or os.environ.get("LIQ_DATA_DIR") or "data")
+    m = _URL.match(value)
+    if m is None:
+        return Path(value).expanduser().resolve()
+    if m.group(1) not in REMOTE_PROTOCOLS:
+        raise ParameterError(f"data dir: {value!r}: only a local folder or {', '.join(p + '://' for p in REMOTE_PROTOCOLS)} "
+                         f"is supported")
+    from upath import UPath
+    # no listings cache: other processes (other symbols' runs) write under the same prefixes
+    return UPath(value.rstrip("/"), use_listings_cache=False)
+
+
+def is_remote(path) -> bool:
+    return not isinstance(path, Path)
+
+
+def cache_dir(root) -> Path:
+    """Local room for what a root needs on this machine: its run lock and, for a remote root, the warehouse file.
+    A local root keeps them in itself; a remote one in $LIQ_CACHE_DIR (else ~/.cache/liq_pipeline), one folder per
+    root URL."""
+    if not is_remote(root):
+        return root
+    base = Path(os.environ.get(CACHE_DIR_VAR) or Path.home() / ".cache" / "liq_pipeline").expanduser()
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(root))[:80] + "-" + hashlib.sha256(str(root).encode()).hexdigest()[:8]
+    return base / name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +80,7 @@ class DataLayout:
 
     @property
     def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
+        return warehouse_path(self.root)
 
     def partition(self, layer: str, table: str, symbol: str, day: dt.date) -> Path:
         return partition_dir(self.root, layer, table, symbol, day) / "data.parquet"
@@ -64,8 +104,16 @@ class DataLayout:
         return write_partition(df, self.root, layer, table, symbol, day)
 
 
+def warehouse_path(root) -> Path:
+    return cache_dir(root) / "warehouse.duckdb"
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder and rename: readers never see half a file."""
+    """Write via a temp file in the same folder and rename: readers never see half a file. On object storage, one
+    PUT of the whole bytes does the same."""
+    if is_remote(path):
+        path.write_bytes(data)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -91,6 +139,11 @@ def write_partition(df: pd.DataFrame, root: Path, layer: str, table: str, symbol
     """Replace exactly this partition's file, atomically. Empty frames are written too (with schema)."""
     path = partition_dir(root, layer, table, symbol, day) / "data.parquet"
     table_ = pa.Table.from_pandas(df, preserve_index=False)
+    if is_remote(path):
+        sink = pa.BufferOutputStream()
+        pq.write_table(table_, sink, compression="zstd")
+        write_bytes_atomic(path, sink.getvalue().to_pybytes())
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(".data.*.parquet.tmp"):     # left by a killed run (one writer per root)
         stale.unlink(missing_ok=True)
@@ -109,12 +162,18 @@ def read_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date
     path = partition_dir(root, layer, table, symbol, day) / "data.parquet"
     if not path.exists():
         raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)")
+    return read_parquet(path)
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    if is_remote(path):
+        return pd.read_parquet(io.BytesIO(path.read_bytes()))
     return pd.read_parquet(path)
 
 
 def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[dt.date]) -> pd.DataFrame:
     """Concatenate the partitions that exist among `days` (missing days are simply absent)."""
-    frames = [pd.read_parquet(p) for d in days
+    frames = [read_parquet(p) for d in days
               if (p := partition_dir(root, layer, table, symbol, d) / "data.parquet").exists()]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -132,9 +191,10 @@ class DataRootBusy(RuntimeError):
 def run_lock(root: Path):
     """Held by one `liq run` per data root for its whole length: a second one stops at once, saying who holds
     it (two launchers on one root would race on the same partitions and book states). The lock is the kernel's
-    (flock), so a killed run leaves none behind."""
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / ".liq-run.lock"
+    (flock), so a killed run leaves none behind; a remote root's is in its local cache (one machine launches)."""
+    folder = cache_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".liq-run.lock"
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -16,6 +16,7 @@ from ..params import ParameterError, parse_symbol
 from ..sources.base import Pull, RawFile
 from ..sources.mirror import MirrorSource
 from ..rawfiles import sha256_of
+from ..storage import cache_dir, is_remote, write_bytes_atomic
 from .scenario import Scenario
 
 
@@ -24,7 +25,7 @@ class SimulatedSource:
     name = "simulated"
 
     def __init__(self, raw_root: Path, scenario: Scenario | Callable[[str], Scenario], intervals: list[str] | None = None):
-        self.raw_root, self.intervals = Path(raw_root), intervals
+        self.raw_root, self.intervals = raw_root, intervals
         self._scenario_for = scenario if callable(scenario) else None
         self._only = None if callable(scenario) else scenario
         self._markets: dict[str, ScenarioMarket] = {}
@@ -66,7 +67,7 @@ class ScenarioMarket(MirrorSource):
         if (self.mirror / "scenario.json").exists():
             return
         # one lock per scenario: concurrent runs of one symbol wait for its simulation, other symbols' do not
-        lock_path = self.raw_root / self.name / f".{self.scenario.scenario_id()}.lock"
+        lock_path = cache_dir(self.raw_root) / self.name / f".{self.scenario.scenario_id()}.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -75,13 +76,20 @@ class ScenarioMarket(MirrorSource):
             from .emit import write_mirror
             from .market import simulate
 
-            tmp = Path(tempfile.mkdtemp(dir=self.mirror.parent, prefix=".gen-"))
+            # generated whole in a local folder, then published: renamed in place, or uploaded to object storage
+            # with scenario.json (what marks it complete) last
+            local = not is_remote(self.mirror)
+            tmp = Path(tempfile.mkdtemp(dir=self.mirror.parent if local else None, prefix=".gen-"))
             try:
                 write_mirror(simulate(self.scenario), tmp)
-                tmp.rename(self.mirror)
-            except BaseException:
+                if local:
+                    tmp.rename(self.mirror)
+                else:
+                    files = sorted((p for p in tmp.rglob("*") if p.is_file()), key=lambda p: p.name == "scenario.json")
+                    for p in files:
+                        write_bytes_atomic(self.mirror / p.relative_to(tmp).as_posix(), p.read_bytes())
+            finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-                raise
 
     def check_symbol(self, symbol: str, day: dt.date | None = None) -> None:
         if symbol != self.scenario.symbol:

@@ -38,7 +38,7 @@ class BinanceRestSource:
 
     def __init__(self, raw_root: Path, base_url: str = FAPI_URL, intervals: list[str] | None = None,
                  http: BinanceHttp | None = None, today: dt.date | None = None, agg_trades: bool = False):
-        self.mirror = Path(raw_root) / self.name
+        self.mirror = raw_root / self.name
         self.base_url = base_url.rstrip("/")
         self.intervals = list(intervals or ["1m"])
         self.http = http or BinanceHttp()

@@ -28,7 +28,7 @@ class MirrorSource:
     intervals: list[str] | None = None
 
     def __init__(self, raw_root: Path, intervals: list[str] | None = None):
-        self.raw_root = Path(raw_root)
+        self.raw_root = raw_root           # a local Path, or an object-store path (lib/storage)
         self.mirror = self.raw_root / self.name
         self._existing: dict[str, bool] = {}          # has_day's answers, per file of the source
         if intervals:
