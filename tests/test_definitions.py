@@ -151,3 +151,21 @@ def test_source_kind_is_typed_and_estimator_config_validated():
     cfg = EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.3], decay_half_life_hours=0).build()
     assert cfg.leverages == (10, 20) and cfg.decay_half_life_hours is None and cfg.key() != ModelConfig().key()
     assert EstimatorConfig().build() == ModelConfig()
+
+
+def test_every_executor_mode_is_one_config_away_on_the_same_definitions():
+    from liq_pipeline.defs import EXECUTORS
+    from liq_pipeline.defs.launch import run_config
+
+    job = defs.resolve_job_def("daily_job")
+    assert job.executor_def.name == "liq_executor"
+    storage, source = {"data_dir": "/tmp/x"}, {"kind": "simulated"}
+    for mode in EXECUTORS:                  # what `liq run --executor MODE` sends
+        dg.validate_run_config(job, run_config(storage, source, mode, broker="redis://127.0.0.1:6379/0"))
+    # a cluster's: dagster-k8s's step executor (each step a Kubernetes Job), set in the run config there
+    k8s = run_config(storage, source)
+    k8s["execution"] = {"config": {"k8s": {"job_namespace": "liq", "image_pull_policy": "IfNotPresent",
+                                           "env_vars": ["LIQ_DATA_DIR", "AWS_ENDPOINT_URL"]}}}
+    dg.validate_run_config(job, k8s)
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, {**k8s, "execution": {"config": {"threads": {}}}})
