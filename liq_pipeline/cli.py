@@ -124,13 +124,14 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     from .lib.sources.base import history_to_pull
     from .lib.storage import DataLayout
 
-    from .lib import brackets
+    from .lib import brackets, contracts
 
     fallback = {}
     try:
         resource = SourceResource(**source_cfg)
         src = resource.open(root / "raw")
         for sym in syms:
+            contracts.check_listed(sym)          # with an exchange-info snapshot: a listed, trading perpetual
             src.check_symbol(sym, days[0])
             # never silently: a symbol with no bracket table is refused, or runs on the fallback when asked
             _, where = brackets.resolve(sym, days[0], fallback=resource.bracket_fallback_allowed())
@@ -352,9 +353,7 @@ def brackets_refresh(symbols, all_symbols, api_key, api_secret, out, url) -> Non
         wanted = parse_symbols(symbols) if symbols else None
     except ParameterError as exc:
         _fail(str(exc))
-    folder = Path(out) if out else brackets_mod.user_dir() or Path(str(resources.files("liq_pipeline.data")))
-    if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
-        _fail(f"out: {folder} is not writable; pass --out DIR and set {brackets_mod.BRACKETS_DIR_VAR}=DIR for the runs")
+    folder = _snapshot_folder(out)
     base = url or FAPI_URL
     now = dt.datetime.now(dt.UTC)
     try:
@@ -394,6 +393,73 @@ def worker(broker, concurrency, name) -> None:
             "--prefetch-multiplier=1", "--loglevel", "INFO", "-n", name or f"liq-{os.getpid()}@%h",
             *(["--concurrency", str(concurrency)] if concurrency else [])]
     os.execve(sys.executable, args, env)
+
+
+@main.group()
+def symbols() -> None:
+    """USD-M contracts: exchange info (tick, lot, status) and which bracket table each symbol runs on."""
+
+
+@symbols.command("refresh")
+@click.option("--out", default=None, help="Folder for the snapshot (default: as `liq brackets refresh`).")
+@click.option("--url", default=None, help="USD-M REST base URL (default https://fapi.binance.com).")
+def symbols_refresh(out, url) -> None:
+    """Fetch Binance's exchange info (public GET /fapi/v1/exchangeInfo) into exchange-info-DATE.csv."""
+    import datetime as dt
+
+    from .lib import contracts
+    from .lib.errors import InputError, SourceError
+    from .lib.sources.binance_rest import FAPI_URL
+    from .lib.sources.http import BinanceHttp
+
+    folder = _snapshot_folder(out)
+    base = url or FAPI_URL
+    try:
+        resp = BinanceHttp().get(f"{base.rstrip('/')}{contracts.ENDPOINT}")
+        df = contracts.from_answer(resp.json())
+        path = contracts.write_snapshot(df, folder, dt.datetime.now(dt.UTC), base)
+    except (InputError, SourceError, ValueError) as exc:
+        _fail(f"symbols refresh: {exc}")
+    perpetual = df[(df.contract_type == "PERPETUAL") & (df.status == "TRADING")]
+    click.echo(f"{path}: {len(df)} contracts, {len(perpetual)} trading perpetuals")
+
+
+@symbols.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def symbols_list(fmt) -> None:
+    """Every symbol with a bracket table or in the exchange-info snapshot: its contract details and brackets."""
+    from .lib import brackets as brackets_mod
+    from .lib import contracts
+
+    snap = contracts.snapshot()
+    rows = {s: {"symbol": s} for s in brackets_mod.known_symbols()}
+    if snap is not None:
+        listed = snap[0][(snap[0].contract_type == "PERPETUAL") & (snap[0].status == "TRADING")]
+        for r in listed.to_dict("records"):
+            rows.setdefault(r["symbol"], {"symbol": r["symbol"]}).update(
+                tick_size=r["tick_size"], step_size=r["step_size"], onboard_date=r["onboard_date"])
+    for s, r in rows.items():
+        r["brackets"] = brackets_mod.resolve(s, fallback=True)[1]
+    out = [rows[s] for s in sorted(rows)]
+    if fmt == "json":
+        import json
+        click.echo(json.dumps(out, indent=1))
+        return
+    click.echo(f"exchange info: {snap[1] if snap else 'none (liq symbols refresh)'}")
+    for r in out:
+        click.echo(f"  {r['symbol']:14s} tick {r.get('tick_size', '-'):>10s} lot {r.get('step_size', '-'):>8s}  "
+                   f"brackets: {r['brackets']}")
+
+
+def _snapshot_folder(out: str | None) -> Path:
+    """Where refreshed snapshots go: --out, else $LIQ_BRACKETS_DIR, else the package's data folder if writable."""
+    from importlib import resources
+
+    from .lib import brackets as brackets_mod
+    folder = Path(out) if out else brackets_mod.user_dir() or Path(str(resources.files("liq_pipeline.data")))
+    if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
+        _fail(f"out: {folder} is not writable; pass --out DIR and set {brackets_mod.BRACKETS_DIR_VAR}=DIR for the runs")
+    return folder
 
 
 @main.command("record-forceorders")

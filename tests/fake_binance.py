@@ -22,6 +22,7 @@ class FakeBinance:
         # the signed leverageBracket endpoint: the key pair it accepts and what it answers, per symbol
         self.api_key, self.api_secret = "test-key", "test-secret"
         self.brackets: dict[str, list[dict]] = {}
+        self.exchange_info: dict | None = None       # the public exchangeInfo answer, when a test sets one
         handler = self._handler()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -109,6 +110,8 @@ class FakeBinance:
                         return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>")
                     return self._send(200, f.read_bytes())
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
+                if url.path == "/fapi/v1/exchangeInfo" and fake.exchange_info is not None:
+                    return self._send(200, json.dumps(fake.exchange_info).encode())
                 if url.path == "/fapi/v1/leverageBracket":
                     status, obj = fake._signed_brackets(url.query, self.headers.get("X-MBX-APIKEY"))
                 else:

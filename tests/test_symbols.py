@@ -139,3 +139,43 @@ def test_a_simulated_symbol_on_the_fallback_says_so(tmp_path):
     assert (df["close"] * 1000).round(6).mod(1).eq(0).all() and not (df["close"] * 10).round(6).mod(1).eq(0).all()
     with pytest.raises(InputError, match="not a valid USD-M symbol"):
         src.pull("klines", "sol/../x", dt.date(2026, 4, 5))
+
+
+def contract(symbol, tick, step, kind="PERPETUAL", status="TRADING"):
+    return {"symbol": symbol, "status": status, "contractType": kind, "baseAsset": symbol[:-4], "quoteAsset": "USDT",
+            "pricePrecision": 4, "quantityPrecision": 3, "onboardDate": 1569398400000,
+            "filters": [{"filterType": "PRICE_FILTER", "tickSize": tick, "minPrice": "0.1"},
+                        {"filterType": "LOT_SIZE", "stepSize": step, "maxQty": "1000"},
+                        {"filterType": "MIN_NOTIONAL", "notional": "5"}]}
+
+
+def test_exchange_info_gives_contract_details_and_refuses_what_it_does_not_list(bracket_dir, dagster_env):
+    from liq_pipeline.lib import contracts
+
+    with FakeBinance(symbols=()) as fake:
+        fake.exchange_info = {"timezone": "UTC", "symbols": [
+            contract("BTCUSDT", "0.10", "0.001"), contract("SOLUSDT", "0.0100", "1"),
+            contract("ETHUSDT_260327", "0.01", "0.001", kind="CURRENT_QUARTER"),
+            contract("XYZUSDT", "0.0001", "1", status="SETTLING")]}
+        run = CliRunner().invoke(main, ["symbols", "refresh", "--url", fake.url], catch_exceptions=False)
+    assert run.exit_code == 0 and "4 contracts, 2 trading perpetuals" in run.output, run.output
+    sol = contracts.contract("SOLUSDT")
+    assert sol["tick_size"] == "0.0100" and sol["onboard_date"] == "2019-09-25"       # kept as Binance wrote them
+    assert (contracts.decimals(sol["tick_size"]), contracts.decimals(sol["step_size"])) == (2, 0)
+    assert {k: profile("SOLUSDT")[k] for k in ("price_decimals", "qty_decimals")} == {"price_decimals": 2, "qty_decimals": 0}
+    assert profile("BTCUSDT") == {}                              # its listed tick and lot are the defaults
+    contracts.check_listed("SOLUSDT")
+    with pytest.raises(InputError, match="XYZUSDT: exchange-info-.* lists it as PERPETUAL SETTLING"):
+        contracts.check_listed("XYZUSDT")
+    with pytest.raises(InputError, match="ETHUSDT_260327|not a valid"):
+        contracts.check_listed("ETHUSDT_260327")
+    args = [sys.executable, "-m", "liq_pipeline.cli", "run", "--symbols", "NOPEUSDT", "--start", "2026-04-05",
+            "--end", "2026-04-05"]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.count("symbol NOPEUSDT: not a USD-M symbol in exchange-info-") == 1
+    with dg.DagsterInstance.get() as instance:
+        assert not instance.has_dynamic_partition("symbol", "NOPEUSDT")
+    listing = CliRunner().invoke(main, ["symbols", "list", "--format", "json"], catch_exceptions=False)
+    rows = {r["symbol"]: r for r in json.loads(listing.output)}
+    assert rows["SOLUSDT"]["brackets"].startswith("FALLBACK") and rows["BTCUSDT"]["brackets"].endswith("(shipped)")
+    assert "XYZUSDT" not in rows and rows["SOLUSDT"]["tick_size"] == "0.0100"

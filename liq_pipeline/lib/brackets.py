@@ -32,14 +32,17 @@ def user_dir() -> Path | None:
 
 
 def _files():
-    """Every snapshot file: (symbol, date, file), shipped first, so a refreshed one of the same date wins."""
+    """Every snapshot file: (symbol, date) -> (file, where from), shipped first, so a refreshed one of the same date
+    wins."""
     found = {}
-    places = [resources.files("liq_pipeline.data")] + ([user_dir()] if user_dir() and user_dir().is_dir() else [])
-    for place in places:
+    places = [(resources.files("liq_pipeline.data"), "shipped")]
+    if user_dir() and user_dir().is_dir():
+        places.append((user_dir(), f"refreshed, {user_dir()}"))
+    for place, origin in places:
         for f in place.iterdir():
             m = _NAME.match(f.name)
             if m:
-                found[(m.group(1), dt.date.fromisoformat(m.group(2)))] = f
+                found[(m.group(1), dt.date.fromisoformat(m.group(2)))] = (f, origin)
     return found
 
 
@@ -73,11 +76,10 @@ def _read(where: str) -> pd.DataFrame:
 def resolve(symbol: str, day: dt.date | None = None, fallback: bool = False) -> tuple[pd.DataFrame, str]:
     """The symbol's table in force on `day` and where it came from. No table: InputError, or with `fallback` the
     fallback table, its provenance saying so."""
-    f = _snapshot(symbol, day)
-    if f is not None:
-        shipped = not isinstance(f, Path)
-        where = f.name if shipped else str(Path(f).resolve())
-        return _read(where), f"{f.name} ({'shipped' if shipped else 'refreshed, ' + str(Path(f).parent)})"
+    chosen = _snapshot(symbol, day)
+    if chosen is not None:
+        f, origin = chosen
+        return _read(f.name if origin == "shipped" else str(Path(f).resolve())), f"{f.name} ({origin})"
     if fallback:
         return _read(FALLBACK_FILE), f"FALLBACK {FALLBACK_FILE}: no bracket table for {symbol}"
     raise InputError(f"symbol {symbol}: no bracket table (have {', '.join(known_symbols())}). Fetch Binance's with "

@@ -12,8 +12,12 @@ filesystem, settings and credentials the pipeline writes with.
 """
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
+import hashlib
+import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -35,17 +39,55 @@ def _connect(path: Path, root, read_only: bool = False) -> duckdb.DuckDBPyConnec
 
 
 
-def build(root: Path, tables: dict[str, str]) -> dict[str, int]:
+def build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None = None) -> dict[str, int | None]:
     """(Re)create warehouse.duckdb with one view per table (name -> layer), or a table sorted as the registry
-    says (what `liq heatmap` queries with a latency target). Returns row counts."""
+    says (what `liq heatmap` queries with a latency target). Returns row counts.
+
+    With `changed` (symbol -> the days a run wrote) and a warehouse built from the same registry, the build is
+    incremental: in a copy of the file only those days' rows of the sorted tables are replaced and the views are
+    redefined (they read the Parquet at query time), so a day's run costs the same at a year of history as at a
+    week. Views' counts would read every file's footer: they are counted on a full build only (None)."""
     folder = cache_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".warehouse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)     # concurrent runs (several symbols) build one after another
-        return _build(root, tables)
+        return _build(root, tables, changed)
 
 
-def _build(root: Path, tables: dict[str, str]) -> dict[str, int]:
+def registry_fingerprint(tables: dict[str, str]) -> str:
+    """What the file's tables were built from: table names, layers, columns and sort orders."""
+    from .tables import get
+
+    blob = json.dumps({t: [layer, schemas.columns(t), get(t).sort] for t, layer in sorted(tables.items())},
+                      sort_keys=True, default=str)
+    return f"liq registry {hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def _fingerprint_of(path: Path) -> str | None:
+    """The fingerprint a warehouse file was built with (the comment on its sorted tables), None if unreadable."""
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        rows = con.execute("SELECT DISTINCT comment FROM duckdb_tables() WHERE comment LIKE 'liq registry %'").fetchall()
+        return rows[0][0] if len(rows) == 1 else None
+    finally:
+        con.close()
+
+
+def _spans(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days as (first, last) runs."""
+    out = []
+    for d in sorted(set(days)):
+        if out and d == out[-1][1] + dt.timedelta(days=1):
+            out[-1] = (out[-1][0], d)
+        else:
+            out.append((d, d))
+    return out
+
+
+def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None) -> dict[str, int | None]:
     from .tables import get
 
     target = warehouse_path(root)
@@ -53,25 +95,65 @@ def _build(root: Path, tables: dict[str, str]) -> dict[str, int]:
         stale.unlink(missing_ok=True)
     # A unique temp name: concurrent partition runs may rebuild at once; the last rename wins, all equal.
     tmp = target.parent / f".warehouse.{os.getpid()}.{uuid.uuid4().hex[:8]}.duckdb.tmp"
+    fingerprint = registry_fingerprint(tables)
+    incremental = changed is not None and target.exists() and _fingerprint_of(target) == fingerprint
+    if incremental:
+        shutil.copyfile(target, tmp)
     counts = {}
     con = _connect(tmp, root)
     try:
+        # views that already read Parquet stay as they are (listing a table's files grows with its history)
+        reading = {v for v, sql in con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
+                   if "read_parquet" in sql} if incremental else set()
         for table, layer in tables.items():
-            if any((root / layer / table).glob("symbol=*/date=*/data.parquet")):
-                glob = parquet_glob(root, layer, table).replace("'", "''")
-                sql = f"SELECT * FROM read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
+            if table in reading and not get(table).sort:
+                counts[table] = None
+                continue
+            files = any((root / layer / table).glob("symbol=*/date=*/data.parquet"))
+            source = (f"read_parquet('{_quote(parquet_glob(root, layer, table))}', union_by_name = true, "
+                      f"hive_partitioning = false)") if files else None
+            sort = get(table).sort
+            if not sort:
+                con.execute(f'CREATE OR REPLACE VIEW "{table}" AS '
+                            + (f"SELECT * FROM {source}" if source else schemas.duckdb_empty_select(table)))
+                counts[table] = None if incremental else con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+                continue
+            if incremental:
+                _replace_days(con, root, layer, table, changed, sort)
             else:
-                sql = schemas.duckdb_empty_select(table)
-            if get(table).sort:
-                con.execute(f'CREATE TABLE "{table}" AS {sql} ORDER BY {get(table).sort}')
-            else:
-                con.execute(f'CREATE VIEW "{table}" AS {sql}')
+                sql = f"SELECT * FROM {source}" if source else schemas.duckdb_empty_select(table)
+                con.execute(f'CREATE TABLE "{table}" AS {sql} ORDER BY {sort}')
+                con.execute(f"COMMENT ON TABLE \"{table}\" IS '{fingerprint}'")
             counts[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
     finally:
         con.close()
     os.replace(tmp, target)
     Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return counts
+
+
+def _replace_days(con, root: Path, layer: str, table: str, changed: dict[str, list[dt.date]], sort: str) -> None:
+    """The changed (symbol, day) partitions' rows of a sorted table: deleted, and inserted anew from their files."""
+    from .storage import partition_dir
+    from .tables import get
+
+    time_col = get(table).time_col
+    utc = lambda d: dt.datetime.combine(d, dt.time(), dt.UTC)  # noqa: E731
+    for symbol, days in changed.items():
+        for first, last in _spans(days):
+            lo, hi = utc(first), utc(last + dt.timedelta(days=1))
+            con.execute(f'DELETE FROM "{table}" WHERE symbol = ? AND {time_col} >= ? AND {time_col} < ?',
+                        [symbol, lo, hi])
+        files = [str(p) for d in sorted(set(days))
+                 if (p := partition_dir(root, layer, table, symbol, d) / "data.parquet").exists()]
+        if files:
+            listed = ", ".join(f"'{_quote(f)}'" for f in files)
+            con.execute(f'INSERT INTO "{table}" SELECT * FROM read_parquet([{listed}], union_by_name = true, '
+                        f'hive_partitioning = false) ORDER BY {sort}')
+
+
+def _quote(s: str) -> str:
+    return s.replace("'", "''")
 
 
 def query(root: Path, sql: str) -> tuple[list[str], list[tuple]]:

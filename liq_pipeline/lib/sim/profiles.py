@@ -4,7 +4,7 @@ details and random stream (the leverage mix is drawn per market from its seed an
 BTCUSDT is the reference market: Scenario's defaults, tuned so its hourly statistics sit near real BTCUSDT
 (bench/sim_realism.py). ETHUSDT and SOLUSDT have profiles set to resemble their rough scale (chosen, not
 measured); any other valid symbol gets one drawn from a hash of its name, so a symbol always gets the same
-market. A symbol without a bracket table of its own trades on the fallback tiers (lib/brackets), whose
+market. Where an exchange-info snapshot lists the symbol (lib/contracts), its real tick and lot size are used. A symbol without a bracket table of its own trades on the fallback tiers (lib/brackets), whose
 notional caps are small: its positions are sized to them (small tickets, open interest in the hundreds of
 millions), or the simulated exchange would allow it almost no leverage.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 
-from .. import brackets
+from .. import brackets, contracts
 from .scenario import Scenario
 
 REFERENCE = "BTCUSDT"
@@ -35,14 +35,18 @@ def _unit(symbol: str, i: int) -> float:
 
 def profile(symbol: str) -> dict:
     """The Scenario fields that make `symbol`'s market (empty for the reference)."""
+    listed = contracts.contract(symbol)         # the real tick and lot size, where an exchange-info snapshot has them
+    real = {"price_decimals": contracts.decimals(listed["tick_size"]),
+            "qty_decimals": contracts.decimals(listed["step_size"])} if listed else {}
     if symbol == REFERENCE:
-        return {}
+        return {k: v for k, v in real.items() if getattr(Scenario, k) != v}
     drawn = PROFILES.get(symbol)
     if drawn is None:
         price = 10 ** (-1 + 4 * _unit(symbol, 0))            # $0.10 .. $1,000
         decimals = max(1, 4 - math.floor(math.log10(price)))
         drawn = {"initial_price": float(f"{price:.{decimals}f}"), "sigma_minute": 0.00055 * (1.3 + 1.2 * _unit(symbol, 1)),
                  "price_decimals": decimals, "qty_decimals": max(0, min(3, math.floor(math.log10(price))))}
+    drawn = {**drawn, **real}
     out = {**drawn, "stream": int.from_bytes(hashlib.sha256(symbol.encode()).digest()[:4], "big"),
            "trade_size_btc": round(TRADE_USD / drawn["initial_price"], drawn["qty_decimals"] + 1)}
     try:

@@ -1,0 +1,90 @@
+"""The warehouse's incremental build: a run's days replace exactly their rows of the sorted tables, the result equals
+a full build, no other partition is read (a day's cost does not grow with history), and a changed registry
+rebuilds in full."""
+import datetime as dt
+import shutil
+
+import duckdb
+import pandas as pd
+import pytest
+
+from liq_pipeline.lib import schemas, warehouse
+from liq_pipeline.lib.storage import DataLayout, partition_dir, warehouse_path
+
+TABLES = {"heatmap_levels": "model", "klines": "clean"}
+D0 = dt.date(2026, 4, 5)
+
+
+def levels(symbol: str, day: dt.date, scale: float) -> pd.DataFrame:
+    ts = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=24, freq="1h").as_unit("ms")
+    rows = [{"symbol": symbol, "model": m, "ts": t, "side": side, "bucket": b, "price_low": 100.0 + b,
+             "price_high": 101.0 + b, "notional_usd": scale * (b + 1), "price": 100.0}
+            for m in ("flow", "static") for t in ts for side in ("long", "short") for b in range(3)]
+    return schemas.conform(pd.DataFrame(rows), "heatmap_levels")
+
+
+def klines(symbol: str, day: dt.date) -> pd.DataFrame:
+    return pd.DataFrame({"symbol": symbol, "open_time": pd.date_range(pd.Timestamp(day, tz="UTC"), periods=5,
+                                                                     freq="1min").as_unit("ms")})
+
+
+def rows(root, table: str) -> pd.DataFrame:
+    con = duckdb.connect(str(warehouse_path(root)), read_only=True)
+    try:
+        return con.execute(f"SELECT * FROM {table} ORDER BY ALL").df()
+    finally:
+        con.close()
+
+
+def test_an_incremental_build_replaces_the_runs_days_and_equals_a_full_one(tmp_path):
+    root = tmp_path / "data"
+    layout = DataLayout(root)
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        for i in range(3):
+            day = D0 + dt.timedelta(days=i)
+            layout.write(levels(sym, day, 1.0), "model", "heatmap_levels", sym, day)
+            layout.write(klines(sym, day), "clean", "klines", sym, day)
+    full = warehouse.build(root, TABLES)
+    assert full == {"heatmap_levels": 2 * 3 * 288, "klines": 2 * 3 * 5}        # 288 level rows a day
+
+    # a run rewrites BTCUSDT's second day and adds its fourth; an old partition it did not write is unreadable
+    layout.write(levels("BTCUSDT", D0 + dt.timedelta(days=1), 7.0), "model", "heatmap_levels", "BTCUSDT",
+                 D0 + dt.timedelta(days=1))
+    layout.write(levels("BTCUSDT", D0 + dt.timedelta(days=3), 3.0), "model", "heatmap_levels", "BTCUSDT",
+                 D0 + dt.timedelta(days=3))
+    layout.write(klines("BTCUSDT", D0 + dt.timedelta(days=3)), "clean", "klines", "BTCUSDT", D0 + dt.timedelta(days=3))
+    reference = tmp_path / "reference"
+    shutil.copytree(root, reference)
+    (partition_dir(root, "model", "heatmap_levels", "ETHUSDT", D0) / "data.parquet").write_bytes(b"not parquet")
+    counts = warehouse.build(root, TABLES, changed={"BTCUSDT": [D0 + dt.timedelta(days=1), D0 + dt.timedelta(days=3)]})
+    assert counts == {"heatmap_levels": (4 + 3) * 288, "klines": None}
+
+    (reference / "warehouse.duckdb").unlink()
+    warehouse.build(reference, TABLES)                        # a full build of the same partitions
+    pd.testing.assert_frame_equal(rows(root, "heatmap_levels"), rows(reference, "heatmap_levels"))
+    got = rows(root, "heatmap_levels")
+    day2 = got[(got.symbol == "BTCUSDT") & (got.ts.dt.date == D0 + dt.timedelta(days=1))]
+    assert len(day2) == 288 and set(day2.notional_usd) == {7.0, 14.0, 21.0}          # replaced, not added to
+    con = duckdb.connect(str(warehouse_path(root)), read_only=True)
+    assert con.execute("SELECT count(*) FROM klines WHERE symbol = 'BTCUSDT'").fetchall() == [(4 * 5,)]  # views redefined
+    con.close()
+
+
+def test_a_changed_registry_or_a_first_build_is_full(tmp_path):
+    root = tmp_path / "data"
+    layout = DataLayout(root)
+    layout.write(levels("BTCUSDT", D0, 1.0), "model", "heatmap_levels", "BTCUSDT", D0)
+    layout.write(levels("BTCUSDT", D0 + dt.timedelta(days=1), 1.0), "model", "heatmap_levels", "BTCUSDT", D0 + dt.timedelta(days=1))
+    # no warehouse yet: full, whatever `changed` says
+    assert warehouse.build(root, {"heatmap_levels": "model"}, changed={"BTCUSDT": [D0]}) == {"heatmap_levels": 576}
+    # another registry (a table added): full again, so the new table has every partition
+    layout.write(klines("BTCUSDT", D0), "clean", "klines", "BTCUSDT", D0)
+    assert warehouse.build(root, TABLES, changed={"BTCUSDT": [D0]}) == {"heatmap_levels": 576, "klines": 5}
+    assert warehouse.registry_fingerprint(TABLES) != warehouse.registry_fingerprint({"heatmap_levels": "model"})
+
+
+@pytest.mark.parametrize("days, spans", [([], []), ([D0], [(D0, D0)]),
+                                         ([D0 + dt.timedelta(days=2), D0, D0 + dt.timedelta(days=1), D0 + dt.timedelta(days=5)],
+                                          [(D0, D0 + dt.timedelta(days=2)), (D0 + dt.timedelta(days=5),) * 2])])
+def test_days_group_into_consecutive_spans(days, spans):
+    assert warehouse._spans(days) == spans
