@@ -328,13 +328,15 @@ def brackets() -> None:
 @brackets.command("refresh")
 @click.option("--symbols", default=None, help="Comma-separated symbols to fetch.")
 @click.option("--all", "all_symbols", is_flag=True, help="Every symbol the endpoint answers for.")
+@click.option("--top", type=click.IntRange(1, 1000), default=None,
+              help="The N trading perpetuals with the most open interest (USD), ranked from public endpoints.")
 @click.option("--api-key", envvar="BINANCE_API_KEY", required=True, help="Binance API key ($BINANCE_API_KEY).")
 @click.option("--api-secret", envvar="BINANCE_API_SECRET", required=True,
               help="Its secret ($BINANCE_API_SECRET); used to sign, never stored or printed.")
 @click.option("--out", default=None, help="Folder for the snapshots (default: $LIQ_BRACKETS_DIR, else the "
                                           "package's data folder when it is writable, as in a source checkout).")
 @click.option("--url", default=None, help="USD-M REST base URL (default https://fapi.binance.com).")
-def brackets_refresh(symbols, all_symbols, api_key, api_secret, out, url) -> None:
+def brackets_refresh(symbols, all_symbols, top, api_key, api_secret, out, url) -> None:
     """Fetch Binance's current brackets (signed GET /fapi/v1/leverageBracket) into dated snapshots, which every
     later run reads for days on or after their date."""
     import datetime as dt
@@ -347,8 +349,8 @@ def brackets_refresh(symbols, all_symbols, api_key, api_secret, out, url) -> Non
     from .lib.sources.binance_rest import FAPI_URL
     from .lib.sources.http import BinanceHttp
 
-    if bool(symbols) == all_symbols:
-        _fail("brackets refresh: give --symbols A,B or --all")
+    if sum(map(bool, (symbols, all_symbols, top))) != 1:
+        _fail("brackets refresh: give one of --symbols A,B, --top N or --all")
     try:
         wanted = parse_symbols(symbols) if symbols else None
     except ParameterError as exc:
@@ -358,6 +360,11 @@ def brackets_refresh(symbols, all_symbols, api_key, api_secret, out, url) -> Non
     now = dt.datetime.now(dt.UTC)
     try:
         http = BinanceHttp()
+        if top:
+            ranked = bracket_refresh.largest_by_open_interest(http, base, top)
+            click.echo(f"the {len(ranked)} largest perpetuals by open interest: "
+                       + ", ".join(f"{s} ${v / 1e9:.2f}B" for s, v in ranked))
+            wanted = [s for s, _ in ranked]
         if wanted and len(wanted) == 1:
             entries = bracket_refresh.fetch(http, base, api_key, api_secret, wanted[0])
         else:
@@ -367,7 +374,7 @@ def brackets_refresh(symbols, all_symbols, api_key, api_secret, out, url) -> Non
         if missing:
             _fail(f"brackets refresh: the endpoint has no brackets for {', '.join(missing)} (not USD-M symbols?)")
         written = [bracket_refresh.write_snapshot(by_symbol[s], folder, now, base) for s in (wanted or sorted(by_symbol))]
-    except (InputError, SourceError) as exc:
+    except (InputError, SourceError, ValueError, KeyError) as exc:     # an answer not of the documented shape
         _fail(f"brackets refresh: {exc}")
     for s in wanted or sorted(by_symbol):
         coef = by_symbol[s].get("notionalCoef")

@@ -23,6 +23,7 @@ class FakeBinance:
         self.api_key, self.api_secret = "test-key", "test-secret"
         self.brackets: dict[str, list[dict]] = {}
         self.exchange_info: dict | None = None       # the public exchangeInfo answer, when a test sets one
+        self.open_interest: dict[str, tuple[float, float]] = {}   # symbol -> (contracts, mark price)
         handler = self._handler()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -112,6 +113,12 @@ class FakeBinance:
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
                 if url.path == "/fapi/v1/exchangeInfo" and fake.exchange_info is not None:
                     return self._send(200, json.dumps(fake.exchange_info).encode())
+                if url.path == "/fapi/v1/premiumIndex" and "symbol" not in q and fake.open_interest:
+                    marks = [{"symbol": k, "markPrice": str(m)} for k, (_, m) in fake.open_interest.items()]
+                    return self._send(200, json.dumps(marks).encode())
+                if url.path == "/fapi/v1/openInterest" and q.get("symbol") in fake.open_interest:
+                    oi = {"symbol": q["symbol"], "openInterest": str(fake.open_interest[q["symbol"]][0]), "time": 0}
+                    return self._send(200, json.dumps(oi).encode())
                 if url.path == "/fapi/v1/leverageBracket":
                     status, obj = fake._signed_brackets(url.query, self.headers.get("X-MBX-APIKEY"))
                 else:

@@ -179,3 +179,19 @@ def test_exchange_info_gives_contract_details_and_refuses_what_it_does_not_list(
     rows = {r["symbol"]: r for r in json.loads(listing.output)}
     assert rows["SOLUSDT"]["brackets"].startswith("FALLBACK") and rows["BTCUSDT"]["brackets"].endswith("(shipped)")
     assert "XYZUSDT" not in rows and rows["SOLUSDT"]["tick_size"] == "0.0100"
+
+
+def test_refresh_top_n_ranks_trading_perpetuals_by_open_interest_in_usd(bracket_dir):
+    with FakeBinance(symbols=()) as fake:
+        fake.exchange_info = {"symbols": [contract("BTCUSDT", "0.10", "0.001"), contract("ETHUSDT", "0.01", "0.001"),
+                                          contract("SOLUSDT", "0.0100", "1"),
+                                          contract("OLDUSDT", "0.01", "1", status="SETTLING")]}
+        # contracts × mark: BTC $7.0B, ETH $6.8B, SOL $1.5B; OLDUSDT is large but not trading
+        fake.open_interest = {"BTCUSDT": (100_000, 70_000.0), "ETHUSDT": (2_000_000, 3_400.0),
+                              "SOLUSDT": (10_000_000, 150.0), "OLDUSDT": (1e12, 1.0)}
+        fake.brackets = {"BTCUSDT": ETH, "ETHUSDT": ETH, "SOLUSDT": ETH[:2]}
+        run = refresh(fake, "--top", "2", "--api-key", "test-key", "--api-secret", "test-secret")
+    assert run.exit_code == 0, run.output
+    assert "largest perpetuals by open interest: BTCUSDT $7.00B, ETHUSDT $6.80B" in run.output
+    written = sorted(p.name.split("-")[1] for p in bracket_dir.iterdir())
+    assert written == ["BTCUSDT", "ETHUSDT"]

@@ -70,3 +70,21 @@ def write_snapshot(entry: dict, out_dir: Path, fetched_at: dt.datetime, origin: 
     path = Path(out_dir) / f"brackets-{symbol}-{fetched_at.date().isoformat()}.csv"
     write_bytes_atomic(path, (header + df.to_csv(index=False, float_format="%.10g")).encode())
     return path
+
+
+def largest_by_open_interest(http, base_url: str, n: int) -> list[tuple[str, float]]:
+    """The n trading USD-M perpetuals with the most open interest in USD (contracts × mark price), largest first:
+    exchange info for the list, premiumIndex (one call, every symbol) for mark prices, openInterest per symbol."""
+    from .contracts import from_answer
+
+    base = base_url.rstrip("/")
+    listed = from_answer(http.get(f"{base}/fapi/v1/exchangeInfo").json())
+    perpetual = listed[(listed.contract_type == "PERPETUAL") & (listed.status == "TRADING")]["symbol"].tolist()
+    marks = {p["symbol"]: float(p["markPrice"]) for p in http.get(f"{base}/fapi/v1/premiumIndex").json()}
+    sized = []
+    for symbol in perpetual:
+        if symbol not in marks:
+            continue
+        oi = float(http.get(f"{base}/fapi/v1/openInterest", {"symbol": symbol}).json()["openInterest"])
+        sized.append((symbol, oi * marks[symbol]))
+    return sorted(sized, key=lambda x: -x[1])[:n]
