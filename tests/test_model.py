@@ -180,3 +180,31 @@ def test_model_configuration_is_validated():
         ModelConfig(leverage_mix=(0.5, 0.5, 0.5, 0.2, 0.1))
     with pytest.raises(ValueError, match="differ in length"):
         ModelConfig(leverages=(10, 20))
+
+
+def test_the_profile_window_carried_on_a_day_equals_the_one_built_anew():
+    from liq_pipeline.lib.model.profile import ProfileWindow, spread_volume
+
+    res = simulate(Scenario.default(days=6, start="2026-04-05", seed=5))
+    kl, _, _ = sim_frames(res)
+    day = lambda i: pd.Timestamp("2026-04-05", tz="UTC") + pd.Timedelta(days=i)  # noqa: E731
+    between = lambda a, b: kl[(kl.open_time >= day(a)) & (kl.open_time < day(b))].reset_index(drop=True)  # noqa: E731
+    window = ProfileWindow.of(between(0, 3))
+    carried = window.advance(between(3, 4), day(1).strftime("%Y-%m-%d"))
+    built = ProfileWindow.of(between(1, 4))
+    assert carried is not None and list(carried.parts) == list(built.parts)
+    pd.testing.assert_frame_equal(carried.profile(), built.profile(), check_exact=True)        # bit for bit
+    again = ProfileWindow.from_bytes(carried.to_bytes())
+    pd.testing.assert_frame_equal(again.profile(), carried.profile(), check_exact=True)
+    # the same profile as spreading every bar of the window at once (the definition), to float rounding
+    bars = between(1, 4)
+    edges, (volume,) = spread_volume(bars.low.to_numpy(), bars.high.to_numpy(), [bars.quote_volume.to_numpy()], built.width)
+    whole = pd.DataFrame({"price_low": edges[:-1], "volume_usd": volume})
+    whole = whole[whole.volume_usd > 0].reset_index(drop=True)
+    np.testing.assert_allclose(built.profile().volume_usd, whole.volume_usd, rtol=1e-12)
+    np.testing.assert_allclose(built.profile().price_low, whole.price_low, rtol=0)
+    # where carrying on would differ from building anew, it declines: a finer interval enters, or the width moves
+    coarse = ProfileWindow.of(between(0, 3).assign(interval="5m"))
+    assert coarse.advance(between(3, 4), day(1).strftime("%Y-%m-%d")) is None
+    moved = between(3, 4).assign(close=lambda d: d.close * 3)
+    assert window.advance(moved, day(1).strftime("%Y-%m-%d")) is None

@@ -4,6 +4,7 @@
     <root>/raw/_manifests/<dataset>/SYM/DATE.json   what a raw partition ingested
     <root>/clean/<table>/symbol=SYM/date=DATE/data.parquet     (and model/<table>/…)
     <root>/model/_state/<config key>/SYM/DATE.npz     the flow book at a day's end
+    <root>/model/_state/profile/SYM/DATE.npz          the volume profile's per-day parts of a day's window
     <root>/reports/SYM/…                            pictures and reports
     <root>/warehouse.duckdb                         (a remote root's is in its local cache: see warehouse_path)
 `DataLayout` is the one place these paths are made; the storage resource hands it to every asset.
@@ -90,6 +91,10 @@ class DataLayout:
 
     def book_state(self, config_key: str, symbol: str, day: dt.date) -> Path:
         return self.root / "model" / "_state" / config_key / symbol / f"{day.isoformat()}.npz"
+
+    def profile_state(self, symbol: str, day: dt.date) -> Path:
+        """The volume profile's per-day parts for `day`'s window (what the next day's profile carries on)."""
+        return self.root / "model" / "_state" / "profile" / symbol / f"{day.isoformat()}.npz"
 
     def reports(self, symbol: str) -> Path:
         return self.root / "reports" / symbol

@@ -19,7 +19,7 @@ from ...lib.liqprice import BracketArrays
 from ...lib.model import book as book_mod
 from ...lib.model.estimate import estimate_day, replay_history
 from ...lib.model.levels import rollup
-from ...lib.model.profile import PROFILE_DAYS, trailing_profile
+from ...lib.model.profile import PROFILE_DAYS, ProfileWindow
 from ...lib.storage import write_bytes_atomic
 from .. import preview_apis
 from ..gates import RangeGate, asset_key, check_spec, gate_outputs, gated_step, wanted
@@ -61,19 +61,33 @@ def volume_profile_asset(context: dg.AssetExecutionContext, storage: StorageReso
 
 
 def _profile_days(layout, symbol: str, days: list[dt.date]):
-    # the klines of every window in the range, read once; each day takes its 30 days before it
-    first = days[0] - dt.timedelta(days=PROFILE_DAYS)
-    kl = layout.read_days("clean", "klines", symbol, [first + dt.timedelta(days=i) for i in range((days[-1] - first).days)])
+    """Each day's profile of the 30 days before it. The window of the day before, carried on by one day (its
+    saved parts plus one day of klines), is used where that equals building it anew (lib/model/profile), so a
+    day's run reads one klines partition, not 30, and a range reads each once."""
+    one_day = dt.timedelta(days=1)
+    prev = layout.profile_state(symbol, days[0] - one_day)
+    window = ProfileWindow.from_bytes(prev.read_bytes()) if prev.exists() else None
+    start = days[0] - (one_day if window is not None else dt.timedelta(days=PROFILE_DAYS))
+    kl = layout.read_days("clean", "klines", symbol, [start + i * one_day for i in range((days[-1] - start).days)])
+    between = lambda a, b: kl[(kl["open_time"] >= pd.Timestamp(a, tz="UTC")) & (kl["open_time"] < pd.Timestamp(b, tz="UTC"))] \
+        if len(kl) else kl  # noqa: E731
     for day in days:
-        lo, hi = pd.Timestamp(day - dt.timedelta(days=PROFILE_DAYS), tz="UTC"), pd.Timestamp(day, tz="UTC")
-        past = kl[(kl["open_time"] >= lo) & (kl["open_time"] < hi)].reset_index(drop=True) if len(kl) else kl
-        prof, interval, used = trailing_profile(past)
-        if interval is not None:
-            prof = prof.assign(date=day.isoformat(), interval=interval, days_used=used)
+        first = day - dt.timedelta(days=PROFILE_DAYS)
+        if window is not None:
+            window = window.advance(between(day - one_day, day).reset_index(drop=True), first.isoformat())
+        built = "carried on from the day before" if window is not None else "built from 30 days of klines"
+        if window is None:
+            past = between(first, day) if start <= first else \
+                layout.read_days("clean", "klines", symbol, [first + i * one_day for i in range(PROFILE_DAYS)])
+            window = ProfileWindow.of(past.reset_index(drop=True))
+        write_bytes_atomic(layout.profile_state(symbol, day), window.to_bytes())
+        prof = window.profile()
+        if window.interval is not None:
+            prof = prof.assign(date=day.isoformat(), interval=window.interval, days_used=len(window.parts))
         prof = _conform(prof, "volume_profile", symbol, "profile")
         path = layout.write(prof, "model", "volume_profile", symbol, day)
         days_used = int(prof["days_used"].iloc[0]) if len(prof) else 0
-        yield day, prof, {**frame_metadata(prof), "path": dg.MetadataValue.path(str(path)),
+        yield day, prof, {**frame_metadata(prof), "path": dg.MetadataValue.path(str(path)), "window": built,
                           "days_used": days_used, "first_days_of_history": days_used < PROFILE_DAYS}
 
 
