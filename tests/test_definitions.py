@@ -1,6 +1,7 @@
 """The Definitions load; the asset graph is the one the README documents; the table registry drives the assets,
 their gates, the suites and the warehouse views; the schedule's ticks request exactly yesterday's partitions."""
 import datetime as dt
+import os
 import json
 import re
 import zipfile
@@ -162,10 +163,28 @@ def test_every_executor_mode_is_one_config_away_on_the_same_definitions():
     storage, source = {"data_dir": "/tmp/x"}, {"kind": "simulated"}
     for mode in EXECUTORS:                  # what `liq run --executor MODE` sends
         dg.validate_run_config(job, run_config(storage, source, mode, broker="redis://127.0.0.1:6379/0"))
-    # a cluster's: dagster-k8s's step executor (each step a Kubernetes Job), set in the run config there
-    k8s = run_config(storage, source)
-    k8s["execution"] = {"config": {"k8s": {"job_namespace": "liq", "image_pull_policy": "IfNotPresent",
-                                           "env_vars": ["LIQ_DATA_DIR", "AWS_ENDPOINT_URL"]}}}
-    dg.validate_run_config(job, k8s)
     with pytest.raises(dg.DagsterInvalidConfigError):
-        dg.validate_run_config(job, {**k8s, "execution": {"config": {"threads": {}}}})
+        dg.validate_run_config(job, {**run_config(storage, source), "execution": {"config": {"threads": {}}}})
+
+
+def test_a_cluster_turns_on_dagster_k8s_step_executor_with_the_same_definitions(tmp_path):
+    import subprocess
+    import sys
+
+    # what a Kubernetes deployment's run config selects (README), checked where LIQ_K8S_EXECUTOR=1 as there
+    script = """
+import dagster as dg
+from liq_pipeline.definitions import defs
+from liq_pipeline.defs.launch import run_config
+job = defs.resolve_job_def("daily_job")
+config = run_config({"data_dir": "s3://bucket/prefix"}, {"kind": "auto"})
+config["execution"] = {"config": {"k8s": {"job_namespace": "liq", "image_pull_policy": "IfNotPresent",
+                                          "env_vars": ["LIQ_DATA_DIR", "AWS_ENDPOINT_URL"]}}}
+dg.validate_run_config(job, config)
+print("valid")
+"""
+    env = {**os.environ, "LIQ_K8S_EXECUTOR": "1", "DAGSTER_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "valid", proc.stderr[-2000:]
+    from liq_pipeline.defs.executors import executors
+    assert "k8s" not in executors()              # off by default: its import costs every process ~0.7 s
