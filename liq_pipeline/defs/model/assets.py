@@ -25,8 +25,7 @@ from .. import preview_apis
 from ..gates import RangeGate, asset_key, check_spec, gate_outputs, gated_step, wanted
 from ..metadata import frame_metadata
 from ..partitions import date_symbol, days_by_symbol, range_policy
-from ..ranges import RangeOutput
-from ..ranges import failure
+from ..ranges import RangeOutput, failure
 from ..resources import SourceResource, StorageResource
 from .config import EstimatorConfig
 
@@ -69,17 +68,16 @@ def _profile_days(layout, symbol: str, days: list[dt.date]):
     window = ProfileWindow.from_bytes(prev.read_bytes()) if prev.exists() else None
     start = days[0] - (one_day if window is not None else dt.timedelta(days=PROFILE_DAYS))
     kl = layout.read_days("clean", "klines", symbol, [start + i * one_day for i in range((days[-1] - start).days)])
-    between = lambda a, b: kl[(kl["open_time"] >= pd.Timestamp(a, tz="UTC")) & (kl["open_time"] < pd.Timestamp(b, tz="UTC"))] \
-        if len(kl) else kl  # noqa: E731
+
+    def klines_between(a: dt.date, b: dt.date) -> pd.DataFrame:
+        if a < start:      # a window rebuilt mid-range (its bin width moved) reaches back before what was read
+            return layout.read_days("clean", "klines", symbol, [a + i * one_day for i in range((b - a).days)])
+        return kl[(kl["open_time"] >= pd.Timestamp(a, tz="UTC")) & (kl["open_time"] < pd.Timestamp(b, tz="UTC"))] \
+            if len(kl) else kl
+
     for day in days:
-        first = day - dt.timedelta(days=PROFILE_DAYS)
-        if window is not None:
-            window = window.advance(between(day - one_day, day).reset_index(drop=True), first.isoformat())
-        built = "carried on from the day before" if window is not None else "built from 30 days of klines"
-        if window is None:
-            past = between(first, day) if start <= first else \
-                layout.read_days("clean", "klines", symbol, [first + i * one_day for i in range(PROFILE_DAYS)])
-            window = ProfileWindow.of(past.reset_index(drop=True))
+        window, carried = ProfileWindow.for_day(day, window, klines_between)
+        built = "carried on from the day before" if carried else "built from 30 days of klines"
         write_bytes_atomic(layout.profile_state(symbol, day), window.to_bytes())
         prof = window.profile()
         if window.interval is not None:

@@ -12,7 +12,7 @@ from ..liqprice import BracketArrays
 from ..params import KLINE_INTERVALS
 from .book import LONG, SHORT, FlowState, Grid, asof, rows_frame, run_flow, snapshot_rows, static_book
 from .config import ModelConfig
-from .profile import PROFILE_DAYS, ProfileWindow, finest_interval, nice_width, spread_volume
+from .profile import ProfileWindow, finest_interval, nice_width, spread_volume
 
 
 @dataclasses.dataclass
@@ -149,16 +149,13 @@ def estimate_days(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame,
     """Run the estimator day by day over in-memory frames exactly as the pipeline's partitions do: each day
     gets its own klines, OI and funding from the day before through the day, and the volume profile of
     the 30 days before it; the flow state carries over. Yields (day, DayEstimate)."""
+    between = lambda a, b: klines[(klines["open_time"] >= pd.Timestamp(a, tz="UTC"))  # noqa: E731
+                                  & (klines["open_time"] < pd.Timestamp(b, tz="UTC"))]
     state, window = None, None
     for day in days:
         lo = pd.Timestamp(day, tz="UTC")
         hi = lo + pd.Timedelta(days=1)
-        first = lo - pd.Timedelta(days=PROFILE_DAYS)
-        if window is not None:        # the profile's window carried on by a day, as the pipeline's asset does
-            entering = klines[(klines["open_time"] >= lo - pd.Timedelta(days=1)) & (klines["open_time"] < lo)]
-            window = window.advance(entering.reset_index(drop=True), first.strftime("%Y-%m-%d"))
-        if window is None:
-            window = ProfileWindow.of(klines[(klines["open_time"] >= first) & (klines["open_time"] < lo)])
+        window, _ = ProfileWindow.for_day(day, window, between)     # carried on by a day, as the pipeline's asset
         est = estimate_day(day, klines[(klines["open_time"] >= lo) & (klines["open_time"] < hi)],
                            oi[(oi["ts"] >= lo - pd.Timedelta(days=1)) & (oi["ts"] < hi)],
                            funding[(funding["ts"] >= lo - pd.Timedelta(days=1)) & (funding["ts"] < hi)],

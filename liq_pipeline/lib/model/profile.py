@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 import json
 import math
@@ -57,6 +58,18 @@ class ProfileWindow:
         last_close = float(bars["close"].iloc[-1])
         width = nice_width(last_close)
         return cls(interval, width, last_close, _day_parts(bars, width), finest)
+
+    @classmethod
+    def for_day(cls, day: dt.date, before: "ProfileWindow | None", klines_between) -> tuple["ProfileWindow", bool]:
+        """`day`'s window (the PROFILE_DAYS days before it): `before` (the day before's) carried on by one day where
+        that equals building it anew, else built from those days' klines. `klines_between(a, b)` gives the klines
+        of days a (inclusive) to b (exclusive). Returns the window and whether it was carried on."""
+        first = day - dt.timedelta(days=PROFILE_DAYS)
+        if before is not None:
+            carried = before.advance(klines_between(day - dt.timedelta(days=1), day), first.isoformat())
+            if carried is not None:
+                return carried, True
+        return cls.of(klines_between(first, day)), False
 
     def advance(self, entering: pd.DataFrame, first_day: str) -> "ProfileWindow | None":
         """The window one day on: the klines of the day that enters added, days before `first_day` dropped. None
