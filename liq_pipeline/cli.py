@@ -1,7 +1,6 @@
 """The `liq` command: run the pipeline through the persistent Dagster instance, query the warehouse."""
 from __future__ import annotations
 
-import math
 import os
 import re
 import signal
@@ -248,8 +247,8 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         lead = ["symbol", "model", "timeframe", "ts", "price"]
         click.echo(out_df[lead + [c for c in levels.columns if c not in lead]].to_csv(index=False), nl=False)
     else:
-        # decimals to the price's scale: 0.1 at BTC's, five at a $0.40 coin's
-        d = max(1, 4 - math.floor(math.log10(price))) if price > 0 else 1
+        from .lib.contracts import price_decimals
+        d = price_decimals(price)
         click.echo(f"{sym} {model} model, {timeframe}, snapshot {when:%Y-%m-%d %H:%M} UTC, price {price:,.{d}f}")
         click.echo(f"{'price range':>23s} {'long $M':>9s} {'short $M':>9s} {'peak L $M':>10s} {'peak S $M':>10s}")
         marked = False
@@ -427,8 +426,7 @@ def symbols_refresh(out, url) -> None:
         path = contracts.write_snapshot(df, folder, dt.datetime.now(dt.UTC), base)
     except (InputError, SourceError, ValueError) as exc:
         _fail(f"symbols refresh: {exc}")
-    perpetual = df[(df.contract_type == "PERPETUAL") & (df.status == "TRADING")]
-    click.echo(f"{path}: {len(df)} contracts, {len(perpetual)} trading perpetuals")
+    click.echo(f"{path}: {len(df)} contracts, {len(contracts.trading_perpetuals(df))} trading perpetuals")
 
 
 @symbols.command("list")
@@ -441,8 +439,7 @@ def symbols_list(fmt) -> None:
     snap = contracts.snapshot()
     rows = {s: {"symbol": s} for s in brackets_mod.known_symbols()}
     if snap is not None:
-        listed = snap[0][(snap[0].contract_type == "PERPETUAL") & (snap[0].status == "TRADING")]
-        for r in listed.to_dict("records"):
+        for r in contracts.trading_perpetuals(snap[0]).to_dict("records"):
             rows.setdefault(r["symbol"], {"symbol": r["symbol"]}).update(
                 tick_size=r["tick_size"], step_size=r["step_size"], onboard_date=r["onboard_date"])
     for s, r in rows.items():

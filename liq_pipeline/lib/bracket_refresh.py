@@ -75,11 +75,10 @@ def write_snapshot(entry: dict, out_dir: Path, fetched_at: dt.datetime, origin: 
 def largest_by_open_interest(http, base_url: str, n: int) -> list[tuple[str, float]]:
     """The n trading USD-M perpetuals with the most open interest in USD (contracts × mark price), largest first:
     exchange info for the list, premiumIndex (one call, every symbol) for mark prices, openInterest per symbol."""
-    from .contracts import from_answer
+    from .contracts import ENDPOINT as EXCHANGE_INFO, from_answer, trading_perpetuals
 
     base = base_url.rstrip("/")
-    listed = from_answer(http.get(f"{base}/fapi/v1/exchangeInfo").json())
-    perpetual = listed[(listed.contract_type == "PERPETUAL") & (listed.status == "TRADING")]["symbol"].tolist()
+    perpetual = trading_perpetuals(from_answer(http.get(f"{base}{EXCHANGE_INFO}").json()))["symbol"].tolist()
     marks = {p["symbol"]: float(p["markPrice"]) for p in http.get(f"{base}/fapi/v1/premiumIndex").json()}
     sized = []
     for symbol in perpetual:

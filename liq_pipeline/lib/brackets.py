@@ -31,19 +31,21 @@ def user_dir() -> Path | None:
     return Path(d).expanduser() if d else None
 
 
-def _files():
-    """Every snapshot file: (symbol, date) -> (file, where from), shipped first, so a refreshed one of the same date
-    wins."""
-    found = {}
+def snapshot_files(pattern: re.Pattern):
+    """(match, file, where from) of every snapshot file whose name matches: the shipped ones first, then those of
+    $LIQ_BRACKETS_DIR (so a refreshed one of the same date wins where callers keep the last)."""
     places = [(resources.files("liq_pipeline.data"), "shipped")]
     if user_dir() and user_dir().is_dir():
         places.append((user_dir(), f"refreshed, {user_dir()}"))
     for place, origin in places:
         for f in place.iterdir():
-            m = _NAME.match(f.name)
-            if m:
-                found[(m.group(1), dt.date.fromisoformat(m.group(2)))] = (f, origin)
-    return found
+            if m := pattern.match(f.name):
+                yield m, f, origin
+
+
+def _files():
+    """Every bracket snapshot: (symbol, date) -> (file, where from)."""
+    return {(m.group(1), dt.date.fromisoformat(m.group(2))): (f, origin) for m, f, origin in snapshot_files(_NAME)}
 
 
 def known_symbols() -> list[str]:

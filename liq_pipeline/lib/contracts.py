@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import io
+import math
 import re
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
-from .brackets import user_dir
+from .brackets import snapshot_files
 from .errors import InputError
 from .storage import write_bytes_atomic
 
@@ -58,12 +58,7 @@ def write_snapshot(df: pd.DataFrame, out_dir: Path, fetched_at: dt.datetime, ori
 
 
 def _latest():
-    found = {}
-    places = [resources.files("liq_pipeline.data")] + ([user_dir()] if user_dir() and user_dir().is_dir() else [])
-    for place in places:
-        for f in place.iterdir():
-            if m := _NAME.match(f.name):
-                found[m.group(1)] = f
+    found = {m.group(1): f for m, f, _ in snapshot_files(_NAME)}
     return found[max(found)] if found else None
 
 
@@ -94,9 +89,19 @@ def check_listed(symbol: str) -> None:
     if row.empty:
         raise InputError(f"symbol {symbol}: not a USD-M symbol in {name} ({len(rows)} listed); "
                          f"`liq symbols refresh` fetches the current list")
-    status, kind = row["status"].iloc[0], row["contract_type"].iloc[0]
-    if kind != "PERPETUAL" or status != "TRADING":
+    if trading_perpetuals(row).empty:
+        status, kind = row["status"].iloc[0], row["contract_type"].iloc[0]
         raise InputError(f"symbol {symbol}: {name} lists it as {kind} {status}, not a trading perpetual")
+
+
+def trading_perpetuals(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are perpetual contracts trading now (not quarterlies, not settling or delisted ones)."""
+    return rows[(rows["contract_type"] == "PERPETUAL") & (rows["status"] == "TRADING")]
+
+
+def price_decimals(price: float) -> int:
+    """Decimals that show a price to ~5 significant digits: 1 at BTC's scale, 5 at a $0.40 coin's."""
+    return max(1, 4 - math.floor(math.log10(price))) if price > 0 else 1
 
 
 def decimals(size: str) -> int:

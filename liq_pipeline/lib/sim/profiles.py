@@ -4,9 +4,10 @@ details and random stream (the leverage mix is drawn per market from its seed an
 BTCUSDT is the reference market: Scenario's defaults, tuned so its hourly statistics sit near real BTCUSDT
 (bench/sim_realism.py). ETHUSDT and SOLUSDT have profiles set to resemble their rough scale (chosen, not
 measured); any other valid symbol gets one drawn from a hash of its name, so a symbol always gets the same
-market. Where an exchange-info snapshot lists the symbol (lib/contracts), its real tick and lot size are used. A symbol without a bracket table of its own trades on the fallback tiers (lib/brackets), whose
-notional caps are small: its positions are sized to them (small tickets, open interest in the hundreds of
-millions), or the simulated exchange would allow it almost no leverage.
+market. Where an exchange-info snapshot lists the symbol (lib/contracts), its real tick and lot size are used.
+A symbol without a bracket table of its own trades on the fallback tiers (lib/brackets), whose notional caps are
+small: its positions are sized to them (small tickets, open interest in the hundreds of millions), or the
+simulated exchange would allow it almost no leverage.
 """
 from __future__ import annotations
 
@@ -43,15 +44,13 @@ def profile(symbol: str) -> dict:
     drawn = PROFILES.get(symbol)
     if drawn is None:
         price = 10 ** (-1 + 4 * _unit(symbol, 0))            # $0.10 .. $1,000
-        decimals = max(1, 4 - math.floor(math.log10(price)))
+        decimals = contracts.price_decimals(price)
         drawn = {"initial_price": float(f"{price:.{decimals}f}"), "sigma_minute": 0.00055 * (1.3 + 1.2 * _unit(symbol, 1)),
                  "price_decimals": decimals, "qty_decimals": max(0, min(3, math.floor(math.log10(price))))}
     drawn = {**drawn, **real}
     out = {**drawn, "stream": int.from_bytes(hashlib.sha256(symbol.encode()).digest()[:4], "big"),
            "trade_size_btc": round(TRADE_USD / drawn["initial_price"], drawn["qty_decimals"] + 1)}
-    try:
-        brackets.load(symbol)
-    except brackets.InputError:
+    if symbol not in brackets.known_symbols():
         out.update(SMALL_TIERS)
     return out
 
