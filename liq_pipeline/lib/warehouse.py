@@ -38,7 +38,6 @@ def _connect(path: Path, root, read_only: bool = False) -> duckdb.DuckDBPyConnec
     return con
 
 
-
 def build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None = None) -> dict[str, int | None]:
     """(Re)create warehouse.duckdb with one view per table (name -> layer), or a table sorted as the registry
     says (what `liq heatmap` queries with a latency target). Returns row counts.
@@ -106,25 +105,21 @@ def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]]
         reading = {v for v, sql in con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
                    if "read_parquet" in sql} if incremental else set()
         for table, layer in tables.items():
-            if table in reading and not get(table).sort:
-                counts[table] = None
-                continue
-            files = any((root / layer / table).glob("symbol=*/date=*/data.parquet"))
-            source = (f"read_parquet('{_quote(parquet_glob(root, layer, table))}', union_by_name = true, "
-                      f"hive_partitioning = false)") if files else None
             sort = get(table).sort
-            if not sort:
-                con.execute(f'CREATE OR REPLACE VIEW "{table}" AS '
-                            + (f"SELECT * FROM {source}" if source else schemas.duckdb_empty_select(table)))
-                counts[table] = None if incremental else con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
-                continue
-            if incremental:
+            if incremental and sort:
                 _replace_days(con, root, layer, table, changed, sort)
-            else:
-                sql = f"SELECT * FROM {source}" if source else schemas.duckdb_empty_select(table)
-                con.execute(f'CREATE TABLE "{table}" AS {sql} ORDER BY {sort}')
-                con.execute(f"COMMENT ON TABLE \"{table}\" IS '{fingerprint}'")
-            counts[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+            elif not (incremental and table in reading):
+                files = any((root / layer / table).glob("symbol=*/date=*/data.parquet"))
+                sql = (f"SELECT * FROM read_parquet('{_quote(parquet_glob(root, layer, table))}', union_by_name = true, "
+                       f"hive_partitioning = false)") if files else schemas.duckdb_empty_select(table)
+                if sort:
+                    con.execute(f'CREATE TABLE "{table}" AS {sql} ORDER BY {sort}')
+                    con.execute(f"COMMENT ON TABLE \"{table}\" IS '{fingerprint}'")
+                else:
+                    con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {sql}')
+            # a view's count reads every file's footer: counted on a full build only
+            counts[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0] \
+                if sort or not incremental else None
     finally:
         con.close()
     os.replace(tmp, target)
