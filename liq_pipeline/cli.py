@@ -54,6 +54,10 @@ def _fail(msg: str) -> None:
     sys.exit(1)
 
 
+data_dir_option = click.option("--data-dir", default=None,
+                               help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
+
+
 def _root(data_dir: str | None):
     """The data root (--data-dir, $LIQ_DATA_DIR, ./data; a local folder or s3://BUCKET/PREFIX)."""
     try:
@@ -75,7 +79,7 @@ def main() -> None:
 @click.option("--start", required=True, help="First day, YYYY-MM-DD (UTC).")
 @click.option("--end", required=True, help="Last day, YYYY-MM-DD (UTC), inclusive.")
 @click.option("--intervals", default="", help="Kline intervals, e.g. 1m or 1h,5m (default: all the folder has; 1m).")
-@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
+@data_dir_option
 @click.option("--seed", type=int, default=None, help="Simulated market seed (--source simulated).")
 @click.option("--agg-trades", is_flag=True, help="Also aggTrades: over REST (binance/auto; heavy) or from the simulator.")
 @click.option("--bracket-fallback", is_flag=True,
@@ -207,7 +211,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "png", "html"]), default="table",
               show_default=True, help="png: a picture; html: one self-contained interactive page (zoom, hover).")
 @click.option("--out", default=None, help="Where the PNG or HTML goes (default data/reports/SYM/heatmap-MODEL-TF.png|html).")
-@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
+@data_dir_option
 def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     """Liquidation levels over a timeframe: now and the window's peak per price bucket, or a heatmap picture."""
     import pandas as pd
@@ -262,7 +266,7 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
 
 @main.command()
 @click.argument("query")
-@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
+@data_dir_option
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def sql(query, data_dir, fmt) -> None:
     """Run a read-only SQL query on the warehouse."""
@@ -293,7 +297,7 @@ def sql(query, data_dir, fmt) -> None:
 @click.option("--month", required=True, help="YYYY-MM")
 @click.option("--model", type=click.Choice(["flow", "static"]), default="flow", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
+@data_dir_option
 def grade(symbol, month, model, fmt, data_dir) -> None:
     """The graded monthly verdict (data/reports/SYM/YYYY-MM/validation.json): grade, score, each component with
     its sample size and 95% interval. Exits 1 when the month has no report or was not graded."""
@@ -339,7 +343,6 @@ def brackets_refresh(symbols, all_symbols, top, api_key, api_secret, out, url) -
     """Fetch Binance's current brackets (signed GET /fapi/v1/leverageBracket) into dated snapshots, which every
     later run reads for days on or after their date."""
     import datetime as dt
-    from importlib import resources
 
     from .lib import bracket_refresh
     from .lib import brackets as brackets_mod
@@ -381,7 +384,7 @@ def brackets_refresh(symbols, all_symbols, top, api_key, api_secret, out, url) -
             click.echo(f"  warning: {s} notionalCoef {coef}: this account's brackets are adjusted (recorded in the file)")
     click.echo(f"{len(written)} snapshot(s) in {folder}" + "".join(f"\n  {p.name}" for p in written[:20])
                + (f"\n  … and {len(written) - 20} more" if len(written) > 20 else ""))
-    if folder != Path(str(resources.files("liq_pipeline.data"))) and brackets_mod.user_dir() != folder:
+    if folder != brackets_mod.shipped_dir() and brackets_mod.user_dir() != folder:
         click.echo(f"  runs read them with {brackets_mod.BRACKETS_DIR_VAR}={folder}")
 
 
@@ -457,10 +460,8 @@ def symbols_list(fmt) -> None:
 
 def _snapshot_folder(out: str | None) -> Path:
     """Where refreshed snapshots go: --out, else $LIQ_BRACKETS_DIR, else the package's data folder if writable."""
-    from importlib import resources
-
     from .lib import brackets as brackets_mod
-    folder = Path(out) if out else brackets_mod.user_dir() or Path(str(resources.files("liq_pipeline.data")))
+    folder = Path(out) if out else brackets_mod.user_dir() or brackets_mod.shipped_dir()
     if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
         _fail(f"out: {folder} is not writable; pass --out DIR and set {brackets_mod.BRACKETS_DIR_VAR}=DIR for the runs")
     return folder
@@ -499,7 +500,7 @@ def record_forceorders(out, symbols, all_symbols, url, flush_seconds) -> None:
 
 
 @main.command()
-@click.option("--data-dir", default=None, help="Data root: a folder or s3://BUCKET/PREFIX (default $LIQ_DATA_DIR, else ./data).")
+@data_dir_option
 @click.option("--max-age", default="36h", show_default=True,
               help="Older than this is stale (klines, OI, funding, heatmap; the recorder's last message): 90m, 36h, 2d.")
 @click.option("--tapes", default=None, help="The recorder's --out folder, to judge it too.")

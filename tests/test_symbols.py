@@ -3,8 +3,6 @@ formula on a second symbol's table against hand-computed levels, the fallback ti
 an unknown symbol refused before it becomes a partition, and a simulated market for any symbol."""
 import datetime as dt
 import json
-import subprocess
-import sys
 
 import dagster as dg
 import numpy as np
@@ -20,6 +18,7 @@ from liq_pipeline.lib.sim.profiles import profile, scenario_for
 from liq_pipeline.lib.sim.scenario import Scenario
 
 from .fake_binance import FakeBinance
+from .test_e2e_files import liq
 
 # Binance-shaped brackets for a second symbol (test data: the shape and the cum rule are Binance's)
 ETH = [{"bracket": 1, "initialLeverage": 100, "notionalCap": 10000, "notionalFloor": 0, "maintMarginRatio": 0.005, "cum": 0.0},
@@ -96,9 +95,8 @@ def test_a_symbol_without_a_table_is_refused_unless_the_fallback_is_asked_for():
 def test_cli_refuses_a_real_symbol_without_brackets_before_it_becomes_a_partition(dagster_env):
     src = dagster_env / "archive"
     (src / "futures/um/daily/klines/DOGEUSDT/1h").mkdir(parents=True)     # the source lists the symbol
-    args = [sys.executable, "-m", "liq_pipeline.cli", "run", "--source", "files", "--path", str(src),
-            "--symbols", "DOGEUSDT", "--start", "2026-04-05", "--end", "2026-04-05"]
-    proc = subprocess.run(args, capture_output=True, text=True)
+    proc = liq("run", "--source", "files", "--path", str(src), "--symbols", "DOGEUSDT", "--start", "2026-04-05",
+               "--end", "2026-04-05", env_root=dagster_env, check=False)
     assert proc.returncode == 1 and proc.stderr.count("symbol DOGEUSDT: no bracket table") == 1, proc.stderr
     with dg.DagsterInstance.get() as instance:
         assert not instance.has_dynamic_partition("symbol", "DOGEUSDT")
@@ -169,9 +167,8 @@ def test_exchange_info_gives_contract_details_and_refuses_what_it_does_not_list(
         contracts.check_listed("XYZUSDT")
     with pytest.raises(InputError, match="ETHUSDT_260327|not a valid"):
         contracts.check_listed("ETHUSDT_260327")
-    args = [sys.executable, "-m", "liq_pipeline.cli", "run", "--symbols", "NOPEUSDT", "--start", "2026-04-05",
-            "--end", "2026-04-05"]
-    proc = subprocess.run(args, capture_output=True, text=True)
+    proc = liq("run", "--symbols", "NOPEUSDT", "--start", "2026-04-05", "--end", "2026-04-05", env_root=dagster_env,
+               check=False)
     assert proc.returncode == 1 and proc.stderr.count("symbol NOPEUSDT: not a USD-M symbol in exchange-info-") == 1
     with dg.DagsterInstance.get() as instance:
         assert not instance.has_dynamic_partition("symbol", "NOPEUSDT")

@@ -31,6 +31,11 @@ def user_dir() -> Path | None:
     return Path(d).expanduser() if d else None
 
 
+def shipped_dir() -> Path:
+    """The package's data folder (a real folder: a wheel or a source checkout)."""
+    return Path(str(resources.files("liq_pipeline.data")))
+
+
 def snapshot_files(pattern: re.Pattern):
     """(match, file, where from) of every snapshot file whose name matches: the shipped ones first, then those of
     $LIQ_BRACKETS_DIR (so a refreshed one of the same date wins where callers keep the last)."""
