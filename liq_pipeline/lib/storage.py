@@ -48,8 +48,8 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path:
     if m is None:
         return Path(value).expanduser().resolve()
     if m.group(1) not in REMOTE_PROTOCOLS:
-        raise ParameterError(f"data dir: {value!r}: only a local folder or {', '.join(p + '://' for p in REMOTE_PROTOCOLS)} "
-                         f"is supported")
+        raise ParameterError(f"data dir: {value!r}: only a local folder or "
+                             f"{', '.join(p + '://' for p in REMOTE_PROTOCOLS)} is supported")
     from upath import UPath
     # no listings cache: other processes (other symbols' runs) write under the same prefixes
     return UPath(value.rstrip("/"), use_listings_cache=False)
