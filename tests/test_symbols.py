@@ -40,8 +40,8 @@ def refresh(fake, *args):
 
 def test_refresh_signs_the_call_and_writes_snapshots_that_runs_read(bracket_dir):
     with FakeBinance(symbols=()) as fake:
-        fake.brackets = {"ETHUSDT": ETH, "SOLUSDT": ETH[:2]}
-        run = refresh(fake, "--symbols", "ETHUSDT,SOLUSDT", "--api-key", "test-key", "--api-secret", "test-secret")
+        fake.brackets = {"ETHUSDT": ETH, "ENAUSDT": ETH[:2]}
+        run = refresh(fake, "--symbols", "ETHUSDT,ENAUSDT", "--api-key", "test-key", "--api-secret", "test-secret")
         assert run.exit_code == 0, run.output
         assert fake.count("/fapi/v1/leverageBracket") == 1          # both symbols in one signed call
         assert "test-secret" not in run.output and "test-secret" not in "".join(fake.requests)
@@ -51,7 +51,7 @@ def test_refresh_signs_the_call_and_writes_snapshots_that_runs_read(bracket_dir)
     table, where = brackets.resolve("ETHUSDT", today)
     assert where.startswith(f"brackets-ETHUSDT-{today}.csv (refreshed") and not brackets.is_fallback(where)
     assert table["mmr"].tolist() == [0.005, 0.0065, 0.01, 0.02] and table["cum"].tolist() == [0, 15, 365, 5365]
-    assert "ETHUSDT" in brackets.known_symbols() and "SOLUSDT" in brackets.known_symbols()
+    assert "ENAUSDT" in brackets.known_symbols()                     # shipped with none; refreshed, it is known
 
 
 def test_refresh_refuses_a_bad_secret_a_broken_table_and_an_unknown_symbol(bracket_dir):
@@ -79,27 +79,48 @@ def test_formula_on_a_second_symbols_table_against_hand_computed_levels(bracket_
     assert liquidation_price([False], [3_000], [10], [20], eth)[0] == pytest.approx(3_131.1475, abs=1e-4)
     # long 2 ETH at 3,000, 50x: notional 6k -> bracket 1 (0.5%, cum 0); the table decides, not BTCUSDT's (0.4%)
     assert liquidation_price([True], [3_000], [2], [50], eth)[0] == pytest.approx(3_000 * 0.98 / 0.995, abs=1e-9)
-    # the fallback tiers, by hand: long 100 SOL at 150, 10x: notional 15k -> bracket 3 (5%, cum 300)
-    sol, where = brackets.resolve("SOLUSDT", fallback=True)
-    assert brackets.is_fallback(where) and "SOLUSDT" in where
-    assert liquidation_price([True], [150], [100], [10], sol)[0] == pytest.approx((135 - 3) / 0.95, abs=1e-9)
-    assert liquidation_price([False], [150], [100], [10], sol)[0] == pytest.approx((165 + 3) / 1.05, abs=1e-9)
+    # the fallback tiers, by hand: long 100 at 150, 10x: notional 15k -> bracket 3 (5%, cum 300)
+    ena, where = brackets.resolve("ENAUSDT", fallback=True)
+    assert brackets.is_fallback(where) and "ENAUSDT" in where
+    assert liquidation_price([True], [150], [100], [10], ena)[0] == pytest.approx((135 - 3) / 0.95, abs=1e-9)
+    assert liquidation_price([False], [150], [100], [10], ena)[0] == pytest.approx((165 + 3) / 1.05, abs=1e-9)
+
+
+def test_shipped_snapshots_cover_the_large_perpetuals_with_their_provenance():
+    shipped = {f.name for f in brackets.shipped_dir().glob("brackets-*USDT-*.csv")}
+    symbols = {name.split("-")[1] for name in shipped}
+    assert len(symbols) >= 20 and {"BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "BNBUSDT"} <= symbols
+    for name in shipped:
+        text = (brackets.shipped_dir() / name).read_text()
+        assert text.startswith("# ") and "leverageBracket" in text.split("bracket,")[0], name   # says where it is from
+        table, where = brackets.resolve(name.split("-")[1])           # loads: columns present, cum continuous
+        assert where.endswith("(shipped)") and table["notional_floor"].iloc[0] == 0
+        assert (table["notional_floor"].to_numpy()[1:] == table["notional_cap"].to_numpy()[:-1]).all(), name
+    # hand-computed on the shipped tables: long 10 ETH at 3,000, 20x: notional 30k -> bracket 1 (0.4%, cum 0, 150x)
+    eth = brackets.load("ETHUSDT")
+    assert liquidation_price([True], [3_000], [10], [20], eth)[0] == pytest.approx(2_850 / 0.996, abs=1e-9)
+    # short 50,000 DOGE at 0.20, 25x: notional 10k -> bracket 1 (0.65%, cum 0): (0.208 + 0) / 1.0065
+    doge = brackets.load("DOGEUSDT")
+    assert liquidation_price([False], [0.20], [50_000], [25], doge)[0] == pytest.approx(0.208 / 1.0065, abs=1e-12)
+    # long 1,000 SOL at 150, 10x: notional 150k -> bracket 2 (0.65%, cum 75): (135 - 0.075) / 0.9935
+    sol = brackets.load("SOLUSDT")
+    assert liquidation_price([True], [150], [1_000], [10], sol)[0] == pytest.approx((135 - 0.075) / 0.9935, abs=1e-9)
 
 
 def test_a_symbol_without_a_table_is_refused_unless_the_fallback_is_asked_for():
-    with pytest.raises(InputError, match=r"symbol DOGEUSDT: no bracket table .*--bracket-fallback"):
-        brackets.resolve("DOGEUSDT")
-    assert brackets.funding_cap("DOGEUSDT") == 0.03      # a fallback's rate says nothing of this symbol's cap
+    with pytest.raises(InputError, match=r"symbol ENAUSDT: no bracket table .*--bracket-fallback"):
+        brackets.resolve("ENAUSDT")
+    assert brackets.funding_cap("ENAUSDT") == 0.03      # a fallback's rate says nothing of this symbol's cap
 
 
 def test_cli_refuses_a_real_symbol_without_brackets_before_it_becomes_a_partition(dagster_env):
     src = dagster_env / "archive"
-    (src / "futures/um/daily/klines/DOGEUSDT/1h").mkdir(parents=True)     # the source lists the symbol
-    proc = liq("run", "--source", "files", "--path", str(src), "--symbols", "DOGEUSDT", "--start", "2026-04-05",
+    (src / "futures/um/daily/klines/ENAUSDT/1h").mkdir(parents=True)     # the source lists the symbol
+    proc = liq("run", "--source", "files", "--path", str(src), "--symbols", "ENAUSDT", "--start", "2026-04-05",
                "--end", "2026-04-05", env_root=dagster_env, check=False)
-    assert proc.returncode == 1 and proc.stderr.count("symbol DOGEUSDT: no bracket table") == 1, proc.stderr
+    assert proc.returncode == 1 and proc.stderr.count("symbol ENAUSDT: no bracket table") == 1, proc.stderr
     with dg.DagsterInstance.get() as instance:
-        assert not instance.has_dynamic_partition("symbol", "DOGEUSDT")
+        assert not instance.has_dynamic_partition("symbol", "ENAUSDT")
 
 
 def test_any_symbol_gets_its_own_simulated_market():
@@ -111,7 +132,8 @@ def test_any_symbol_gets_its_own_simulated_market():
         closes = res.klines["close"].to_numpy()
         assert 0.8 < closes[-1] / sc.initial_price < 1.25                 # its own price scale
         assert len(res.liquidations) > 0 and len(res.positions) > 0
-        # every position's liquidation price is the exact one under the fallback tiers it traded on
+        # every position's liquidation price is the exact one under the tiers it traded on: ETHUSDT's shipped
+        # table, and the fallback for PEPEUSDT, which has none
         pos = res.positions
         table = brackets.load(sc.symbol, fallback=True)
         lp = liquidation_price(pos["side"].eq("long").to_numpy(), pos["entry_price"].to_numpy(),
@@ -122,14 +144,14 @@ def test_any_symbol_gets_its_own_simulated_market():
     assert abs(np.corrcoef(r1, r2)[0, 1]) < 0.2                           # not one path rescaled
 
 
-def test_a_simulated_symbol_on_the_fallback_says_so(tmp_path):
+def test_a_simulated_market_names_the_tiers_it_trades_on(tmp_path):
     from liq_pipeline.lib.sim.source import SimulatedSource
 
     src = SimulatedSource(tmp_path, lambda s: scenario_for(s, days=1, start="2026-04-05"))
-    pulled = src.pull("klines", "SOLUSDT", dt.date(2026, 4, 5))
-    market = src.market("SOLUSDT")
-    meta = json.loads((market.mirror / "scenario.json").read_text())
-    assert meta["brackets"] == "FALLBACK brackets-fallback.csv: no bracket table for SOLUSDT"
+    pulled, _ = (src.pull("klines", sym, dt.date(2026, 4, 5)) for sym in ("SOLUSDT", "PEPEUSDT"))
+    meta = {sym: json.loads((src.market(sym).mirror / "scenario.json").read_text()) for sym in ("SOLUSDT", "PEPEUSDT")}
+    assert meta["SOLUSDT"]["brackets"] == "brackets-SOLUSDT-2026-10-07.csv (shipped)"
+    assert meta["PEPEUSDT"]["brackets"] == "FALLBACK brackets-fallback.csv: no bracket table for PEPEUSDT"
     # the contract's tick: 0.001 for this market's price scale, so the klines carry 3 decimals, not BTC's 1
     from liq_pipeline.lib.clean import clean_partition
     df, _ = clean_partition("klines", "SOLUSDT", dt.date(2026, 4, 5),
@@ -152,11 +174,11 @@ def test_exchange_info_gives_contract_details_and_refuses_what_it_does_not_list(
 
     with FakeBinance(symbols=()) as fake:
         fake.exchange_info = {"timezone": "UTC", "symbols": [
-            contract("BTCUSDT", "0.10", "0.001"), contract("SOLUSDT", "0.0100", "1"),
+            contract("BTCUSDT", "0.10", "0.001"), contract("SOLUSDT", "0.0100", "1"), contract("ENAUSDT", "0.0001", "1"),
             contract("ETHUSDT_260327", "0.01", "0.001", kind="CURRENT_QUARTER"),
             contract("XYZUSDT", "0.0001", "1", status="SETTLING")]}
         run = CliRunner().invoke(main, ["symbols", "refresh", "--url", fake.url], catch_exceptions=False)
-    assert run.exit_code == 0 and "4 contracts, 2 trading perpetuals" in run.output, run.output
+    assert run.exit_code == 0 and "5 contracts, 3 trading perpetuals" in run.output, run.output
     sol = contracts.contract("SOLUSDT")
     assert sol["tick_size"] == "0.0100" and sol["onboard_date"] == "2019-09-25"       # kept as Binance wrote them
     assert (contracts.decimals(sol["tick_size"]), contracts.decimals(sol["step_size"])) == (2, 0)
@@ -174,7 +196,7 @@ def test_exchange_info_gives_contract_details_and_refuses_what_it_does_not_list(
         assert not instance.has_dynamic_partition("symbol", "NOPEUSDT")
     listing = CliRunner().invoke(main, ["symbols", "list", "--format", "json"], catch_exceptions=False)
     rows = {r["symbol"]: r for r in json.loads(listing.output)}
-    assert rows["SOLUSDT"]["brackets"].startswith("FALLBACK") and rows["BTCUSDT"]["brackets"].endswith("(shipped)")
+    assert rows["ENAUSDT"]["brackets"].startswith("FALLBACK") and rows["SOLUSDT"]["brackets"].endswith("(shipped)")
     assert "XYZUSDT" not in rows and rows["SOLUSDT"]["tick_size"] == "0.0100"
 
 
