@@ -40,8 +40,8 @@ def refresh(fake, *args):
 
 def test_refresh_signs_the_call_and_writes_snapshots_that_runs_read(bracket_dir):
     with FakeBinance(symbols=()) as fake:
-        fake.brackets = {"ETHUSDT": ETH, "ENAUSDT": ETH[:2]}
-        run = refresh(fake, "--symbols", "ETHUSDT,ENAUSDT", "--api-key", "test-key", "--api-secret", "test-secret")
+        fake.brackets = {"ETHUSDT": ETH, "UNIUSDT": ETH[:2]}
+        run = refresh(fake, "--symbols", "ETHUSDT,UNIUSDT", "--api-key", "test-key", "--api-secret", "test-secret")
         assert run.exit_code == 0, run.output
         assert fake.count("/fapi/v1/leverageBracket") == 1          # both symbols in one signed call
         assert "test-secret" not in run.output and "test-secret" not in "".join(fake.requests)
@@ -51,7 +51,7 @@ def test_refresh_signs_the_call_and_writes_snapshots_that_runs_read(bracket_dir)
     table, where = brackets.resolve("ETHUSDT", today)
     assert where.startswith(f"brackets-ETHUSDT-{today}.csv (refreshed") and not brackets.is_fallback(where)
     assert table["mmr"].tolist() == [0.005, 0.0065, 0.01, 0.02] and table["cum"].tolist() == [0, 15, 365, 5365]
-    assert "ENAUSDT" in brackets.known_symbols()                     # shipped with none; refreshed, it is known
+    assert "UNIUSDT" in brackets.known_symbols()                     # shipped with none; refreshed, it is known
 
 
 def test_refresh_refuses_a_bad_secret_a_broken_table_and_an_unknown_symbol(bracket_dir):
@@ -80,8 +80,8 @@ def test_formula_on_a_second_symbols_table_against_hand_computed_levels(bracket_
     # long 2 ETH at 3,000, 50x: notional 6k -> bracket 1 (0.5%, cum 0); the table decides, not BTCUSDT's (0.4%)
     assert liquidation_price([True], [3_000], [2], [50], eth)[0] == pytest.approx(3_000 * 0.98 / 0.995, abs=1e-9)
     # the fallback tiers, by hand: long 100 at 150, 10x: notional 15k -> bracket 3 (5%, cum 300)
-    ena, where = brackets.resolve("ENAUSDT", fallback=True)
-    assert brackets.is_fallback(where) and "ENAUSDT" in where
+    ena, where = brackets.resolve("UNIUSDT", fallback=True)
+    assert brackets.is_fallback(where) and "UNIUSDT" in where
     assert liquidation_price([True], [150], [100], [10], ena)[0] == pytest.approx((135 - 3) / 0.95, abs=1e-9)
     assert liquidation_price([False], [150], [100], [10], ena)[0] == pytest.approx((165 + 3) / 1.05, abs=1e-9)
 
@@ -108,19 +108,19 @@ def test_shipped_snapshots_cover_the_large_perpetuals_with_their_provenance():
 
 
 def test_a_symbol_without_a_table_is_refused_unless_the_fallback_is_asked_for():
-    with pytest.raises(InputError, match=r"symbol ENAUSDT: no bracket table .*--bracket-fallback"):
-        brackets.resolve("ENAUSDT")
-    assert brackets.funding_cap("ENAUSDT") == 0.03      # a fallback's rate says nothing of this symbol's cap
+    with pytest.raises(InputError, match=r"symbol UNIUSDT: no bracket table .*--bracket-fallback"):
+        brackets.resolve("UNIUSDT")
+    assert brackets.funding_cap("UNIUSDT") == 0.03      # a fallback's rate says nothing of this symbol's cap
 
 
 def test_cli_refuses_a_real_symbol_without_brackets_before_it_becomes_a_partition(dagster_env):
     src = dagster_env / "archive"
-    (src / "futures/um/daily/klines/ENAUSDT/1h").mkdir(parents=True)     # the source lists the symbol
-    proc = liq("run", "--source", "files", "--path", str(src), "--symbols", "ENAUSDT", "--start", "2026-04-05",
+    (src / "futures/um/daily/klines/UNIUSDT/1h").mkdir(parents=True)     # the source lists the symbol
+    proc = liq("run", "--source", "files", "--path", str(src), "--symbols", "UNIUSDT", "--start", "2026-04-05",
                "--end", "2026-04-05", env_root=dagster_env, check=False)
-    assert proc.returncode == 1 and proc.stderr.count("symbol ENAUSDT: no bracket table") == 1, proc.stderr
+    assert proc.returncode == 1 and proc.stderr.count("symbol UNIUSDT: no bracket table") == 1, proc.stderr
     with dg.DagsterInstance.get() as instance:
-        assert not instance.has_dynamic_partition("symbol", "ENAUSDT")
+        assert not instance.has_dynamic_partition("symbol", "UNIUSDT")
 
 
 def test_any_symbol_gets_its_own_simulated_market():
@@ -174,7 +174,7 @@ def test_exchange_info_gives_contract_details_and_refuses_what_it_does_not_list(
 
     with FakeBinance(symbols=()) as fake:
         fake.exchange_info = {"timezone": "UTC", "symbols": [
-            contract("BTCUSDT", "0.10", "0.001"), contract("SOLUSDT", "0.0100", "1"), contract("ENAUSDT", "0.0001", "1"),
+            contract("BTCUSDT", "0.10", "0.001"), contract("SOLUSDT", "0.0100", "1"), contract("UNIUSDT", "0.0001", "1"),
             contract("ETHUSDT_260327", "0.01", "0.001", kind="CURRENT_QUARTER"),
             contract("XYZUSDT", "0.0001", "1", status="SETTLING")]}
         run = CliRunner().invoke(main, ["symbols", "refresh", "--url", fake.url], catch_exceptions=False)
@@ -196,7 +196,7 @@ def test_exchange_info_gives_contract_details_and_refuses_what_it_does_not_list(
         assert not instance.has_dynamic_partition("symbol", "NOPEUSDT")
     listing = CliRunner().invoke(main, ["symbols", "list", "--format", "json"], catch_exceptions=False)
     rows = {r["symbol"]: r for r in json.loads(listing.output)}
-    assert rows["ENAUSDT"]["brackets"].startswith("FALLBACK") and rows["SOLUSDT"]["brackets"].endswith("(shipped)")
+    assert rows["UNIUSDT"]["brackets"].startswith("FALLBACK") and rows["SOLUSDT"]["brackets"].endswith("(shipped)")
     assert "XYZUSDT" not in rows and rows["SOLUSDT"]["tick_size"] == "0.0100"
 
 
