@@ -39,7 +39,7 @@ def shipped_dir() -> Path:
 def snapshot_files(pattern: re.Pattern):
     """(match, file, where from) of every snapshot file whose name matches: the shipped ones first, then those of
     $LIQ_BRACKETS_DIR (so a refreshed one of the same date wins where callers keep the last)."""
-    places = [(resources.files("liq_pipeline.data"), "shipped")]
+    places = [(shipped_dir(), "shipped")]
     if user_dir() and user_dir().is_dir():
         places.append((user_dir(), f"refreshed, {user_dir()}"))
     for place, origin in places:
@@ -69,14 +69,12 @@ def _snapshot(symbol: str, day: dt.date | None):
 
 
 @functools.cache
-def _read(where: str) -> pd.DataFrame:
-    path = Path(where) if os.path.isabs(where) else resources.files("liq_pipeline.data").joinpath(where)
-    with path.open() as f:
-        df = pd.read_csv(f, comment="#")
+def _read(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path, comment="#")
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(f"{where}: bracket table without column(s) {', '.join(missing)}")
-    check_continuity(df, Path(where).name)
+        raise InputError(f"{path}: bracket table without column(s) {', '.join(missing)}")
+    check_continuity(df, path.name)
     return df
 
 
@@ -86,9 +84,9 @@ def resolve(symbol: str, day: dt.date | None = None, fallback: bool = False) -> 
     chosen = _snapshot(symbol, day)
     if chosen is not None:
         f, origin = chosen
-        return _read(f.name if origin == "shipped" else str(Path(f).resolve())), f"{f.name} ({origin})"
+        return _read(Path(f).resolve()), f"{f.name} ({origin})"
     if fallback:
-        return _read(FALLBACK_FILE), f"FALLBACK {FALLBACK_FILE}: no bracket table for {symbol}"
+        return _read(shipped_dir() / FALLBACK_FILE), f"FALLBACK {FALLBACK_FILE}: no bracket table for {symbol}"
     raise InputError(f"symbol {symbol}: no bracket table (have {', '.join(known_symbols())}). Fetch Binance's with "
                      f"`liq brackets refresh --symbols {symbol}` (needs an API key), or run on the generic fallback "
                      f"table with --bracket-fallback (every output's metadata then says so)")
