@@ -375,12 +375,12 @@ def brackets_refresh(symbols, all_symbols, top, api_key, api_secret, out, url) -
         missing = [s for s in wanted or [] if s not in by_symbol]
         if missing:
             _fail(f"brackets refresh: the endpoint has no brackets for {', '.join(missing)} (not USD-M symbols?)")
-        written = [bracket_refresh.write_snapshot(by_symbol[s], folder, now, base) for s in (wanted or sorted(by_symbol))]
+        chosen = wanted or sorted(by_symbol)
+        written = [bracket_refresh.write_snapshot(by_symbol[s], folder, now, base) for s in chosen]
     except (InputError, SourceError, ValueError, KeyError) as exc:     # an answer not of the documented shape
         _fail(f"brackets refresh: {exc}")
-    for s in wanted or sorted(by_symbol):
-        coef = by_symbol[s].get("notionalCoef")
-        if coef not in (None, 1, 1.0):
+    for s in chosen:
+        if (coef := bracket_refresh.adjusted_coef(by_symbol[s])) is not None:
             click.echo(f"  warning: {s} notionalCoef {coef}: this account's brackets are adjusted (recorded in the file)")
     click.echo(f"{len(written)} snapshot(s) in {folder}" + "".join(f"\n  {p.name}" for p in written[:20])
                + (f"\n  … and {len(written) - 20} more" if len(written) > 20 else ""))

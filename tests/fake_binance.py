@@ -22,6 +22,7 @@ class FakeBinance:
         # the signed leverageBracket endpoint: the key pair it accepts and what it answers, per symbol
         self.api_key, self.api_secret = "test-key", "test-secret"
         self.brackets: dict[str, list[dict]] = {}
+        self.coefs: dict[str, object] = {}             # notionalCoef per symbol, where the account's is adjusted
         self.exchange_info: dict | None = None       # the public exchangeInfo answer, when a test sets one
         self.open_interest: dict[str, tuple[float, float]] = {}   # symbol -> (contracts, mark price)
         handler = self._handler()
@@ -87,8 +88,12 @@ class FakeBinance:
         if "symbol" in q:
             if q["symbol"] not in self.brackets:
                 return 400, {"code": -1121, "msg": "Invalid symbol."}
-            return 200, {"symbol": q["symbol"], "brackets": self.brackets[q["symbol"]]}
-        return 200, [{"symbol": s, "brackets": b} for s, b in self.brackets.items()]
+            return 200, self._bracket_entry(q["symbol"])
+        return 200, [self._bracket_entry(s) for s in self.brackets]
+
+    def _bracket_entry(self, symbol: str) -> dict:
+        coef = {"notionalCoef": self.coefs[symbol]} if symbol in self.coefs else {}
+        return {"symbol": symbol, **coef, "brackets": self.brackets[symbol]}
 
     def _handler(self):
         fake = self

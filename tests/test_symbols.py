@@ -54,6 +54,17 @@ def test_refresh_signs_the_call_and_writes_snapshots_that_runs_read(bracket_dir)
     assert "UNIUSDT" in brackets.known_symbols()                     # shipped with none; refreshed, it is known
 
 
+def test_refresh_records_and_warns_of_an_adjusted_account_only(bracket_dir):
+    with FakeBinance(symbols=()) as fake:
+        fake.brackets, fake.coefs = {"ETHUSDT": ETH, "UNIUSDT": ETH}, {"ETHUSDT": 1.5, "UNIUSDT": "1"}
+        run = refresh(fake, "--all", "--api-key", "test-key", "--api-secret", "test-secret")
+    assert run.exit_code == 0, run.output
+    assert "warning: ETHUSDT notionalCoef 1.5" in run.output and "UNIUSDT notionalCoef" not in run.output
+    today = dt.datetime.now(dt.UTC).date()
+    assert "# notionalCoef 1.5: this account's brackets are adjusted" in (bracket_dir / f"brackets-ETHUSDT-{today}.csv").read_text()
+    assert "notionalCoef" not in (bracket_dir / f"brackets-UNIUSDT-{today}.csv").read_text()
+
+
 def test_refresh_refuses_a_bad_secret_a_broken_table_and_an_unknown_symbol(bracket_dir):
     with FakeBinance(symbols=()) as fake:
         fake.brackets = {"ETHUSDT": ETH, "BADUSDT": [dict(ETH[0]), dict(ETH[1], cum=16.0)]}

@@ -59,14 +59,20 @@ def to_table(entry: dict) -> pd.DataFrame:
     return df
 
 
+def adjusted_coef(entry: dict):
+    """The entry's notionalCoef where it is not 1 (the account's brackets are adjusted), else None."""
+    coef = entry.get("notionalCoef")
+    return None if coef is None or float(coef) == 1 else coef
+
+
 def write_snapshot(entry: dict, out_dir: Path, fetched_at: dt.datetime, origin: str) -> Path:
     symbol = entry["symbol"]
     df = to_table(entry)
-    coef = entry.get("notionalCoef")
+    coef = adjusted_coef(entry)
     header = (f"# {symbol} notional brackets (Binance USD-M), GET {origin}{ENDPOINT} at "
               f"{fetched_at.isoformat(timespec='seconds')} (signed; written by `liq brackets refresh`)\n"
               + (f"# notionalCoef {coef}: this account's brackets are adjusted; the caps are scaled for it\n"
-                 if coef not in (None, 1, 1.0, "1", "1.0") else ""))
+                 if coef is not None else ""))
     path = Path(out_dir) / f"brackets-{symbol}-{fetched_at.date().isoformat()}.csv"
     write_bytes_atomic(path, (header + df.to_csv(index=False, float_format="%.10g")).encode())
     return path
