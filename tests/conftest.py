@@ -7,6 +7,11 @@ REPO = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("LIQ_REAL_DATA", REPO.parent / "shared" / "data" / "real")).resolve()
 UM = REAL / "futures" / "um"
 
+# Tests run two at a time on the two cores (xdist): a worker pool in every test process and every `liq` it starts
+# would only add its imports. One worker runs range steps' work in place (lib/parallel); the tests that compare
+# the pool's outputs with in-place ones ask for two workers themselves.
+os.environ.setdefault("LIQ_WORKERS", "1")
+
 
 @pytest.fixture(scope="session")
 def real() -> Path:

@@ -20,8 +20,10 @@ from .conftest import REPO, UM
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 
 
-def liq(*args, env_root, check=True):
+def liq(*args, env_root, check=True, workers=None):
     env = {**os.environ, "DAGSTER_HOME": str(env_root / "dagster_home"), "LIQ_DATA_DIR": str(env_root / "data")}
+    if workers is not None:
+        env["LIQ_WORKERS"] = str(workers)
     proc = subprocess.run([sys.executable, "-m", "liq_pipeline.cli", *args], capture_output=True, text=True, env=env,
                           timeout=1200)
     if check and proc.returncode != 0:
@@ -172,10 +174,12 @@ def fingerprint(root, days) -> dict:
 
 @pytest.mark.slow
 def test_a_range_run_equals_day_by_day_runs(real, tmp_path):
+    """The range's days cleaned, modelled, gated and validated in two worker processes; each single day in place."""
     import pandas as pd
     days = ["2026-05-10", "2026-05-11", "2026-05-12"]
     whole, daily = tmp_path / "whole", tmp_path / "daily"
-    liq("run", "--source", "files", "--path", str(real), "--start", days[0], "--end", days[-1], env_root=whole)
+    liq("run", "--source", "files", "--path", str(real), "--start", days[0], "--end", days[-1], env_root=whole,
+        workers=2)
     for d in days:
         liq("run", "--source", "files", "--path", str(real), "--start", d, "--end", d, env_root=daily)
     files = sorted(p.relative_to(whole / "data") for p in (whole / "data").rglob("*.parquet"))

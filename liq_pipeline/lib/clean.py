@@ -4,11 +4,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from . import parse, tables
+from . import parse, schemas, tables
 from .errors import InputError
 from .params import KLINE_INTERVALS
 from .rawfiles import read_zip_csv, sha256_of
@@ -42,6 +43,17 @@ def _parse_file(table: tables.Table, data: bytes, f: dict, symbol: str, where: s
         # the truth's liquidations carry the event table's `source` column: where they came from
         return df.assign(source="simulated_truth") if "source" in table.columns else df
     raise InputError(f"{where}: unknown raw format {fmt!r}")
+
+
+def clean_day(day: dt.date, layout, dataset: str, symbol: str) -> tuple[pd.DataFrame, CleanReport, dict]:
+    """A day of `dataset` from its raw partition, in the table's schema: (frame, report, raw manifest). A day
+    needs nothing of its neighbours, so a range's days are cleaned in parallel (lib/parallel)."""
+    mpath = layout.manifest(dataset, symbol, day)
+    if not mpath.exists():
+        raise InputError(f"raw manifest {mpath} missing; materialise raw/{dataset} first")
+    manifest = json.loads(mpath.read_text())
+    df, report = clean_partition(dataset, symbol, day, manifest, layout.raw)
+    return schemas.conform(df, dataset), report, manifest
 
 
 def clean_partition(dataset: str, symbol: str, day: dt.date, manifest: dict, raw_root: Path) -> tuple[pd.DataFrame, CleanReport]:

@@ -2,12 +2,10 @@
 (date, symbol) with provenance columns, gated by the table's great-expectations suite (a blocking check
 declared on the asset). Gaps (missing bars, OI stamps, funding times) are reported in metadata, never filled."""
 
-import json
-
 import dagster as dg
 
-from ...lib import schemas, tables
-from ...lib.clean import clean_partition
+from ...lib import parallel, tables
+from ...lib.clean import clean_day
 from ...lib.errors import InputError
 from ..gates import asset_key, check_spec, gated_step
 from ..metadata import frame_metadata
@@ -30,16 +28,13 @@ def build_clean_asset(table: tables.Table) -> dg.AssetsDefinition:
         yield from gated_step(context, storage, table, write_days)
 
     def write_days(layout, symbol, days):
+        # days are cleaned in parallel and written here, in order
+        results = parallel.ordered(clean_day, days, layout, name, symbol)
         for day in days:
-            mpath = layout.manifest(name, symbol, day)
             try:
-                if not mpath.exists():
-                    raise InputError(f"raw manifest {mpath} missing; materialise raw/{name} first")
-                manifest = json.loads(mpath.read_text())
-                df, report = clean_partition(name, symbol, day, manifest, layout.raw)
+                df, report, manifest = next(results)
             except InputError as exc:
                 raise failure(f"clean/{name}", day, symbol, exc) from None
-            df = schemas.conform(df, name)
             path = layout.write(df, "clean", name, symbol, day)
             gaps = {k: {"missing": len(v), "first": v[:5]} for k, v in report.gaps.items()}
             yield day, df, {

@@ -8,17 +8,18 @@ cold start). Metadata `start` / `warm_start_days` says which. A rerun of an earl
 later days' states as they were: rerun the range after it to carry the change forward.
 """
 
+import collections
 import datetime as dt
 
 import dagster as dg
 import pandas as pd
 
-from ...lib import brackets, schemas, tables
+from ...lib import brackets, parallel, schemas, tables
 from ...lib.errors import InputError
 from ...lib.liqprice import BracketArrays
 from ...lib.model import book as book_mod
 from ...lib.model.estimate import estimate_day, replay_history
-from ...lib.model.levels import rollup
+from ...lib.model.levels import day_tables
 from ...lib.model.profile import PROFILE_DAYS, ProfileWindow
 from ...lib.storage import write_bytes_atomic
 from .. import preview_apis
@@ -122,12 +123,42 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
     selected = {t: wanted(context, tables.get(t)) for t in MODEL_OUTPUTS}
     outs = {t: RangeOutput(context, asset_key(tables.get(t))) for t in MODEL_OUTPUTS}
     evaluations = []
+    write = tuple(t for t in MODEL_OUTPUTS if selected[t][0])
     for symbol, days in days_by_symbol(context).items():
         gates = {t: RangeGate(tables.get(t), symbol, suites, selected[t][1]) for t in MODEL_OUTPUTS}
+        # a day's tables are rolled up and written in a worker while the book goes on to the next day; they
+        # are recorded here in day order: (day, metadata common to its tables, future of day_tables)
+        pending: collections.deque = collections.deque()
+        read: dict = {}             # (table, day) -> clean partition: a day's OI and funding serve two days
+
+        def two_days(table: str, day: dt.date) -> pd.DataFrame:
+            """The clean table's day before and day, concatenated (as layout.read_days), each read once."""
+            both = [day - dt.timedelta(days=1), day]
+            for d in both:
+                if (table, d) not in read:
+                    read[(table, d)] = layout.read_days("clean", table, symbol, [d])
+            read.pop((table, day - dt.timedelta(days=2)), None)
+            frames = [read[(table, d)] for d in both if len(read[(table, d)])]
+            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+        def record(keep: int) -> None:
+            while len(pending) > keep:
+                day, common, made = pending.popleft()
+                for table, (df, path) in made.result().items():
+                    if table not in write:       # only its gate: validate what is stored
+                        gates[table].add(day, layout.read("model", table, symbol, day))
+                        continue
+                    md = {**frame_metadata(df), "path": dg.MetadataValue.path(str(path)), **common}
+                    if table == "heatmap":
+                        md["model_config"] = dg.MetadataValue.json(cfg.to_dict())
+                    outs[table].add(day, symbol, md)
+                    gates[table].add(day, df)
+
         for day in days:              # in order: each day starts from the book the day before saved
             try:
                 table, brackets_from = brackets.resolve(symbol, day, fallback=source.bracket_fallback_allowed())
             except InputError as exc:
+                record(0)
                 for t, out in outs.items():       # the days done before it stay recorded
                     if selected[t][0]:
                         yield from out.partial()
@@ -138,11 +169,9 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
             warm_days = None
             if prev is None:          # a first day: start from the history the data root holds, if any
                 prev, warm_days = _replay(layout, symbol, day, cfg, br)
-            both = [day - dt.timedelta(days=1), day]
-            est = estimate_day(day, layout.read("clean", "klines", symbol, day),
-                               layout.read_days("clean", "open_interest", symbol, both),
-                               layout.read_days("clean", "funding", symbol, both),
-                               layout.read("model", "volume_profile", symbol, day), prev, cfg, br)
+            est = estimate_day(day, layout.read("clean", "klines", symbol, day), two_days("open_interest", day),
+                               two_days("funding", day), layout.read("model", "volume_profile", symbol, day),
+                               prev, cfg, br)
             if est.state is not None:
                 write_bytes_atomic(layout.book_state(cfg.key(), symbol, day), book_mod.save_state(est.state))
             start = ("carried from the day before" if warm_days is None else
@@ -152,20 +181,12 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
                       "warm_start_days": warm_days or 0, "interval": est.interval or "",
                       "bars_without_oi": est.bars_without_oi,
                       "snapshots_without_history": dg.MetadataValue.json(est.snapshots_without_history)}
-            for table, df in (("heatmap", est.heatmap), ("heatmap_levels", rollup(est.heatmap)),
-                              ("predicted_liquidations", est.predicted), ("model_snapshots", est.snapshots)):
-                df = _conform(df, table, symbol, cfg.key())
-                if not selected[table][0]:       # only its gate: validate what is stored
-                    evaluations += gates[table].add(day, layout.read("model", table, symbol, day))
-                    continue
-                path = layout.write(df, "model", table, symbol, day)
-                md = {**frame_metadata(df), "path": dg.MetadataValue.path(str(path)), **common}
-                if table == "heatmap":
-                    md["model_config"] = dg.MetadataValue.json(cfg.to_dict())
-                outs[table].add(day, symbol, md)
-                evaluations += gates[table].add(day, df)
+            pending.append((day, common, parallel.submit(day_tables, day, layout, symbol, cfg.key(), est.heatmap,
+                                                         est.predicted, est.snapshots, write)))
+            record(keep=2 * parallel.workers())
+        record(keep=0)
         for gate in gates.values():
-            evaluations += gate.flush()
+            evaluations += gate.evaluations()
     for table, out in outs.items():
         if selected[table][0]:
             yield out.result()

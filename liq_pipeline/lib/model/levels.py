@@ -43,6 +43,20 @@ def rollup(heatmap: pd.DataFrame) -> pd.DataFrame:
     return g[cols].sort_values(["model", "ts", "side", "bucket"], kind="stable").reset_index(drop=True)
 
 
+def day_tables(day: dt.date, layout, symbol: str, config_key: str, heatmap: pd.DataFrame, predicted: pd.DataFrame,
+               snapshots: pd.DataFrame, write: tuple[str, ...]) -> dict[str, tuple[pd.DataFrame, object]]:
+    """A day's model tables in their schemas (heatmap_levels rolled up from the heatmap), those named in `write`
+    written: table -> (frame, path or None). Needs nothing of the next day, so it runs in a worker (lib/parallel)
+    while the book goes on to the next day."""
+    from .. import schemas
+    out = {}
+    for table, df in (("heatmap", heatmap), ("heatmap_levels", rollup(heatmap)),
+                      ("predicted_liquidations", predicted), ("model_snapshots", snapshots)):
+        df = schemas.conform(df.assign(symbol=symbol, config_key=config_key) if len(df) else df, table)
+        out[table] = (df, layout.write(df, "model", table, symbol, day) if table in write else None)
+    return out
+
+
 def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """From the warehouse's heatmap_levels table: (levels at the snapshot `at` — default the latest — with
     the window's peak per bucket, and the window as ts × bucket rows for a picture)."""

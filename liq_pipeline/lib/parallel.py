@@ -1,0 +1,112 @@
+"""Work that does not depend on its neighbours (a day's cleaning or validation, a gate's batch) on every core.
+
+A range step was one thread on a 2-core machine: the other core idled while a step cleaned, validated or gated
+65 independent days. `submit` hands such work to a process pool shared by every step of the process (spawned
+once, so each worker imports pandas and great-expectations once, not per step); the step keeps the order of
+its days and its writes, taking results back in order (`ordered`).
+
+Workers: $LIQ_WORKERS, else the cores. One worker, or a process that may not have children (a daemonic one, as
+in Celery's prefork pool), runs the work in place, at once: the same code path, no pool.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import importlib
+import multiprocessing
+import multiprocessing.util
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+WORKERS_VAR = "LIQ_WORKERS"
+
+_pool: cf.ProcessPoolExecutor | None = None
+_lock = threading.Lock()
+_END = object()
+
+
+def workers() -> int:
+    """How many processes work in parallel here: $LIQ_WORKERS, else the cores."""
+    value = os.environ.get(WORKERS_VAR, "").strip()
+    try:
+        n = int(value) if value else (os.cpu_count() or 1)
+    except ValueError:
+        raise ValueError(f"{WORKERS_VAR}={value!r}: expected a whole number of processes") from None
+    return max(1, n)
+
+
+def _in_place() -> bool:
+    return workers() == 1 or multiprocessing.current_process().daemon
+
+
+def _ready() -> None:
+    """A worker's first task: import what the work needs (great-expectations takes seconds) before it is asked."""
+    from . import quality
+    importlib.import_module(f"{__package__}.validation.periods")
+    quality.warm()
+
+
+def _executor() -> cf.ProcessPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            # spawn, not fork: the caller is threaded (Dagster's run, the CLI's progress poller)
+            _pool = cf.ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_ready)
+            # A process that is itself a multiprocessing child (a symbol's run under `liq run`, a step under
+            # Dagster's multiprocess executor) joins its children when it ends, before the pool's own exit hook
+            # would stop them: without this finalizer, which runs first, it would wait for its idle workers forever.
+            multiprocessing.util.Finalize(None, shutdown, exitpriority=100)
+        return _pool
+
+
+def start() -> None:
+    """Start every worker now (each imports its libraries while the caller does something else, such as pulling
+    raw data), not at the first parallel step."""
+    if not _in_place():
+        pool = _executor()
+        for _ in range(workers()):   # the pool starts a worker per task while none is idle
+            pool.submit(int)
+
+
+def submit(fn: Callable, *args, **kwargs) -> cf.Future:
+    """fn(*args, **kwargs) in a worker (fn and its arguments must pickle), or here and now when in place."""
+    if _in_place():
+        done: cf.Future = cf.Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+    return _executor().submit(fn, *args, **kwargs)
+
+
+def ordered(fn: Callable, items: Iterable, *args) -> Iterator:
+    """fn(item, *args) for every item, computed in parallel, yielded in the items' order. An item's error is raised
+    when its turn comes (the items before it have been yielded); the items after it are cancelled where they have
+    not started. At most two items per worker are in flight: a year of days is not held in memory at once."""
+    pending: collections.deque[cf.Future] = collections.deque()
+    items = iter(items)
+    try:
+        while True:
+            while len(pending) < 2 * workers():
+                item = next(items, _END)
+                if item is _END:
+                    break
+                pending.append(submit(fn, item, *args))
+            if not pending:
+                return
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+
+
+def shutdown() -> None:
+    """Stop the workers (tests that change $LIQ_WORKERS; the pool is otherwise closed at exit)."""
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool = None

@@ -1,0 +1,76 @@
+"""The worker pool range steps share (lib/parallel): order kept, errors at their item's turn, in place when one
+worker, and a multiprocessing child that used it still exits (it used to wait for its idle workers forever)."""
+import multiprocessing
+import os
+
+import pytest
+
+from liq_pipeline.lib import parallel
+from liq_pipeline.lib.errors import InputError
+
+
+def slow_square(x: int, fail_at: int | None = None) -> tuple[int, int]:
+    import time
+    time.sleep(0.05 * (x % 3))          # later items often finish first: the order must still be the items'
+    if x == fail_at:
+        raise InputError(f"item {x} is bad")
+    return x * x, os.getpid()
+
+
+@pytest.fixture(scope="module")
+def two_workers():
+    # one pool for the module's tests: each worker imports great-expectations as it starts (seconds)
+    before = os.environ.get(parallel.WORKERS_VAR)
+    os.environ[parallel.WORKERS_VAR] = "2"
+    parallel.shutdown()
+    yield
+    parallel.shutdown()
+    if before is None:
+        del os.environ[parallel.WORKERS_VAR]
+    else:
+        os.environ[parallel.WORKERS_VAR] = before
+
+
+def test_results_come_in_the_items_order_from_other_processes(two_workers):
+    out = list(parallel.ordered(slow_square, range(10)))
+    assert [sq for sq, _ in out] == [x * x for x in range(10)]
+    assert os.getpid() not in {pid for _, pid in out}
+
+
+def test_an_error_is_raised_at_its_items_turn_after_the_items_before_it(two_workers):
+    got = []
+    with pytest.raises(InputError, match="item 4 is bad"):
+        for sq, _ in parallel.ordered(slow_square, range(10), 4):
+            got.append(sq)
+    assert got == [0, 1, 4, 9]
+
+
+def test_one_worker_runs_in_place(monkeypatch):
+    monkeypatch.setenv(parallel.WORKERS_VAR, "1")
+    parallel.shutdown()
+    assert {pid for _, pid in parallel.ordered(slow_square, range(3))} == {os.getpid()}
+    assert parallel.submit(slow_square, 3).result()[0] == 9
+    with pytest.raises(InputError):
+        parallel.submit(slow_square, 2, 2).result()
+
+
+def test_a_bad_worker_count_is_named(monkeypatch):
+    monkeypatch.setenv(parallel.WORKERS_VAR, "two")
+    with pytest.raises(ValueError, match="LIQ_WORKERS='two'"):
+        parallel.workers()
+
+
+def _child_uses_the_pool() -> None:
+    assert parallel.submit(slow_square, 3).result()[0] == 9
+
+
+def test_a_multiprocessing_child_that_used_the_pool_exits(monkeypatch):
+    # as a symbol's run under `liq run` does: the child's pool must be stopped before the child joins its children
+    monkeypatch.setenv(parallel.WORKERS_VAR, "2")
+    child = multiprocessing.get_context("spawn").Process(target=_child_uses_the_pool)
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
