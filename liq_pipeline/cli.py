@@ -214,54 +214,59 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
 @data_dir_option
 def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     """Liquidation levels over a timeframe: now and the window's peak per price bucket, or a heatmap picture."""
-    import pandas as pd
+    import datetime as dt
 
-    from .lib.model import levels as lv
+    from .lib.model import levels_query
     from .lib.params import parse_symbol
 
     try:
         sym = parse_symbol(symbol)
-        at_ts = pd.Timestamp(at).tz_localize("UTC") if at and pd.Timestamp(at).tzinfo is None else \
-            (pd.Timestamp(at).tz_convert("UTC") if at else None)
+        at_ts = dt.datetime.fromisoformat(at) if at else None
     except (ParameterError, ValueError) as exc:
         _fail(f"--at: {at!r} is not an ISO-8601 time ({exc})" if "symbol" not in str(exc) else str(exc))
+    at_ts = (at_ts.astimezone(dt.UTC) if at_ts.tzinfo else at_ts.replace(tzinfo=dt.UTC)) if at_ts else None
     root = _root(data_dir)
     from .lib import warehouse
     try:
         con = warehouse.connect_read_only(root)
     except FileNotFoundError as exc:
         _fail(str(exc))
-    levels, window = lv.query(con, sym, model, at_ts.to_pydatetime() if at_ts is not None else None, timeframe)
-    if levels.empty:
+    view = levels_query.query(con, sym, model, at_ts, timeframe)
+    if view is None or not view.levels:
         _fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
               f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {storage.warehouse_path(root)}")
-    when, price = levels.attrs["ts"], levels.attrs["price"]
+    when, price = view.ts, view.price
     if fmt in ("png", "html"):
         from .lib import plots
         path = Path(out) if out else root / "reports" / sym / f"heatmap-{model}-{timeframe}.{fmt}"
         title = f"{sym} estimated liquidation heatmap ({model} model), {timeframe} to {when:%Y-%m-%d %H:%M} UTC"
-        (plots.heatmap_png if fmt == "png" else plots.heatmap_html)(window, title, path)
+        (plots.heatmap_png if fmt == "png" else plots.heatmap_html)(view.window_frame(), title, path)
         click.echo(str(path))
     elif fmt == "json":
         import json
         click.echo(json.dumps({"symbol": sym, "model": model, "timeframe": timeframe, "ts": when.isoformat(),
-                               "price": price, "levels": levels.to_dict(orient="records")}, indent=1))
+                               "price": price, "levels": view.levels}, indent=1))
     elif fmt == "csv":
-        out_df = levels.assign(symbol=sym, model=model, timeframe=timeframe, ts=when.isoformat(), price=price)
-        lead = ["symbol", "model", "timeframe", "ts", "price"]
-        click.echo(out_df[lead + [c for c in levels.columns if c not in lead]].to_csv(index=False), nl=False)
+        import csv
+        import io
+        buf = io.StringIO()
+        lead = {"symbol": sym, "model": model, "timeframe": timeframe, "ts": when.isoformat(), "price": price}
+        writer = csv.DictWriter(buf, [*lead, *levels_query.LEVEL_COLUMNS], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**lead, **level} for level in view.levels)
+        click.echo(buf.getvalue(), nl=False)
     else:
         from .lib.contracts import price_decimals
         d = price_decimals(price)
         click.echo(f"{sym} {model} model, {timeframe}, snapshot {when:%Y-%m-%d %H:%M} UTC, price {price:,.{d}f}")
         click.echo(f"{'price range':>23s} {'long $M':>9s} {'short $M':>9s} {'peak L $M':>10s} {'peak S $M':>10s}")
         marked = False
-        for r in levels.itertuples(index=False):
-            if not marked and r.price_low < price:
+        for r in view.levels:
+            if not marked and r["price_low"] < price:
                 click.echo(f"{'— price ' + format(price, f',.{d}f') + ' —':^23s}")
                 marked = True
-            click.echo(f"{r.price_low:>11,.{d}f}–{r.price_high:<11,.{d}f} {r.long_usd / 1e6:9.2f} {r.short_usd / 1e6:9.2f} "
-                       f"{r.long_peak_usd / 1e6:10.2f} {r.short_peak_usd / 1e6:10.2f}")
+            click.echo(f"{r['price_low']:>11,.{d}f}–{r['price_high']:<11,.{d}f} {r['long_usd'] / 1e6:9.2f} "
+                       f"{r['short_usd'] / 1e6:9.2f} {r['long_peak_usd'] / 1e6:10.2f} {r['short_peak_usd'] / 1e6:10.2f}")
 
 
 @main.command()
@@ -270,13 +275,11 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def sql(query, data_dir, fmt) -> None:
     """Run a read-only SQL query on the warehouse."""
-    import duckdb
-
     from .lib import warehouse
 
     try:
         cols, rows = warehouse.query(_root(data_dir), query)
-    except (FileNotFoundError, duckdb.Error) as exc:
+    except (FileNotFoundError, warehouse.duckdb.Error) as exc:
         _fail(str(exc))
     if fmt == "json":
         import json

@@ -6,6 +6,18 @@ import pytest
 from .test_e2e_files import liq
 
 
+def liq_modules(env_root, *args) -> list[str]:
+    """The modules a `liq` command loaded, run in a fresh interpreter."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys\nfrom liq_pipeline.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\nprint('\\n'.join(sorted(sys.modules)))")
+    env = {**os.environ, "DAGSTER_HOME": str(env_root / "dagster_home"), "LIQ_DATA_DIR": str(env_root / "data")}
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
+    return proc.stdout.splitlines()
+
+
 @pytest.mark.slow
 def test_simulated_run_end_to_end(tmp_path):
     proc = liq("run", "--source", "simulated", "--symbols", "BTCUSDT", "--start", "2026-04-05", "--end", "2026-04-06",
@@ -36,6 +48,9 @@ def test_simulated_run_end_to_end(tmp_path):
     # liq heatmap, every format
     out = liq("heatmap", "--symbol", "BTCUSDT", "--timeframe", "1d", env_root=tmp_path).stdout
     assert "BTCUSDT flow model, 1d, snapshot 2026-04-06 23:00 UTC" in out and "— price" in out
+    # its whole time is a target (< 300 ms): it must not import pandas (~0.6 s) or the duckdb package (~0.15 s)
+    loaded = liq_modules(tmp_path, "heatmap", "--symbol", "BTCUSDT", "--timeframe", "1d")
+    assert not {m.split(".")[0] for m in loaded} & {"pandas", "duckdb", "numpy", "dagster"}
     import json
     js = json.loads(liq("heatmap", "--timeframe", "7d", "--format", "json", "--model", "static", env_root=tmp_path).stdout)
     assert js["model"] == "static" and js["levels"] and {"price_low", "long_usd", "short_peak_usd"} <= set(js["levels"][0])

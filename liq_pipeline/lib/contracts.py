@@ -15,12 +15,13 @@ import io
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from .brackets import snapshot_files
 from .errors import InputError
 from .storage import write_bytes_atomic
+
+if TYPE_CHECKING:     # pandas is imported where rows are made: `liq heatmap` imports this module for price_decimals
+    import pandas as pd
 
 ENDPOINT = "/fapi/v1/exchangeInfo"
 COLUMNS = ["symbol", "status", "contract_type", "base_asset", "quote_asset", "price_precision", "quantity_precision",
@@ -46,6 +47,7 @@ def from_answer(body: dict) -> pd.DataFrame:
                 if s.get("onboardDate") else ""})
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{ENDPOINT}: symbol {s.get('symbol', '?')}: missing or bad field ({exc!r})") from None
+    import pandas as pd
     return pd.DataFrame(rows, columns=COLUMNS).sort_values("symbol", ignore_index=True)
 
 
@@ -58,6 +60,7 @@ def write_snapshot(df: pd.DataFrame, out_dir: Path, fetched_at: dt.datetime, ori
 
 
 def _latest():
+    from .brackets import snapshot_files
     found = {m.group(1): f for m, f, _ in snapshot_files(_NAME)}
     return found[max(found)] if found else None
 
@@ -67,6 +70,7 @@ def snapshot() -> tuple[pd.DataFrame, str] | None:
     f = _latest()
     if f is None:
         return None
+    import pandas as pd
     return pd.read_csv(io.StringIO(f.read_text()), comment="#", dtype=str, keep_default_na=False), f.name
 
 

@@ -2,9 +2,12 @@
 partitions and to give the warehouse a typed view of a table that has no partition yet."""
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import tables
+
+if TYPE_CHECKING:        # pandas is imported by conform: the warehouse's readers (liq heatmap, liq sql) never need it
+    import pandas as pd
 
 TS = tables.TS
 _DUCK = {"str": "VARCHAR", TS: "TIMESTAMPTZ", "float64": "DOUBLE", "int64": "BIGINT", "Int64": "BIGINT",
@@ -17,6 +20,7 @@ def columns(table: str) -> dict[str, str]:
 
 def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """Exactly the table's columns, in order, with its types (an empty frame gets the schema too)."""
+    import pandas as pd
     cols = columns(table)
     extra = [c for c in df.columns if c not in cols]
     out = pd.DataFrame({c: (df[c] if c in df.columns else pd.Series(dtype=t)).astype(t) for c, t in cols.items()},

@@ -21,7 +21,13 @@ import shutil
 import uuid
 from pathlib import Path
 
-import duckdb
+# DuckDB's engine itself: the duckdb package re-exports this module's connect, connection class and errors (they
+# are the same objects), and importing the package adds ~0.15 s (its Python relational API, a version lookup through
+# importlib.metadata) that nothing here uses, in `liq heatmap`, whose whole time is a target (< 300 ms).
+try:
+    import _duckdb as duckdb
+except ImportError:          # a duckdb that no longer ships its engine as a top-level module
+    import duckdb
 
 from . import schemas
 from .storage import cache_dir, is_remote, warehouse_path
