@@ -74,3 +74,37 @@ def test_a_multiprocessing_child_that_used_the_pool_exits(monkeypatch):
     if alive:
         child.kill()
     assert not alive and child.exitcode == 0
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    # kill -9 of a `liq run` (the crash-safety tests do it) runs no exit hook: its workers must not stay behind
+    import signal
+    import subprocess
+    import sys
+    import time
+    code = ("import sys\nfrom liq_pipeline.lib import parallel\nfrom tests.test_parallel import slow_square\n"
+            "print(' '.join(sorted({str(pid) for _, pid in parallel.ordered(slow_square, range(8))})), flush=True)\n"
+            "import time\ntime.sleep(600)\n")
+    env = {**os.environ, parallel.WORKERS_VAR: "2"}
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env,
+                              cwd=os.path.dirname(os.path.dirname(__file__)))
+    try:
+        workers = [int(p) for p in parent.stdout.readline().split()]
+        assert workers and parent.pid not in workers
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in workers)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

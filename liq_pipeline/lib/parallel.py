@@ -40,8 +40,18 @@ def _in_place() -> bool:
     return workers() == 1 or multiprocessing.current_process().daemon
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the process that started it ends, even killed (kill -9 runs none of its exit hooks):
+    the worker holds its task queue's write end too, so it would otherwise wait for work forever."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (parent.join(), os._exit(0)), name="exit-with-parent", daemon=True).start()
+
+
 def _ready() -> None:
-    """A worker's first task: import what the work needs (great-expectations takes seconds) before it is asked."""
+    """A worker's start: follow its parent, and import what the work needs (great-expectations takes seconds)
+    before it is asked."""
+    _exit_with_parent()
     from . import quality
     importlib.import_module(f"{__package__}.validation.periods")
     quality.warm()
