@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import importlib
 import datetime as dt
 import multiprocessing
 import os
@@ -155,6 +156,10 @@ def launch(symbols: list[str], first: dt.date, last: dt.date, config: dict, tags
     with dg.DagsterInstance.get() as instance:
         workers = max(1, min(len(symbols), max_concurrent_runs(instance)))
         if workers == 1:   # one at a time: a thread is enough, and saves a process start
+            # The run's thread and this one (polling) both use SQLAlchemy, which imports its ORM lazily on first use:
+            # two threads importing that circular package at once can see it half-initialised (a run failed with
+            # "sqlalchemy.orm.exc has no attribute UnmappedClassError"). Imported here first, before the thread.
+            importlib.import_module("sqlalchemy.orm")
             pool = cf.ThreadPoolExecutor(1)
         else:
             pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
