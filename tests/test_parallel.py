@@ -45,6 +45,20 @@ def test_an_error_is_raised_at_its_items_turn_after_the_items_before_it(two_work
     assert got == [0, 1, 4, 9]
 
 
+def test_a_producers_error_comes_after_what_it_submitted_before_it(two_workers):
+    # as the model step's: the book submits each day's tables, then a day fails (no bracket table for it)
+    def days():
+        for x in range(5):
+            yield x, parallel.submit(slow_square, x)
+        raise InputError("day 5 has no bracket table")
+
+    got = []
+    with pytest.raises(InputError, match="day 5"):
+        for x, (sq, _) in parallel.in_order(days()):
+            got.append((x, sq))
+    assert got == [(x, x * x) for x in range(5)]
+
+
 def test_one_worker_runs_in_place(monkeypatch):
     monkeypatch.setenv(parallel.WORKERS_VAR, "1")
     parallel.shutdown()

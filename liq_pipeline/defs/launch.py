@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import importlib
 import datetime as dt
+import importlib
 import multiprocessing
 import os
 import uuid

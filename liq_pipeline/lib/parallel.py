@@ -3,7 +3,7 @@
 A range step was one thread on a 2-core machine: the other core idled while a step cleaned, validated or gated
 65 independent days. `submit` hands such work to a process pool shared by every step of the process (spawned
 once, so each worker imports pandas and great-expectations once, not per step); the step keeps the order of
-its days and its writes, taking results back in order (`ordered`).
+its days and its writes, taking results back in order (`ordered`, `in_order`).
 
 Workers: $LIQ_WORKERS, else the cores. One worker, or a process that may not have children (a daemonic one, as
 in Celery's prefork pool), runs the work in place, at once: the same code path, no pool.
@@ -23,7 +23,6 @@ WORKERS_VAR = "LIQ_WORKERS"
 
 _pool: cf.ProcessPoolExecutor | None = None
 _lock = threading.Lock()
-_END = object()
 
 
 def workers() -> int:
@@ -92,25 +91,38 @@ def submit(fn: Callable, *args, **kwargs) -> cf.Future:
     return _executor().submit(fn, *args, **kwargs)
 
 
-def ordered(fn: Callable, items: Iterable, *args) -> Iterator:
-    """fn(item, *args) for every item, computed in parallel, yielded in the items' order. An item's error is raised
-    when its turn comes (the items before it have been yielded); the items after it are cancelled where they have
-    not started. At most two items per worker are in flight: a year of days is not held in memory at once."""
-    pending: collections.deque[cf.Future] = collections.deque()
-    items = iter(items)
+def in_order(submitted: Iterable[tuple[object, cf.Future]]) -> Iterator[tuple[object, object]]:
+    """(key, result) for each (key, future) that `submitted` yields, in its order. It is advanced only while fewer
+    than two futures per worker are in flight, so a producer submitting a year of days holds a few at a time. A
+    future's error is raised at its turn; an error of `submitted` itself after the results of what it submitted
+    before it. Futures not yet taken are cancelled where they have not started."""
+    pending: collections.deque = collections.deque()
+    submitted, stopped = iter(submitted), None
     try:
         while True:
-            while len(pending) < 2 * workers():
-                item = next(items, _END)
-                if item is _END:
-                    break
-                pending.append(submit(fn, item, *args))
+            while stopped is None and len(pending) < 2 * workers():
+                try:
+                    pending.append(next(submitted))
+                except StopIteration:
+                    stopped = True
+                except Exception as exc:        # the producer's error comes after what it produced before it
+                    stopped = exc
             if not pending:
+                if isinstance(stopped, Exception):
+                    raise stopped
                 return
-            yield pending.popleft().result()
+            key, future = pending.popleft()
+            yield key, future.result()
     finally:
-        for f in pending:
-            f.cancel()
+        for _, future in pending:
+            future.cancel()
+
+
+def ordered(fn: Callable, items: Iterable, *args) -> Iterator:
+    """fn(item, *args) for every item, computed in parallel, yielded in the items' order (in_order: an item's error
+    is raised at its turn, after the items before it, and at most two items per worker are in flight)."""
+    for _, result in in_order((item, submit(fn, item, *args)) for item in items):
+        yield result
 
 
 def shutdown() -> None:

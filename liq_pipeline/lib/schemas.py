@@ -28,6 +28,11 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     return pd.concat([out, df[extra]], axis=1) if extra else out
 
 
+def conform_stamped(df: pd.DataFrame, table: str, symbol: str, config_key: str) -> pd.DataFrame:
+    """conform, with the symbol and the config key that made the rows stamped on them (the model's tables)."""
+    return conform(df.assign(symbol=symbol, config_key=config_key) if len(df) else df, table)
+
+
 def duckdb_empty_select(table: str) -> str:
     cols = ", ".join(f"CAST(NULL AS {_DUCK[t]}) AS {c}" for c, t in columns(table).items())
     return f"SELECT {cols} WHERE false"

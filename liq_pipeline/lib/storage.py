@@ -184,10 +184,14 @@ def read_parquet(path: Path) -> pd.DataFrame:
 
 def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[dt.date]) -> pd.DataFrame:
     """Concatenate the partitions that exist among `days` (missing days are simply absent)."""
-    frames = [read_parquet(p) for d in days
-              if (p := partition_dir(root, layer, table, symbol, d) / "data.parquet").exists()]
-    frames = [f for f in frames if len(f)]
+    return concat_days([read_parquet(p) for d in days
+                        if (p := partition_dir(root, layer, table, symbol, d) / "data.parquet").exists()])
+
+
+def concat_days(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Days' partitions as one frame, as read_partitions returns them (empty ones left out)."""
     import pandas as pd
+    frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -8,7 +8,6 @@ cold start). Metadata `start` / `warm_start_days` says which. A rerun of an earl
 later days' states as they were: rerun the range after it to carry the change forward.
 """
 
-import collections
 import datetime as dt
 
 import dagster as dg
@@ -21,7 +20,7 @@ from ...lib.model import book as book_mod
 from ...lib.model.estimate import estimate_day, replay_history
 from ...lib.model.levels import day_tables
 from ...lib.model.profile import PROFILE_DAYS, ProfileWindow
-from ...lib.storage import write_bytes_atomic
+from ...lib.storage import concat_days, write_bytes_atomic
 from .. import preview_apis
 from ..gates import RangeGate, asset_key, check_spec, gate_outputs, gated_step, wanted
 from ..metadata import frame_metadata
@@ -40,10 +39,6 @@ def _window(offset_start: int, offset_end: int) -> dg.MultiPartitionMapping:
                 start_offset=offset_start, end_offset=offset_end, allow_nonexistent_upstream_partitions=True)),
             "symbol": dg.DimensionPartitionMapping("symbol", dg.IdentityPartitionMapping()),
         })
-
-
-def _conform(df: pd.DataFrame, table: str, symbol: str, key: str) -> pd.DataFrame:
-    return schemas.conform(df.assign(symbol=symbol, config_key=key) if len(df) else df, table)
 
 
 PROFILE = tables.get("volume_profile")
@@ -83,7 +78,7 @@ def _profile_days(layout, symbol: str, days: list[dt.date]):
         prof = window.profile()
         if window.interval is not None:
             prof = prof.assign(date=day.isoformat(), interval=window.interval, days_used=len(window.parts))
-        prof = _conform(prof, "volume_profile", symbol, "profile")
+        prof = schemas.conform_stamped(prof, "volume_profile", symbol, "profile")
         path = layout.write(prof, "model", "volume_profile", symbol, day)
         days_used = int(prof["days_used"].iloc[0]) if len(prof) else 0
         yield day, prof, {**frame_metadata(prof), "path": dg.MetadataValue.path(str(path)), "window": built,
@@ -106,6 +101,47 @@ def _replay(layout, symbol: str, day: dt.date, cfg, br) -> tuple:
                           layout.read_days("clean", "funding", symbol, history), cfg, br)
 
 
+def _estimated_days(layout, symbol: str, days: list[dt.date], cfg, fallback: bool, write: tuple[str, ...]):
+    """The book over `days`, in order (each day starts from the book the day before saved): for each day,
+    ((day, metadata common to its tables), future of its tables rolled up and written: levels.day_tables)."""
+    read: dict = {}             # (table, day) -> clean partition: a day's OI and funding serve two days
+
+    def two_days(table: str, day: dt.date) -> pd.DataFrame:
+        """The clean table's day before and day, as layout.read_days gives them, each read once."""
+        both = [day - dt.timedelta(days=1), day]
+        for d in both:
+            if (table, d) not in read:
+                read[(table, d)] = layout.read_days("clean", table, symbol, [d])
+        read.pop((table, day - dt.timedelta(days=2)), None)
+        return concat_days([read[(table, d)] for d in both])
+
+    for day in days:
+        try:
+            table, brackets_from = brackets.resolve(symbol, day, fallback=fallback)
+        except InputError as exc:
+            raise failure("model/liquidation_model", day, symbol, exc) from None
+        br = BracketArrays.of(table)
+        prev_path = layout.book_state(cfg.key(), symbol, day - dt.timedelta(days=1))
+        prev = book_mod.load_state(prev_path.read_bytes()) if prev_path.exists() else None
+        warm_days = None
+        if prev is None:          # a first day: start from the history the data root holds, if any
+            prev, warm_days = _replay(layout, symbol, day, cfg, br)
+        est = estimate_day(day, layout.read("clean", "klines", symbol, day), two_days("open_interest", day),
+                           two_days("funding", day), layout.read("model", "volume_profile", symbol, day),
+                           prev, cfg, br)
+        if est.state is not None:
+            write_bytes_atomic(layout.book_state(cfg.key(), symbol, day), book_mod.save_state(est.state))
+        start = ("carried from the day before" if warm_days is None else
+                 f"warm: replayed {warm_days} day(s) of history" if warm_days else
+                 "cold: no history, seeded from the volume profile")
+        common = {"config_key": cfg.key(), "brackets": brackets_from, "cold_start": est.cold_start, "start": start,
+                  "warm_start_days": warm_days or 0, "interval": est.interval or "",
+                  "bars_without_oi": est.bars_without_oi,
+                  "snapshots_without_history": dg.MetadataValue.json(est.snapshots_without_history)}
+        yield (day, common), parallel.submit(day_tables, day, layout, symbol, cfg.key(), est.heatmap, est.predicted,
+                                             est.snapshots, write)
+
+
 @dg.multi_asset(
     name="liquidation_model", partitions_def=date_symbol, backfill_policy=range_policy, can_subset=True,
     specs=[dg.AssetSpec(asset_key(tables.get(t)), partitions_def=date_symbol, group_name="model", kinds={"parquet"},
@@ -126,25 +162,12 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
     write = tuple(t for t in MODEL_OUTPUTS if selected[t][0])
     for symbol, days in days_by_symbol(context).items():
         gates = {t: RangeGate(tables.get(t), symbol, suites, selected[t][1]) for t in MODEL_OUTPUTS}
-        # a day's tables are rolled up and written in a worker while the book goes on to the next day; they
-        # are recorded here in day order: (day, metadata common to its tables, future of day_tables)
-        pending: collections.deque = collections.deque()
-        read: dict = {}             # (table, day) -> clean partition: a day's OI and funding serve two days
-
-        def two_days(table: str, day: dt.date) -> pd.DataFrame:
-            """The clean table's day before and day, concatenated (as layout.read_days), each read once."""
-            both = [day - dt.timedelta(days=1), day]
-            for d in both:
-                if (table, d) not in read:
-                    read[(table, d)] = layout.read_days("clean", table, symbol, [d])
-            read.pop((table, day - dt.timedelta(days=2)), None)
-            frames = [read[(table, d)] for d in both if len(read[(table, d)])]
-            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-        def record(keep: int) -> None:
-            while len(pending) > keep:
-                day, common, made = pending.popleft()
-                for table, (df, path) in made.result().items():
+        estimated = _estimated_days(layout, symbol, days, cfg, source.bracket_fallback_allowed(), write)
+        try:
+            # a day's tables are rolled up and written in a worker while the book goes on to the next day; they
+            # are recorded here in day order
+            for (day, common), made in parallel.in_order(estimated):
+                for table, (df, path) in made.items():
                     if table not in write:       # only its gate: validate what is stored
                         gates[table].add(day, layout.read("model", table, symbol, day))
                         continue
@@ -153,38 +176,11 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
                         md["model_config"] = dg.MetadataValue.json(cfg.to_dict())
                     outs[table].add(day, symbol, md)
                     gates[table].add(day, df)
-
-        for day in days:              # in order: each day starts from the book the day before saved
-            try:
-                table, brackets_from = brackets.resolve(symbol, day, fallback=source.bracket_fallback_allowed())
-            except InputError as exc:
-                record(0)
-                for t, out in outs.items():       # the days done before it stay recorded
-                    if selected[t][0]:
-                        yield from out.partial()
-                raise failure("model/liquidation_model", day, symbol, exc) from None
-            br = BracketArrays.of(table)
-            prev_path = layout.book_state(cfg.key(), symbol, day - dt.timedelta(days=1))
-            prev = book_mod.load_state(prev_path.read_bytes()) if prev_path.exists() else None
-            warm_days = None
-            if prev is None:          # a first day: start from the history the data root holds, if any
-                prev, warm_days = _replay(layout, symbol, day, cfg, br)
-            est = estimate_day(day, layout.read("clean", "klines", symbol, day), two_days("open_interest", day),
-                               two_days("funding", day), layout.read("model", "volume_profile", symbol, day),
-                               prev, cfg, br)
-            if est.state is not None:
-                write_bytes_atomic(layout.book_state(cfg.key(), symbol, day), book_mod.save_state(est.state))
-            start = ("carried from the day before" if warm_days is None else
-                     f"warm: replayed {warm_days} day(s) of history" if warm_days else
-                     "cold: no history, seeded from the volume profile")
-            common = {"config_key": cfg.key(), "brackets": brackets_from, "cold_start": est.cold_start, "start": start,
-                      "warm_start_days": warm_days or 0, "interval": est.interval or "",
-                      "bars_without_oi": est.bars_without_oi,
-                      "snapshots_without_history": dg.MetadataValue.json(est.snapshots_without_history)}
-            pending.append((day, common, parallel.submit(day_tables, day, layout, symbol, cfg.key(), est.heatmap,
-                                                         est.predicted, est.snapshots, write)))
-            record(keep=2 * parallel.workers())
-        record(keep=0)
+        except dg.Failure:
+            for t, out in outs.items():       # the days done before it stay recorded
+                if selected[t][0]:
+                    yield from out.partial()
+            raise
         for gate in gates.values():
             evaluations += gate.evaluations()
     for table, out in outs.items():

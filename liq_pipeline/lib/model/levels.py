@@ -43,6 +43,6 @@ def day_tables(day: dt.date, layout, symbol: str, config_key: str, heatmap: pd.D
     out = {}
     for table, df in (("heatmap", heatmap), ("heatmap_levels", rollup(heatmap)),
                       ("predicted_liquidations", predicted), ("model_snapshots", snapshots)):
-        df = schemas.conform(df.assign(symbol=symbol, config_key=config_key) if len(df) else df, table)
+        df = schemas.conform_stamped(df, table, symbol, config_key)
         out[table] = (df, layout.write(df, "model", table, symbol, day) if table in write else None)
     return out

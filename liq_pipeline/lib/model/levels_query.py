@@ -1,7 +1,8 @@
 """What `liq heatmap` reads: a window of heatmap_levels from the warehouse, done in DuckDB alone.
 
-The command's whole time is a target (< 300 ms), and importing pandas would take ~0.6 s of it: the levels table is
-computed in SQL and comes back as plain rows; pandas is imported only for a picture (`window_frame`).
+The command's whole time is a target (< 300 ms), and importing pandas would take ~0.6 s of it: the window comes
+back from SQL as plain rows and the levels table is summed from them in Python; pandas is imported only for a
+picture (`window_frame`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ WINDOW_COLUMNS = ("ts", "side", "b", "usd", "price", "is_now")
 
 
 def bucket_low(k: float) -> float:
+    """levels.bucket_low of one bucket, without numpy."""
     return math.exp(k * LOG_BUCKET)
 
 
@@ -36,12 +38,13 @@ class HeatmapView:
 
     def window_frame(self):
         """The window as a frame with each bucket's price range (what plots.heatmap_png/html draw)."""
-        import numpy as np
         import pandas as pd
+
+        from .levels import bucket_low as bucket_low_of
         win = pd.DataFrame(self.window, columns=list(WINDOW_COLUMNS))
         win["ts"] = pd.to_datetime(win["ts"], unit="ms", utc=True)
-        win["price_low"] = np.exp(win["b"].to_numpy(float) * self.mult * LOG_BUCKET)
-        win["price_high"] = np.exp((win["b"].to_numpy(float) + 1) * self.mult * LOG_BUCKET)
+        win["price_low"] = bucket_low_of(win["b"] * self.mult)
+        win["price_high"] = bucket_low_of((win["b"] + 1) * self.mult)
         return win
 
 
