@@ -20,8 +20,13 @@ from .conftest import REPO, UM
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 
 
+def liq_env(env_root) -> dict:
+    """The environment of a `liq` command on env_root's instance and data root."""
+    return {**os.environ, "DAGSTER_HOME": str(env_root / "dagster_home"), "LIQ_DATA_DIR": str(env_root / "data")}
+
+
 def liq(*args, env_root, check=True, workers=None):
-    env = {**os.environ, "DAGSTER_HOME": str(env_root / "dagster_home"), "LIQ_DATA_DIR": str(env_root / "data")}
+    env = liq_env(env_root)
     if workers is not None:
         env["LIQ_WORKERS"] = str(workers)
     proc = subprocess.run([sys.executable, "-m", "liq_pipeline.cli", *args], capture_output=True, text=True, env=env,

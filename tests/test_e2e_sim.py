@@ -3,18 +3,17 @@ import duckdb
 import pandas as pd
 import pytest
 
-from .test_e2e_files import liq
+from .test_e2e_files import liq, liq_env
 
 
 def liq_modules(env_root, *args) -> list[str]:
     """The modules a `liq` command loaded, run in a fresh interpreter."""
-    import os
     import subprocess
     import sys
     code = ("import sys\nfrom liq_pipeline.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
             "    assert not e.code, e.code\nprint('\\n'.join(sorted(sys.modules)))")
-    env = {**os.environ, "DAGSTER_HOME": str(env_root / "dagster_home"), "LIQ_DATA_DIR": str(env_root / "data")}
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=liq_env(env_root),
+                          check=True)
     return proc.stdout.splitlines()
 
 
