@@ -139,9 +139,15 @@ def run_suite(name: str, df: pd.DataFrame, parameters: dict | None = None, suite
     df = df.reset_index(drop=True)
     failures: dict[str, Failure] = {}
     for expectations, g in _batches(spec, df):
-        result = _batch_definition().get_batch(batch_parameters={"dataframe": _gx_frame(g, expectations)}).validate(
-            _gx_suite(spec["name"], expectations), result_format={"result_format": "COMPLETE"},
-            expectation_parameters=parameters or {})
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": _gx_frame(g, expectations)})
+        validate = lambda fmt: batch.validate(_gx_suite(spec["name"], expectations), result_format={"result_format": fmt},
+                                              expectation_parameters=parameters or {})
+        # A pass/fail answer first: COMPLETE also computes every expectation's unexpected-row lists, which a
+        # passing batch (nearly all) never uses; it doubled a suite's time (71 expectations: ~1.0 s -> ~0.5 s).
+        # Only a failing batch is validated again to name its rows.
+        if validate("BOOLEAN_ONLY").success:
+            continue
+        result = validate("COMPLETE")
         for r in result.results:
             if r.success:
                 continue
