@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     print(f"simulate default scenario, {a.days} days × 1m = {r['bars']} bars "
           f"({r['positions_opened']} positions, {r['liquidations']} liquidations, {r['snapshot_rows']} snapshot rows)")
     print(f"wall: median {walls[len(walls) // 2]:.2f} s  (min {walls[0]:.2f}, max {walls[-1]:.2f}, n={len(walls)})"
-          f"   target < 20 s")
+          f"   target < 10 s")
     print(f"peak RSS: {max(r['peak_rss_mb'] for r in runs):.0f} MB")
     return 0
 

@@ -106,34 +106,33 @@ def simulate(sc: Scenario) -> SimResult:
     levs = np.asarray(sc.leverages, float)
     mean_size = sc.size_median_usd * math.exp(sc.size_sigma ** 2 / 2) * float(mix @ (10 / levs) ** sc.leverage_size_exponent)
     mean_hold = sc.hold_mean_minutes * float(mix @ (5 / levs) ** sc.leverage_hold_exponent)
-    hold_mu = math.log(sc.hold_mean_minutes) - sc.hold_sigma ** 2 / 2
     arrivals_per_bar = sc.target_oi_usd / (mean_size * mean_hold) * (sc.interval_s / 60)
+    day_of = np.arange(n_bars) // bars_per_day
+    activity = np.array([REGIME_PARAMS[r][2] for r in regimes])[day_of]
+    n_new = rng.poisson(arrivals_per_bar * activity)
+    n0 = int(arrivals_per_bar * mean_hold / (sc.interval_s / 60))
 
-    # rng.choice(levs, p=mix) as numpy does it (the same draws), without re-checking p on every one of 43,200 calls
-    mix_cdf = mix.cumsum()
-    mix_cdf /= mix_cdf[-1]
+    # What a position brings with it whatever the price (leverage, size, holding time, stop, and its liquidation
+    # price as a fraction of its entry) is drawn for every arrival of the scenario at once, from its own stream:
+    # drawn ~7 at a time, bar by bar, through a dozen numpy calls, it was a third of the simulation's time. Only
+    # the side (momentum and funding lean it) and the entry (inside the bar's range) are drawn bar by bar.
+    terms = _position_terms(rng.spawn(1)[0], n0 + int(n_new.sum()), sc, levs, mix, br)
+    taken = 0
 
     def draw_positions(n, is_long, prices, bar):
-        lev = levs[mix_cdf.searchsorted(rng.random(n), side="right")]
-        size = np.exp(rng.normal(math.log(sc.size_median_usd), sc.size_sigma, n)) * (10 / lev) ** sc.leverage_size_exponent
-        notional = np.minimum(size, sc.size_cap_usd)
-        lev = np.minimum(lev, max_leverage(br, notional))
-        qty = notional / prices
-        hold = np.exp(rng.normal(hold_mu, sc.hold_sigma, n)) * (5 / lev) ** sc.leverage_hold_exponent
-        close_bar = bar + np.maximum(1, np.ceil(hold / (sc.interval_s / 60))).astype(np.int64)
-        liq = liquidation_price(is_long, prices, qty, lev, br)
-        has_stop = rng.random(n) < sc.stop_share
-        loss = rng.uniform(*sc.stop_margin_loss, n) / lev
-        trig = np.where(has_stop, np.where(is_long, prices * (1 - loss), prices * (1 + loss)), liq)
+        nonlocal taken
+        k = {name: col[taken: taken + n] for name, col in terms.items()}
+        taken += n
+        liq = prices * np.where(is_long, k["liq_long"], k["liq_short"])
+        trig = np.where(k["has_stop"], prices * np.where(is_long, 1 - k["stop_loss"], 1 + k["stop_loss"]), liq)
         # a stop never sits beyond the liquidation price (it would never fire)
         trig = np.where(is_long, np.maximum(trig, liq), np.minimum(trig, liq))
-        return dict(is_long=is_long, entry=prices, qty=qty, lev=lev, liq=liq, trig=trig, has_stop=has_stop,
-                    close_bar=close_bar)
+        return dict(is_long=is_long, entry=prices, qty=k["notional"] / prices, lev=k["lev"], liq=liq, trig=trig,
+                    has_stop=k["has_stop"], close_bar=bar + k["hold_bars"])
 
     # -- the book at the start: positions opened over the past days, those already crossed removed --
     book = _Book()
     p0 = sc.initial_price
-    n0 = int(arrivals_per_bar * mean_hold / (sc.interval_s / 60))
     age_h = rng.exponential(mean_hold / 60, n0)
     entry0 = p0 * np.exp(sc.sigma_minute * math.sqrt(60) * np.sqrt(age_h) * rng.standard_normal(n0))
     init = draw_positions(n0, rng.random(n0) < 0.5, entry0, 0)
@@ -146,12 +145,9 @@ def simulate(sc: Scenario) -> SimResult:
 
     # -- pre-drawn randomness, per bar --
     shocks = rng.standard_t(sc.tail_df, size=(n_bars, SUBSTEPS)) * math.sqrt((sc.tail_df - 2) / sc.tail_df)
-    day_of = np.arange(n_bars) // bars_per_day
     vol_mult = np.array([REGIME_PARAMS[r][0] for r in regimes])[day_of]
     drift_sign = rng.choice([-1.0, 1.0], size=sc.days)
     drift = (np.array([REGIME_PARAMS[r][1] for r in regimes]) * drift_sign)[day_of] / bars_per_day
-    activity = np.array([REGIME_PARAMS[r][2] for r in regimes])[day_of]
-    n_new = rng.poisson(arrivals_per_bar * activity)
     crash_bar = {d * bars_per_day + int(rng.integers(bars_per_day // 4, bars_per_day * 3 // 4))
                  for d, r in enumerate(regimes) if r == "crash"}
 
@@ -201,46 +197,63 @@ def simulate(sc: Scenario) -> SimResult:
         buys = sells = 0.0
         # 2. stops and liquidations, and the cascade liquidation orders set off
         if lo <= max_long_trig or hi >= min_short_trig:
+            trig, is_long_all, has_stop_all = book.trig, book.is_long, book.has_stop
             live = book.live()
-            gone = np.zeros(book.n, bool)
-            down = up = 0.0
-            for _ in range(100):
-                lo_eff, hi_eff = lo * math.exp(-down), hi * math.exp(up)
-                newly = live & ~gone & np.where(book.is_long, book.trig >= lo_eff, book.trig <= hi_eff)
-                if not newly.any():
+            # The cascade only reaches triggers near the bar's range: it works on those within `reach` of it
+            # (indices ascending, so every sum adds the same values in the same order as over the whole book),
+            # and widens the reach in the rare bar whose cascade carries price beyond it.
+            reach = 0.005
+            while True:
+                near = np.flatnonzero(live & np.where(is_long_all, trig >= lo * math.exp(-reach),
+                                                      trig <= hi * math.exp(reach)))
+                n_trig, n_long, n_stop = trig[near], is_long_all[near], has_stop_all[near]
+                gone = np.zeros(len(near), bool)
+                down = up = 0.0
+                for _ in range(100):
+                    newly = ~gone & np.where(n_long, n_trig >= lo * math.exp(-down), n_trig <= hi * math.exp(up))
+                    if not newly.any():
+                        break
+                    gone |= newly
+                    liquidated = near[newly & ~n_stop]
+                    usd = book.qty[liquidated] * book.liq[liquidated]
+                    down += sc.liq_impact_per_musd * usd[is_long_all[liquidated]].sum() / 1e6
+                    up += sc.liq_impact_per_musd * usd[~is_long_all[liquidated]].sum() / 1e6
+                if down <= reach and up <= reach:    # it never looked past the near triggers
                     break
-                gone |= newly
-                liquidated = newly & ~book.has_stop
-                usd = book.qty[liquidated] * book.liq[liquidated]
-                down += sc.liq_impact_per_musd * usd[book.is_long[liquidated]].sum() / 1e6
-                up += sc.liq_impact_per_musd * usd[~book.is_long[liquidated]].sum() / 1e6
+                reach *= 4
+            near_long, near_short = ~gone & n_long, ~gone & ~n_long     # the near triggers left
+            gone = near[gone]
             lo, hi = lo * math.exp(-down), hi * math.exp(up)
             dev += sc.impact_permanence * (up - down)
             close = min(max(anchor * math.exp(dev), lo), hi)
-            stopped = gone & book.has_stop
-            dead = gone & ~book.has_stop
-            if stopped.any():
+            stopped = gone[has_stop_all[gone]]
+            dead = gone[~has_stop_all[gone]]
+            if len(stopped):
                 if trades is not None:
-                    trade(bar_start + bar_ms // 2, np.clip(book.trig[stopped], lo, hi), book.qty[stopped], book.is_long[stopped])
-                sl, ss = book.qty[stopped & book.is_long].sum(), book.qty[stopped & ~book.is_long].sum()
+                    trade(bar_start + bar_ms // 2, np.clip(trig[stopped], lo, hi), book.qty[stopped], is_long_all[stopped])
+                q, lg = book.qty[stopped], is_long_all[stopped]
+                sl, ss = q[lg].sum(), q[~lg].sum()
                 sells += sl
                 buys += ss
                 maker_short -= sl
                 maker_long -= ss
-            if dead.any():
+            if len(dead):
                 liq_rows.append(_liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng))
                 if trades is not None:
                     trade(liq_rows[-1]["ts"], liq_rows[-1]["avg_price"], liq_rows[-1]["qty"],
                           liq_rows[-1]["side"] == "long")
-                ql, qs = book.qty[dead & book.is_long].sum(), book.qty[dead & ~book.is_long].sum()
+                q, lg = book.qty[dead], is_long_all[dead]
+                ql, qs = q[lg].sum(), q[~lg].sum()
                 sells += ql
                 buys += qs
                 maker_short -= ql
                 maker_long -= qs
-            book.alive[: book.n] &= ~gone
+            book.alive[gone] = False
+            # the nearest triggers left are among the near ones if any is left there (every other lies beyond)
             live = book.live()
-            max_long_trig = book.trig[live & book.is_long].max(initial=0.0)
-            min_short_trig = book.trig[live & ~book.is_long].min(initial=np.inf)
+            max_long_trig = n_trig[near_long].max() if near_long.any() else trig[live & is_long_all].max(initial=0.0)
+            min_short_trig = n_trig[near_short].min() if near_short.any() else \
+                trig[live & ~is_long_all].min(initial=np.inf)
         # 3. planned closes at the bar's close
         closing = book.closing_at(t)
         if len(closing):
@@ -305,8 +318,7 @@ def simulate(sc: Scenario) -> SimResult:
         # 6. open interest every oi_minutes (stamped at interval end), funding every 8 h
         bar_end = bar_start + bar_ms
         if (bar_end // 1000) % (sc.oi_minutes * 60) == 0:
-            live = book.live()
-            tl, ts_ = book.qty[live & book.is_long].sum(), book.qty[live & ~book.is_long].sum()
+            ts_, tl = np.bincount(book.is_long, weights=np.where(book.live(), book.qty, 0.0), minlength=2)   # one pass
             imbalances.append((tl - ts_) / max(tl + ts_, 1e-12))
             oi_rows.append((bar_end, tl + ts_, (tl + ts_) * close, tl, ts_, maker_long, maker_short))
         if (bar_end // 1000) % (8 * 3600) == 0:
@@ -335,6 +347,28 @@ def simulate(sc: Scenario) -> SimResult:
         agg = agg.sort_values("transact_time", kind="stable").reset_index(drop=True)
         agg.insert(0, "agg_trade_id", np.arange(1, len(agg) + 1, dtype=np.int64))
     return SimResult(sc, regimes, mix, klines, oi, funding, liqs, positions, agg)
+
+
+def _position_terms(rng: np.random.Generator, n: int, sc: Scenario, levs: np.ndarray, mix: np.ndarray,
+                    br: BracketArrays) -> dict[str, np.ndarray]:
+    """The price-free terms of n positions, in arrival order. The liquidation price is a fixed fraction of the
+    entry at a given notional (the bracket follows the notional), so it is computed once per side, at entry 1."""
+    cdf = mix.cumsum()
+    cdf /= cdf[-1]                        # rng.choice(levs, p=mix)'s draws, without its checks
+    lev = levs[cdf.searchsorted(rng.random(n), side="right")]
+    size = np.exp(rng.normal(math.log(sc.size_median_usd), sc.size_sigma, n)) * (10 / lev) ** sc.leverage_size_exponent
+    notional = np.minimum(size, sc.size_cap_usd)
+    lev = np.minimum(lev, max_leverage(br, notional))
+    hold_mu = math.log(sc.hold_mean_minutes) - sc.hold_sigma ** 2 / 2
+    hold = np.exp(rng.normal(hold_mu, sc.hold_sigma, n)) * (5 / lev) ** sc.leverage_hold_exponent
+    return {
+        "notional": notional, "lev": lev,
+        "hold_bars": np.maximum(1, np.ceil(hold / (sc.interval_s / 60))).astype(np.int64),
+        "has_stop": rng.random(n) < sc.stop_share,
+        "stop_loss": rng.uniform(*sc.stop_margin_loss, n) / lev,
+        "liq_long": liquidation_price(np.ones(n, bool), np.ones(n), notional, lev, br),
+        "liq_short": liquidation_price(np.zeros(n, bool), np.ones(n), notional, lev, br),
+    }
 
 
 def _liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng) -> dict[str, np.ndarray]:
