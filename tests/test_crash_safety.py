@@ -56,12 +56,19 @@ def _readers_see_only_whole_files(data: Path) -> None:
         con.close()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("marker", [".parquet.tmp", ".duckdb.tmp"], ids=["partition write", "warehouse rebuild"])
-def test_kill_9_then_rerun_equals_an_uninterrupted_run(real, tmp_path, marker):
-    clean, crashed = tmp_path / "clean", tmp_path / "crashed"
+@pytest.fixture(scope="module")
+def uninterrupted(real, tmp_path_factory) -> Path:
+    """One uninterrupted run, what every crashed-and-rerun root must equal (made once for the module)."""
+    clean = tmp_path_factory.mktemp("uninterrupted")
     first = _liq(clean, real)
     assert first.wait(timeout=600) == 0, first.stderr.read()[-2000:]
+    return clean
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("marker", [".parquet.tmp", ".duckdb.tmp"], ids=["partition write", "warehouse rebuild"])
+def test_kill_9_then_rerun_equals_an_uninterrupted_run(real, tmp_path, marker, uninterrupted):
+    clean, crashed = uninterrupted, tmp_path / "crashed"
     for attempt in range(3):         # the window is milliseconds wide: a run that slips through is simply retried
         killed = _liq(crashed, real)
         if _kill_when_open(killed, marker) is not None:
