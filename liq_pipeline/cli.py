@@ -231,7 +231,7 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         con = warehouse.connect_read_only(root)
     except FileNotFoundError as exc:
         _fail(str(exc))
-    view = levels_query.query(con, sym, model, at_ts, timeframe)
+    view = levels_query.query(con, sym, model, at_ts, timeframe, window=fmt in ("png", "html"))
     if view is None or not view.levels:
         _fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
               f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {storage.warehouse_path(root)}")

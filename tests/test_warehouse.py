@@ -88,3 +88,59 @@ def test_a_changed_registry_or_a_first_build_is_full(tmp_path):
                                           [(D0, D0 + dt.timedelta(days=2)), (D0 + dt.timedelta(days=5),) * 2])])
 def test_days_group_into_consecutive_spans(days, spans):
     assert warehouse._spans(days) == spans
+
+
+def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_peak(tmp_path):
+    """levels_query (what `liq heatmap` prints) against pandas on the same rows: the timeframe's stride-aligned
+    snapshots up to `at` (and `at`), per bucket the notional at the latest of them and the window's peak."""
+    import math
+
+    import numpy as np
+
+    from liq_pipeline.lib.model import levels_query
+
+    root = tmp_path / "data"
+    layout = DataLayout(root)
+    rng = np.random.default_rng(3)
+    for d in range(9):
+        day = D0 + dt.timedelta(days=d)
+        ts = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=24, freq="1h").as_unit("ms")
+        price = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.003, 24)) + 0.002 * d)
+        rows_ = [{"symbol": "BTCUSDT", "model": "flow", "ts": t, "side": side, "bucket": b,
+                  "price_low": 0.0, "price_high": 0.0, "notional_usd": float(rng.uniform(1e5, 1e7)), "price": p}
+                 for t, p in zip(ts, price) for side, bs in (("long", range(1800, 1843)), ("short", range(1845, 1890)))
+                 for b in bs if rng.random() < 0.7]
+        layout.write(schemas.conform(pd.DataFrame(rows_), "heatmap_levels"), "model", "heatmap_levels", "BTCUSDT", day)
+    warehouse.build(root, {"heatmap_levels": "model"})
+    every = rows(root, "heatmap_levels")
+    every_ms = (every.ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    con = warehouse.connect_read_only(root)
+    last = every["ts"].max()
+    for timeframe, at in [("1d", None), ("7d", last - pd.Timedelta(hours=30, minutes=30)), ("7d", None)]:
+        window, stride, mult, span = levels_query.TIMEFRAMES[timeframe]
+        view = levels_query.query(con, "BTCUSDT", "flow", at, timeframe, window=True)
+        end = last if at is None else at
+        shown = every[(every.ts > end - window) & (every.ts <= end)
+                      & ((every_ms % (stride // dt.timedelta(milliseconds=1)) == 0) | (every.ts == end))]
+        assert {r[0] for r in view.window} <= set(every_ms[shown.index])
+        lv = shown.assign(b=shown.bucket // mult).groupby(["ts", "side", "b"], as_index=False) \
+            .agg(usd=("notional_usd", "sum"), price=("price", "first"))
+        now = lv[lv.ts == lv.ts.max()]
+        price_now = now.price.iloc[0]
+        assert view.ts == now.ts.iloc[0].to_pydatetime() and view.price == price_now
+        lo, hi = lv.price.min() * (1 - span), lv.price.max() * (1 + span)
+        low_of = lambda b: math.exp(b * mult * levels_query.LOG_BUCKET)
+        band = lambda b: low_of(b) >= price_now * (1 - span) * (1 - levels_query.BUCKET * mult) and \
+            low_of(b + 1) <= price_now * (1 + span) * (1 + levels_query.BUCKET * mult) and lo <= low_of(b) <= hi
+        want = {}
+        for (side, b), g in lv.groupby(["side", "b"]):
+            if band(b):
+                level = want.setdefault(b, {"long_usd": 0.0, "long_peak_usd": 0.0, "short_usd": 0.0, "short_peak_usd": 0.0})
+                level[f"{side}_peak_usd"] = g.usd.max()
+                level[f"{side}_usd"] = g.usd[g.ts == now.ts.iloc[0]].sum()
+        assert [round(lv_["price_low"], 9) for lv_ in view.levels] == [round(low_of(b), 9) for b in sorted(want, reverse=True)]
+        for got, b in zip(view.levels, sorted(want, reverse=True)):
+            for k, v in want[b].items():
+                assert got[k] == pytest.approx(v, rel=1e-12), (timeframe, b, k)
+        assert len(view.levels) > 5 and any(lv_["long_usd"] for lv_ in view.levels) and any(lv_["short_usd"] for lv_ in view.levels)
+    con.close()

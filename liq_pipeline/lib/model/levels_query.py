@@ -48,62 +48,81 @@ class HeatmapView:
         return win
 
 
-def _snapshot_times(at: dt.datetime, window: dt.timedelta, stride: dt.timedelta) -> list[dt.datetime]:
-    """The snapshot times a window shows: stride-aligned, in (at − window, at], and `at` itself."""
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    first = at - window
-    start = epoch + math.ceil((first - epoch) / stride) * stride
-    if start == first:
-        start += stride
-    times = []
-    while start <= at:
-        times.append(start)
-        start += stride
-    return sorted(set(times) | {at})
+def _snapshot_filter(at: dt.datetime, window: dt.timedelta, stride: dt.timedelta) -> tuple[str, dict]:
+    """The snapshots a window shows, as a predicate: stride-aligned (from the epoch) in (at − window, at], and `at`
+    itself. A range, which DuckDB prunes by its zone maps, and a remainder: an IN list of the times cost more to
+    bind and test than the whole scan."""
+    at_ms = round(at.timestamp() * 1000)
+    return ("ts > make_timestamptz($first_us) AND ts <= make_timestamptz($at_us) "
+            "AND (epoch_ms(ts) % $stride_ms = 0 OR ts = make_timestamptz($at_us))",
+            {"first_us": (at_ms - window // dt.timedelta(milliseconds=1)) * 1000, "at_us": at_ms * 1000,
+             "stride_ms": stride // dt.timedelta(milliseconds=1)})
 
 
-def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str) -> HeatmapView | None:
-    """The levels at the snapshot `at` (default: the latest) with the window's peak per bucket, and the window;
-    None when there is no snapshot."""
-    window, stride, mult, span = TIMEFRAMES[timeframe]
+def latest(con, symbol: str, model: str) -> dt.datetime | None:
+    """The latest snapshot of a symbol's model. The table's own latest time is known from its statistics; a symbol
+    that is up to date is then found in the last two days' row groups, not in a scan of the whole table."""
+    args = {"s": symbol, "m": model}
+    sql = "SELECT max(ts) FROM heatmap_levels WHERE symbol = $s AND model = $m"
+    at = con.execute(sql + " AND ts >= (SELECT max(ts) FROM heatmap_levels) - INTERVAL 2 DAY", args).fetchall()[0][0]
+    return at if at is not None else con.execute(sql, args).fetchall()[0][0]
+
+
+def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, window: bool = False) -> HeatmapView | None:
+    """The levels at the snapshot `at` (default: the latest) with the window's peak per bucket, and, with
+    `window`, the window's rows (what a picture draws); None when there is no snapshot.
+
+    The snapshot shown is the window's latest (`at` itself, or the last one before it). The levels are the
+    buckets within the timeframe's range of the price then and within the range of the window's whole price
+    path (what the picture spans), highest price first. Only the per-bucket figures come back from SQL for the
+    text formats: fetching the window's thousands of rows was most of the query's time."""
+    span_of, stride, mult, span = TIMEFRAMES[timeframe]
     if at is None:
-        at = con.execute("SELECT max(ts) FROM heatmap_levels WHERE symbol = $s AND model = $m",
-                         {"s": symbol, "m": model}).fetchall()[0][0]
+        at = latest(con, symbol, model)
         if at is None:
             return None
     at = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
-    # the snapshot times, listed: an IN list on the sorted table lets DuckDB skip everything else by its zone maps
-    ts_list = ", ".join(f"TIMESTAMPTZ '{t.isoformat()}'" for t in _snapshot_times(at, window, stride))
+    where, args = _snapshot_filter(at, span_of, stride)
+    args = {**args, "symbol": symbol, "model": model, "mult": mult}
+    lv = f"""lv AS (SELECT ts, side, floor(bucket / $mult)::BIGINT AS b, sum(notional_usd) AS usd,
+                           any_value(price) AS price
+                    FROM heatmap_levels WHERE symbol = $symbol AND model = $model AND {where}
+                    GROUP BY ALL)"""
+    # per bucket and side: the window's peak and the notional at its latest snapshot, and the price range the
+    # window spans (times come back as epoch ms: DuckDB makes each TIMESTAMPTZ a datetime through pytz)
     rows = con.execute(f"""
-        WITH lv AS (SELECT ts, side, floor(bucket / $mult)::BIGINT AS b, sum(notional_usd) AS usd, any_value(price) AS price
-                    FROM heatmap_levels
-                    WHERE symbol = $symbol AND model = $model AND ts IN ({ts_list})
-                    GROUP BY ALL),
-             now AS (SELECT max(ts) AS t FROM lv),
-             path AS (SELECT min(price) AS lo, max(price) AS hi FROM lv)
-        SELECT epoch_ms(lv.ts), side, b, usd, lv.price, (lv.ts = now.t) AS is_now
-        FROM lv, now, path
-        WHERE exp(b * $mult * {LOG_BUCKET}) BETWEEN path.lo * (1 - $span) AND path.hi * (1 + $span)
-        ORDER BY lv.ts, side, b
-    """, {"symbol": symbol, "model": model, "mult": mult, "span": span}).fetchall()
-    now = [r for r in rows if r[5]]
-    if not now:
+        WITH {lv}, now AS (SELECT max(ts) AS t FROM lv)
+        SELECT side, b, max(usd), sum(usd) FILTER (WHERE lv.ts = now.t), any_value(epoch_ms(now.t)),
+               (SELECT any_value(price) FROM lv, now WHERE lv.ts = now.t),
+               (SELECT min(price) FROM lv), (SELECT max(price) FROM lv)
+        FROM lv, now GROUP BY side, b
+    """, args).fetchall()
+    if not rows:
         return None
-    # times come back as epoch ms: DuckDB makes each TIMESTAMPTZ a datetime through pytz (~20 µs a row)
-    when, price_now = dt.datetime.fromtimestamp(now[0][0] / 1000, dt.UTC), float(now[0][4])
-    # the picture spans the window's whole price path; the levels table, the range around the price now:
-    # per bucket, the notional at the snapshot and the window's peak, by side
+    when, price_now = dt.datetime.fromtimestamp(rows[0][4] / 1000, dt.UTC), float(rows[0][5])
+    path_lo, path_hi = rows[0][6] * (1 - span), rows[0][7] * (1 + span)
     lo, hi = price_now * (1 - span) * (1 - BUCKET * mult), price_now * (1 + span) * (1 + BUCKET * mult)
+    in_path = [r for r in rows if path_lo <= bucket_low(r[1] * mult) <= path_hi]
+    if not any(r[3] is not None for r in in_path):          # nothing at the snapshot within the picture
+        return None
     by_bucket: dict[int, dict] = {}
-    for _, side, b, usd, _, is_now in rows:
+    for side, b, peak, now_usd, *_ in in_path:
         if bucket_low(b * mult) < lo or bucket_low((b + 1) * mult) > hi:
             continue
         level = by_bucket.setdefault(b, dict.fromkeys(LEVEL_COLUMNS, 0.0))
-        level[f"{side}_peak_usd"] = max(level[f"{side}_peak_usd"], float(usd))
-        if is_now:
-            level[f"{side}_usd"] += float(usd)
+        level[f"{side}_peak_usd"] = float(peak)
+        level[f"{side}_usd"] = float(now_usd or 0.0)
     levels = []
     for b in sorted(by_bucket, reverse=True):
         by_bucket[b].update(price_low=bucket_low(b * mult), price_high=bucket_low((b + 1) * mult))
         levels.append(by_bucket[b])
-    return HeatmapView(when, price_now, levels, rows, mult)
+    picture = []
+    if window:
+        picture = con.execute(f"""
+            WITH {lv}, now AS (SELECT max(ts) AS t FROM lv)
+            SELECT epoch_ms(lv.ts), side, b, usd, lv.price, (lv.ts = now.t) AS is_now
+            FROM lv, now
+            WHERE exp(b * $mult * {LOG_BUCKET}) BETWEEN $path_lo AND $path_hi
+            ORDER BY lv.ts, side, b
+        """, {**args, "path_lo": path_lo, "path_hi": path_hi}).fetchall()
+    return HeatmapView(when, price_now, levels, picture, mult)
