@@ -16,9 +16,12 @@ from .defs import (CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER, EVENT_BATCH_SIZE, E
                    quiet_dagster_warnings)
 from .lib.sources import SOURCE_KINDS, SourceKind
 
+# What a new $DAGSTER_HOME gets: the settings of the checkout's dagster_home/dagster.yaml (a test keeps them equal)
 DEFAULT_DAGSTER_YAML = """\
 telemetry:
   enabled: false
+run_queue:
+  max_concurrent_runs: 2
 # Dagster's SQLite storage in $DAGSTER_HOME with an event log fit for range runs (defs/instance_storage.py)
 storage:
   custom:

@@ -112,3 +112,14 @@ def test_two_processes_write_one_instance_at_once(tmp_path):
     checks = instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(dg.AssetKey("days"), "rows_ok"), limit=100)
     assert sorted(c.partition for c in checks) == DAYS.get_partition_keys()
+
+
+def test_a_new_dagster_home_gets_the_settings_of_the_checkouts_instance():
+    """`liq run` writes DEFAULT_DAGSTER_YAML into a $DAGSTER_HOME that has none: the same settings as the committed
+    dagster_home/dagster.yaml that `make run` and `make dev` use (telemetry off, the run queue, our storage)."""
+    import yaml
+
+    from .conftest import REPO
+    committed = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
+    assert yaml.safe_load(DEFAULT_DAGSTER_YAML) == committed
+    assert committed["telemetry"] == {"enabled": False}
