@@ -1,5 +1,6 @@
 """The simulated market: determinism, exchange invariants, throttled stream, emitted shapes."""
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -160,3 +161,18 @@ def test_optional_agg_trades(tmp_path):
     per_bar = df.groupby(df.ts.astype("int64") // 60_000 * 60_000).qty.sum()
     vol = with_trades.klines.set_index("open_time").volume
     assert (per_bar <= vol.reindex(per_bar.index) + 0.01).all()
+
+
+def test_no_position_is_smaller_than_the_lot_step():
+    """A market of $60 median positions (most below BTCUSDT's 0.001 lot at ~$80k): every position, and so every
+    liquidation order the tape carries, is at least one lot. A year of the default market drew one such position
+    and its forceOrder said q=0.000, which the clean gate refused."""
+    from liq_pipeline.lib.sim.emit import _force_order_lines
+
+    sc = Scenario.default(seed=5, days=1, size_median_usd=60.0, target_oi_usd=2e6)
+    res = simulate(sc)
+    lot = 10.0 ** -sc.qty_decimals
+    assert len(res.liquidations) > 10
+    assert res.positions.qty.min() >= lot and res.liquidations.qty.min() >= lot
+    orders = [json.loads(line)["o"]["q"] for line in _force_order_lines(res.liquidations, sc.symbol).splitlines()]
+    assert min(float(q) for q in orders) >= lot

@@ -118,6 +118,9 @@ def simulate(sc: Scenario) -> SimResult:
     # the side (momentum and funding lean it) and the entry (inside the bar's range) are drawn bar by bar.
     terms = _position_terms(rng.spawn(1)[0], n0 + int(n_new.sum()), sc, levs, mix, br)
     taken = 0
+    # the exchange takes no position below its lot step: the size distribution's far left tail (~1 in a million
+    # draws, a handful a year) would otherwise emit liquidation orders of quantity 0.000, which the clean gate refuses
+    lot = 10.0 ** -sc.qty_decimals
 
     def draw_positions(n, is_long, prices, bar):
         nonlocal taken
@@ -127,8 +130,8 @@ def simulate(sc: Scenario) -> SimResult:
         trig = np.where(k["has_stop"], prices * np.where(is_long, 1 - k["stop_loss"], 1 + k["stop_loss"]), liq)
         # a stop never sits beyond the liquidation price (it would never fire)
         trig = np.where(is_long, np.maximum(trig, liq), np.minimum(trig, liq))
-        return dict(is_long=is_long, entry=prices, qty=k["notional"] / prices, lev=k["lev"], liq=liq, trig=trig,
-                    has_stop=k["has_stop"], close_bar=bar + k["hold_bars"])
+        return dict(is_long=is_long, entry=prices, qty=np.maximum(k["notional"] / prices, lot), lev=k["lev"], liq=liq,
+                    trig=trig, has_stop=k["has_stop"], close_bar=bar + k["hold_bars"])
 
     # -- the book at the start: positions opened over the past days, those already crossed removed --
     book = _Book()
