@@ -84,14 +84,16 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
     at = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
     where, args = _snapshot_filter(at, span_of, stride)
     args = {**args, "symbol": symbol, "model": model, "mult": mult}
-    lv = f"""lv AS (SELECT ts, side, floor(bucket / $mult)::BIGINT AS b, sum(notional_usd) AS usd,
-                           any_value(price) AS price
-                    FROM heatmap_levels WHERE symbol = $symbol AND model = $model AND {where}
-                    GROUP BY ALL)"""
+    # the window's snapshots by bucket, and its latest snapshot
+    window_ctes = f"""WITH lv AS (SELECT ts, side, floor(bucket / $mult)::BIGINT AS b, sum(notional_usd) AS usd,
+                                   any_value(price) AS price
+                            FROM heatmap_levels WHERE symbol = $symbol AND model = $model AND {where}
+                            GROUP BY ALL),
+                     now AS (SELECT max(ts) AS t FROM lv)"""
     # per bucket and side: the window's peak and the notional at its latest snapshot, and the price range the
     # window spans (times come back as epoch ms: DuckDB makes each TIMESTAMPTZ a datetime through pytz)
     rows = con.execute(f"""
-        WITH {lv}, now AS (SELECT max(ts) AS t FROM lv)
+        {window_ctes}
         SELECT side, b, max(usd), sum(usd) FILTER (WHERE lv.ts = now.t), any_value(epoch_ms(now.t)),
                (SELECT any_value(price) FROM lv, now WHERE lv.ts = now.t),
                (SELECT min(price) FROM lv), (SELECT max(price) FROM lv)
@@ -107,19 +109,17 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
         return None
     by_bucket: dict[int, dict] = {}
     for side, b, peak, now_usd, *_ in in_path:
-        if bucket_low(b * mult) < lo or bucket_low((b + 1) * mult) > hi:
+        low, high = bucket_low(b * mult), bucket_low((b + 1) * mult)
+        if low < lo or high > hi:
             continue
-        level = by_bucket.setdefault(b, dict.fromkeys(LEVEL_COLUMNS, 0.0))
+        level = by_bucket.setdefault(b, {**dict.fromkeys(LEVEL_COLUMNS, 0.0), "price_low": low, "price_high": high})
         level[f"{side}_peak_usd"] = float(peak)
         level[f"{side}_usd"] = float(now_usd or 0.0)
-    levels = []
-    for b in sorted(by_bucket, reverse=True):
-        by_bucket[b].update(price_low=bucket_low(b * mult), price_high=bucket_low((b + 1) * mult))
-        levels.append(by_bucket[b])
+    levels = [by_bucket[b] for b in sorted(by_bucket, reverse=True)]
     picture = []
     if window:
         picture = con.execute(f"""
-            WITH {lv}, now AS (SELECT max(ts) AS t FROM lv)
+            {window_ctes}
             SELECT epoch_ms(lv.ts), side, b, usd, lv.price, (lv.ts = now.t) AS is_now
             FROM lv, now
             WHERE exp(b * $mult * {LOG_BUCKET}) BETWEEN $path_lo AND $path_hi
