@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .lib import storage
+from .lib import heap, storage
 from .lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
 from .defs import (CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER, EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, EXECUTORS,
                    quiet_dagster_warnings)
@@ -73,6 +73,7 @@ def _root(data_dir: str | None):
 def main() -> None:
     """liq_pipeline: liquidation levels estimated from Binance USD-M data, and measured."""
     quiet_dagster_warnings()
+    heap.tune_collector()
 
 
 @main.command()

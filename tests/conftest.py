@@ -13,6 +13,12 @@ UM = REAL / "futures" / "um"
 os.environ.setdefault("LIQ_WORKERS", "1")
 
 
+def pytest_configure(config):
+    # the collector as the pipeline's own processes set it (lib/heap): the tests' processes hold the same heap
+    from liq_pipeline.lib import heap
+    heap.tune_collector()
+
+
 @pytest.fixture(scope="session")
 def real() -> Path:
     if not REAL.is_dir():

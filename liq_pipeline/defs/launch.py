@@ -19,7 +19,7 @@ import uuid
 
 import dagster as dg
 
-from ..lib import parallel, tables
+from ..lib import heap, parallel, tables
 from . import quiet_dagster_warnings
 from .partitions import range_tags
 
@@ -83,6 +83,7 @@ def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict,
     those days; the daily job over first..last; the monthly job over the months that range completes, and then
     the warehouse again, so its views show the months' roll-up."""
     quiet_dagster_warnings()
+    heap.tune_collector()
     parallel.start()      # the step workers get ready while the raw steps pull
     daily, monthly = dg.reconstructable(daily_job_definition), dg.reconstructable(monthly_job_definition)
     runs = ([(daily, history[0], history[-1], {HISTORY_TAG: "true"}, HISTORY_ASSETS)] if history else []) + \

@@ -19,6 +19,8 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
+from . import heap
+
 WORKERS_VAR = "LIQ_WORKERS"
 
 _pool: cf.ProcessPoolExecutor | None = None
@@ -51,6 +53,7 @@ def _ready() -> None:
     """A worker's start: follow its parent, and import what the work needs (great-expectations takes seconds)
     before it is asked."""
     _exit_with_parent()
+    heap.tune_collector()
     from . import quality
     importlib.import_module(f"{__package__}.validation.periods")
     quality.warm()
