@@ -37,6 +37,30 @@ def test_results_come_in_the_items_order_from_other_processes(two_workers):
     assert os.getpid() not in {pid for _, pid in out}
 
 
+def collector_thresholds(_item) -> tuple:
+    import gc
+    return gc.get_threshold()
+
+
+def test_workers_collect_as_the_pipeline_sets_it(two_workers):
+    # a worker holds the pipeline's whole heap: default thresholds walk it again and again (lib/heap)
+    from liq_pipeline.lib import heap
+    want = (heap.YOUNG_THRESHOLD, heap.OLDER_THRESHOLD, heap.OLDER_THRESHOLD)
+    assert list(parallel.ordered(collector_thresholds, range(4))) == [want] * 4
+
+
+def test_the_heap_is_frozen_before_the_last_collection_at_exit():
+    import subprocess
+    import sys
+    # exit hooks run last registered first: this one runs after tune_collector's (called twice: registered once)
+    code = ("import atexit, gc; from liq_pipeline.lib import heap; "
+            "atexit.register(lambda: print(gc.get_freeze_count() > 0, gc.get_threshold())); "
+            "heap.tune_collector(); heap.tune_collector()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    from liq_pipeline.lib import heap
+    assert out.strip() == f"True {(heap.YOUNG_THRESHOLD, heap.OLDER_THRESHOLD, heap.OLDER_THRESHOLD)}"
+
+
 def test_an_error_is_raised_at_its_items_turn_after_the_items_before_it(two_workers):
     got = []
     with pytest.raises(InputError, match="item 4 is bad"):
