@@ -3,6 +3,7 @@ step of its run (from the instance's event log), and the number of events Dagste
 
     python bench/pipeline_speed.py                 # the 65 real days of ../shared/data/real (target ≤ 30 s)
     python bench/pipeline_speed.py --simulated 30  # `make run`'s 30 simulated days of 1m (target ≤ 60 s)
+    python bench/pipeline_speed.py --simulated 365 --start 2025-11-01 --interval 5m   # a simulated year at 5m (≤ 3 min)
 """
 import argparse
 import os
@@ -18,6 +19,8 @@ HERE = Path(__file__).resolve().parents[1]
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--simulated", type=int, default=0, help="days of the simulated market instead of the real files")
+    ap.add_argument("--start", default="2026-04-05", help="first simulated day")
+    ap.add_argument("--interval", default="1m", help="the simulated market's bar: 1m or 5m")
     ap.add_argument("--real", default=os.environ.get("LIQ_REAL_DATA", str(HERE.parent / "shared/data/real")))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="liq-bench-") as tmp:      # ~300 MB a run: not left behind
@@ -28,8 +31,9 @@ def measure(args, tmp: Path) -> int:
     env = {**os.environ, "DAGSTER_HOME": str(tmp / "home"), "LIQ_DATA_DIR": str(tmp / "data")}
     if args.simulated:
         import datetime as dt
-        end = dt.date(2026, 4, 5) + dt.timedelta(days=args.simulated - 1)
-        cmd = ["run", "--source", "simulated", "--start", "2026-04-05", "--end", end.isoformat()]
+        end = dt.date.fromisoformat(args.start) + dt.timedelta(days=args.simulated - 1)
+        cmd = ["run", "--source", "simulated", "--start", args.start, "--end", end.isoformat(),
+               "--intervals", args.interval]
     else:
         cmd = ["run", "--source", "files", "--path", args.real, "--start", "2026-04-05", "--end", "2026-06-08"]
     t = time.monotonic()
@@ -44,7 +48,7 @@ def measure(args, tmp: Path) -> int:
         # the range run, then (when the range completes months) the monthly roll-up and the warehouse again
         runs = sorted(inst.get_runs(), key=lambda r: inst.get_run_stats(r.run_id).start_time or 0)
         total = sum(len(inst.all_logs(r.run_id)) for r in runs)
-        print(f"liq {' '.join(cmd[:3])}: {wall:.1f} s wall, {len(runs)} run(s), {total} events stored")
+        print(f"liq {' '.join(cmd)}: {wall:.1f} s wall, {len(runs)} run(s), {total} events stored")
         for run in runs:
             logs = inst.all_logs(run.run_id)
             starts, ends = {}, {}

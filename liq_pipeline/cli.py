@@ -82,7 +82,8 @@ def main() -> None:
 @click.option("--symbols", default="BTCUSDT", show_default=True, help="Comma-separated USD-M symbols.")
 @click.option("--start", required=True, help="First day, YYYY-MM-DD (UTC).")
 @click.option("--end", required=True, help="Last day, YYYY-MM-DD (UTC), inclusive.")
-@click.option("--intervals", default="", help="Kline intervals, e.g. 1m or 1h,5m (default: all the folder has; 1m).")
+@click.option("--intervals", default="", help="Kline intervals, e.g. 1m or 1h,5m (default: all the folder has; 1m). "
+                                              "The simulated market's bar: 1m (default) or 5m.")
 @data_dir_option
 @click.option("--seed", type=int, default=None, help="Simulated market seed (--source simulated).")
 @click.option("--agg-trades", is_flag=True, help="Also aggTrades: over REST (binance/auto; heavy) or from the simulator.")
@@ -133,9 +134,14 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
 
     from .lib import brackets, contracts
 
-    fallback = {}
+    from pydantic import ValidationError
+
     try:
         resource = SourceResource(**source_cfg)
+    except ValidationError as exc:       # the resource's own checks (e.g. the simulated market's one interval)
+        _fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+    fallback = {}
+    try:
         src = resource.open(root / "raw")
         for sym in syms:
             contracts.check_listed(sym)          # with an exchange-info snapshot: a listed, trading perpetual

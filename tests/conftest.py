@@ -14,9 +14,10 @@ os.environ.setdefault("LIQ_WORKERS", "1")
 
 
 def pytest_configure(config):
-    # the collector as the pipeline's own processes set it (lib/heap): the tests' processes hold the same heap
+    # the collector as the pipeline's own processes set it (lib/heap): the tests' processes hold the same heap. Its
+    # last pass is kept: duckdb's bindings report what is still alive when they unload, and pytest shows it
     from liq_pipeline.lib import heap
-    heap.tune_collector()
+    heap.tune_collector(skip_exit_pass=False)
 
 
 @pytest.fixture(scope="session")

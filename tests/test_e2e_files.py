@@ -282,6 +282,9 @@ def test_bad_parameters_fail_before_any_run(tmp_path, real):
                       (["--start", "2026-04-05", "--end", "2026-04-05", "--path", str(tmp_path / "nope")], "is not a folder")]:
         proc = liq("run", "--source", "files", "--path", str(real), *args, env_root=tmp_path, check=False)
         assert proc.returncode == 1 and msg in proc.stderr, proc.stderr
+    proc = liq("run", "--intervals", "15m", "--start", "2026-04-05", "--end", "2026-04-05", env_root=tmp_path, check=False)
+    assert proc.returncode == 1 and proc.stderr == \
+        "error: intervals: the simulated market has one bar interval, one of 1m, 5m (got 15m)\n", proc.stderr
     assert not (tmp_path / "dagster_home").exists()
 
 

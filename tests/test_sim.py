@@ -176,3 +176,27 @@ def test_no_position_is_smaller_than_the_lot_step():
     assert res.positions.qty.min() >= lot and res.liquidations.qty.min() >= lot
     orders = [json.loads(line)["o"]["q"] for line in _force_order_lines(res.liquidations, sc.symbol).splitlines()]
     assert min(float(q) for q in orders) >= lot
+
+
+def test_a_market_of_5m_bars_is_asked_for_with_intervals(tmp_path):
+    """`liq run --intervals 5m` on the simulated source: the market is made at 5m bars (its own scenario, so a 1m
+    mirror is not reused), and what it emits cleans like the archive's 5m files. One bar interval only."""
+    from liq_pipeline.defs.resources import SourceResource
+
+    res = SourceResource(kind="simulated", intervals=["5m"], sim_start="2026-04-05", sim_days=1)
+    sc = res.scenario("BTCUSDT")
+    assert sc.interval_s == 300 and sc.scenario_id() != SourceResource(kind="simulated", sim_start="2026-04-05",
+                                                                      sim_days=1).scenario("BTCUSDT").scenario_id()
+    src = res.open(tmp_path)
+    day = dt.date(2026, 4, 5)
+    out = {}
+    for ds in ("klines", "open_interest", "liquidation_bars", "sim_liquidations"):
+        pulled = src.pull(ds, "BTCUSDT", day)
+        out[ds], report = clean_partition(ds, "BTCUSDT", day, {"source": "simulated",
+                                                               "files": [f.to_dict() for f in pulled.files]}, tmp_path)
+        assert report.gaps == {}, ds
+    assert len(out["klines"]) == 288 and set(out["klines"].interval) == {"5m"}
+    assert len(out["open_interest"]) == 288 and len(out["sim_liquidations"]) > 0
+    for bad in (["5m", "1m"], ["15m"]):
+        with pytest.raises(Exception, match="the simulated market has one bar interval, one of 1m, 5m"):
+            SourceResource(kind="simulated", intervals=bad)

@@ -9,10 +9,13 @@ import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
 from ..lib import quality, storage
-from ..lib.params import ParameterError, parse_date, parse_interval
+from ..lib.params import KLINE_INTERVALS, ParameterError, parse_date, parse_interval
 from ..lib.sources import SourceKind
 from ..lib.sources.archive import ARCHIVE_URL
 from ..lib.sources.binance_rest import FAPI_URL
+
+# The bars the simulated market can be made at (lib/sim/emit writes these archive intervals); 1m by default.
+SIM_INTERVALS = ("1m", "5m")
 
 
 class StorageResource(dg.ConfigurableResource):
@@ -36,7 +39,9 @@ class SourceResource(dg.ConfigurableResource):
     kind: SourceKind = Field(default=SourceKind.simulated, description="Where raw data comes from")
     path: Optional[str] = Field(default=None, description="Folder in the archive layout (kind=files)")
     intervals: Optional[list[str]] = Field(default=None, description="Kline intervals; unset: all the folder "
-                                                                     "has (files, simulated), 1m otherwise")
+                                                                     "has (files), 1m otherwise. The simulated "
+                                                                     "market takes one: its bar (" +
+                                                                     ", ".join(SIM_INTERVALS) + ")")
     archive_url: str = ARCHIVE_URL
     rest_url: str = FAPI_URL
     agg_trades: bool = Field(default=False, description="aggTrades: pull them over REST (heavy: weight 20 a "
@@ -58,6 +63,14 @@ class SourceResource(dg.ConfigurableResource):
             return [parse_interval(i, "intervals") for i in v] if v else None
         except ParameterError as exc:
             raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _one_simulated_bar(self):
+        if self.kind == SourceKind.simulated and self.intervals and (
+                len(self.intervals) > 1 or self.intervals[0] not in SIM_INTERVALS):
+            raise ValueError(f"intervals: the simulated market has one bar interval, one of {', '.join(SIM_INTERVALS)}"
+                             f" (got {','.join(self.intervals)})")
+        return self
 
     @field_validator("sim_start")
     @classmethod
@@ -96,5 +109,6 @@ class SourceResource(dg.ConfigurableResource):
     def scenario(self, symbol: str):
         """The simulated market of `symbol` (each symbol its own: lib/sim/profiles)."""
         from ..lib.sim.profiles import scenario_for
+        bar = {"interval_s": KLINE_INTERVALS[self.intervals[0]]} if self.intervals else {}
         return scenario_for(symbol, seed=self.sim_seed, start=self.sim_start, days=self.sim_days,
-                            agg_trades=self.agg_trades)
+                            agg_trades=self.agg_trades, **bar)

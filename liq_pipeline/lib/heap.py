@@ -19,9 +19,10 @@ YOUNG_THRESHOLD = 50_000       # allocations between young-generation passes (Py
 OLDER_THRESHOLD = 20           # passes of a generation between passes of the next (default: 10)
 
 
-def tune_collector() -> None:
+def tune_collector(skip_exit_pass: bool = True) -> None:
     """Collect less often, and skip the full pass at exit (idempotent)."""
     gc.set_threshold(YOUNG_THRESHOLD, OLDER_THRESHOLD, OLDER_THRESHOLD)
     atexit.unregister(gc.freeze)
-    # exit hooks run before the interpreter's last collection; a frozen heap is left out of it
-    atexit.register(gc.freeze)
+    if skip_exit_pass:
+        # exit hooks run before the interpreter's last collection; a frozen heap is left out of it
+        atexit.register(gc.freeze)
