@@ -32,6 +32,17 @@ def test_definitions_load_and_graph_is_documented():
     assert actual == documented_graph()
 
 
+def test_loading_the_definitions_imports_no_heavy_library_the_steps_import_themselves():
+    """Every `liq` process, run process and code server loads the definitions: the statistics, gates, plots and
+    warehouse libraries are imported where they are used (seconds of each start otherwise)."""
+    import subprocess
+    import sys
+    heavy = ("scipy.stats", "great_expectations", "matplotlib", "duckdb")
+    code = f"import sys, liq_pipeline.definitions, liq_pipeline.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def _checks() -> dict[str, dg.AssetCheckSpec]:
     return {spec.asset_key.to_user_string(): spec for ad in defs.assets for spec in ad.check_specs}
 

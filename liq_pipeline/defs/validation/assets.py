@@ -3,6 +3,9 @@ verdict, data/reports/SYM/YYYY-MM/validation.json (+ validation-static.json) and
 
 What a period's validation is lives in lib/validation/periods; a range's periods run in parallel there and
 are written here in order. The monthly partitions are months, keyed by their first day.
+
+The suite itself (lib/validation/periods and its statistics) is imported where a period is validated, in the
+workers, not with the definitions: every `liq` process and code server would pay for scipy.stats.
 """
 
 import base64
@@ -11,7 +14,7 @@ import dagster as dg
 
 from ...lib import parallel, tables
 from ...lib.errors import InputError
-from ...lib.validation import periods, suite
+from ...lib.validation.inputs import INPUTS
 from .. import preview_apis
 from ..gates import asset_key, check_spec, gated_step
 from ..metadata import frame_metadata
@@ -22,10 +25,11 @@ from ..resources import StorageResource
 
 DAILY, MONTHLY = tables.get("validation_daily"), tables.get("validation_monthly")
 # What the suite reads for a day: the model's outputs and the clean truth beside them (same partition).
-_day_inputs = [dg.AssetKey([layer, t]) for t, layer in suite.INPUTS.items()]
+_day_inputs = [dg.AssetKey([layer, t]) for t, layer in INPUTS.items()]
 
 
-def _grades_metadata(period: periods.Period) -> dict:
+def _grades_metadata(period) -> dict:
+    """Each model's grade and score (a lib/validation/periods.Period's)."""
     md = {}
     for model, (grade, score) in period.grades.items():
         md[f"grade_{model}"] = grade or "not graded"
@@ -58,6 +62,7 @@ def validation_daily(context: dg.AssetExecutionContext, storage: StorageResource
 
 
 def _daily(layout, symbol, days):
+    from ...lib.validation import periods
     for day, period, metadata in _write_periods(layout, symbol, days, DAILY, periods.validate_day):
         yield day, period.rows, metadata
 
@@ -83,6 +88,7 @@ def validation_monthly(context: dg.AssetExecutionContext, config: EstimatorConfi
     estimator = config.build()
 
     def write_months(layout, symbol, firsts):
+        from ...lib.validation import periods
         for first, period, metadata in _write_periods(layout, symbol, firsts, MONTHLY, periods.validate_month,
                                                       estimator):
             images = "\n\n".join(f"**{t}**\n\n![{t}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"

@@ -10,13 +10,10 @@ import pandas as pd
 
 from . import metrics as m
 from ..model.profile import finest_klines
+from .inputs import INPUTS
 from .skill import hourly_frame, side_scores
 
 MODELS = ("flow", "static")
-# What the suite reads, per day: (layer, table). Model tables are filtered to the model being validated.
-INPUTS = {"model_snapshots": "model", "heatmap": "model", "heatmap_levels": "model", "predicted_liquidations": "model",
-          "klines": "clean", "funding": "clean", "liquidation_events": "clean", "liquidation_bars": "clean",
-          "sim_positions": "clean", "sim_liquidations": "clean"}
 SKILL_CELLS = [(h, s) for h in (1, 4) for s in ("long", "short")]
 
 
