@@ -15,6 +15,7 @@ import datetime as dt
 import importlib
 import multiprocessing
 import os
+import time
 import uuid
 
 import dagster as dg
@@ -24,6 +25,7 @@ from . import quiet_dagster_warnings
 from .partitions import range_tags
 
 LAUNCH_TAG = "liq/launch"
+POLL_SHARE = 20         # the progress poll waits at least this many times as long as the last poll took
 HISTORY_TAG = "liq/history"
 
 
@@ -170,8 +172,13 @@ def launch(symbols: list[str], first: dt.date, last: dt.date, config: dict, tags
                        for s in symbols]
             while True:
                 finished = all(f.done() for f in futures)
+                took = 0.0
                 if on_progress is not None:
+                    t = time.monotonic()
                     on_progress(progress.poll())
+                    took = time.monotonic() - t
                 if finished:
                     return [f.result() for f in futures]
-                cf.wait(futures, timeout=1.0)
+                # a poll counts the runs' events so far: its cost grows with the run, which shares this process
+                # (a thread) or these cores; kept under ~5% of the time
+                cf.wait(futures, timeout=max(1.0, POLL_SHARE * took))
