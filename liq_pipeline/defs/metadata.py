@@ -1,6 +1,8 @@
 """Metadata every asset attaches: row count, column schema, a small Markdown preview."""
 from __future__ import annotations
 
+import functools
+
 import dagster as dg
 import pandas as pd
 
@@ -17,10 +19,15 @@ def markdown_table(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=256)
+def _schema(columns: tuple[tuple[str, str], ...]) -> dg.TableSchema:
+    # a table's schema is the same every day: made once (a range run attaches it to every partition)
+    return dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in columns])
+
+
 def frame_metadata(df: pd.DataFrame) -> dict:
     return {
         "dagster/row_count": dg.MetadataValue.int(len(df)),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(str(c), str(t)) for c, t in df.dtypes.items()]),
+        "dagster/column_schema": _schema(tuple((str(c), str(t)) for c, t in df.dtypes.items())),
         "preview": dg.MetadataValue.md(markdown_table(df)),
     }
