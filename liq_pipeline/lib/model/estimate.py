@@ -167,8 +167,7 @@ def estimate_days(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame,
 def sim_frames(res) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """A simulation's klines, OI and funding shaped as the clean tables (what the estimator reads)."""
     ms = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
-    interval = {60: "1m", 300: "5m", 900: "15m", 3600: "1h"}[res.scenario.interval_s]
-    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval=interval)
+    kl = res.klines.assign(open_time=ms(res.klines.open_time), interval=res.scenario.interval)
     oi = res.open_interest.assign(ts=ms(res.open_interest.ts))
     fu = res.funding.assign(ts=ms(res.funding.calc_time).dt.round("min"))
     return kl, oi, fu

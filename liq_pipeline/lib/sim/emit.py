@@ -88,7 +88,7 @@ def write_mirror(res: SimResult, root: Path) -> None:
     kl["low"] = kl[["open", "low", "close"]].min(axis=1)
     kl["taker_buy_volume"] = np.minimum(kl.taker_buy_volume, kl.volume)
     kl["taker_buy_quote_volume"] = np.minimum(kl.taker_buy_quote_volume, kl.quote_volume)
-    interval = {60: "1m", 300: "5m", 900: "15m", 3600: "1h"}[sc.interval_s]
+    interval = sc.interval
     oi, liqs, pos = res.open_interest, res.liquidations, res.positions
     forced = throttle(liqs)
     for d in range(sc.days):

@@ -12,6 +12,8 @@ import json
 
 import numpy as np
 
+from ..params import KLINE_INTERVALS
+
 REGIMES = ("calm", "normal", "trending", "crash")
 # Per regime: volatility multiplier, |drift| per day (log), activity multiplier.
 REGIME_PARAMS = {"calm": (0.65, 0.0, 0.8), "normal": (1.0, 0.0, 1.0), "trending": (1.15, 0.03, 1.2),
@@ -77,6 +79,11 @@ class Scenario:
     @property
     def start_date(self) -> dt.date:
         return dt.date.fromisoformat(self.start)
+
+    @property
+    def interval(self) -> str:
+        """The bar as the archive names it (1m, 5m)."""
+        return next(name for name, seconds in KLINE_INTERVALS.items() if seconds == self.interval_s)
 
     @property
     def bars(self) -> int:
