@@ -9,6 +9,7 @@ workers, not with the definitions: every `liq` process and code server would pay
 """
 
 import base64
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -23,13 +24,15 @@ from ..partitions import date_symbol, month_symbol, range_policy
 from ..ranges import failure
 from ..resources import StorageResource
 
+if TYPE_CHECKING:
+    from ...lib.validation.periods import Period
+
 DAILY, MONTHLY = tables.get("validation_daily"), tables.get("validation_monthly")
 # What the suite reads for a day: the model's outputs and the clean truth beside them (same partition).
 _day_inputs = [dg.AssetKey([layer, t]) for t, layer in INPUTS.items()]
 
 
-def _grades_metadata(period) -> dict:
-    """Each model's grade and score (a lib/validation/periods.Period's)."""
+def _grades_metadata(period: "Period") -> dict:
     md = {}
     for model, (grade, score) in period.grades.items():
         md[f"grade_{model}"] = grade or "not graded"
