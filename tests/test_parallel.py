@@ -52,7 +52,8 @@ def test_workers_collect_as_the_pipeline_sets_it(two_workers):
 def test_the_heap_is_frozen_before_the_last_collection_at_exit():
     import subprocess
     import sys
-    # exit hooks run last registered first: this one runs after tune_collector's (called twice: registered once)
+    # exit hooks run last registered first: this one runs after tune_collector's (called twice, as a process with
+    # two entry points may)
     code = ("import atexit, gc; from liq_pipeline.lib import heap; "
             "atexit.register(lambda: print(gc.get_freeze_count() > 0, gc.get_threshold())); "
             "heap.tune_collector(); heap.tune_collector()")
