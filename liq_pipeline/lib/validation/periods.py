@@ -50,7 +50,7 @@ def validate_day(day: dt.date, layout, symbol: str) -> Period:
     if data["model_snapshots"].empty:
         raise InputError("no model output for this day: materialise the model first")
     # a day's intervals are wide whatever the resampling: 100 bootstrap draws are enough (the month uses 400)
-    results = {model: suite.validate(data, model, reps=100) for model in suite.MODELS}
+    results = suite.validate_models(data, reps=100)
     return Period(_rows(results, tables.get("validation_daily"), symbol, day.isoformat(), config_key(data)),
                   _grades(results))
 
@@ -67,7 +67,7 @@ def validate_month(first: dt.date, layout, symbol: str, estimator) -> Period:
     data = suite.load(layout, symbol, days)
     if data["model_snapshots"].empty:
         raise InputError(f"no model output on any day of {month}: materialise its days first")
-    results = {model: suite.validate(data, model) for model in suite.MODELS}
+    results = suite.validate_models(data)
     key = config_key(data)
     config = {"config_key": key, "estimator": estimator.to_dict() if estimator.key() == key else None,
               "estimator_note": None if estimator.key() == key else

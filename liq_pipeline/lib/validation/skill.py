@@ -176,7 +176,7 @@ def hourly_frame(klines: pd.DataFrame, realised: pd.DataFrame, predicted: pd.Dat
     """One row per hour (index: bar start, UTC): open, high, low of the klines (one interval: profile.finest_klines
     picks it); realised liquidated USD (real_long, real_short: liquidation bars or simulated liquidations summed
     per hour; NaN where none were reported); and with `predicted` (ts, side, notional_usd of one model),
-    pred_long / pred_short."""
+    pred_long / pred_short (with_predicted)."""
     if klines.empty:
         return pd.DataFrame(columns=["open", "high", "low", "real_long", "real_short"])
     g = klines.set_index("open_time").sort_index().groupby(pd.Grouper(freq="1h"))
@@ -187,14 +187,21 @@ def hourly_frame(klines: pd.DataFrame, realised: pd.DataFrame, predicted: pd.Dat
         frame = frame.join(real)
     else:
         frame = frame.assign(real_long=np.nan, real_short=np.nan)
-    if predicted is not None and predicted.empty:
-        frame = frame.assign(pred_long=np.nan, pred_short=np.nan)
-    elif predicted is not None:
-        pred = predicted.assign(hour=predicted["ts"].dt.floor("1h")).pivot_table(
-            index="hour", columns="side", values="notional_usd", aggfunc="sum")
-        pred = pred.reindex(columns=["long", "short"]).rename(columns=lambda s: f"pred_{s}")
-        frame = frame.join(pred)
-    return frame
+    return frame if predicted is None else with_predicted(frame, predicted)
+
+
+def with_predicted(frame: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
+    """An hourly_frame with one model's predictions (ts, side, notional_usd) as pred_long / pred_short: the
+    klines and realised part is the same for every model, so a period computes it once. No hours, no rows: the
+    frame as it is."""
+    if frame.empty:
+        return frame
+    if predicted.empty:
+        return frame.assign(pred_long=np.nan, pred_short=np.nan)
+    pred = predicted.assign(hour=predicted["ts"].dt.floor("1h")).pivot_table(
+        index="hour", columns="side", values="notional_usd", aggfunc="sum")
+    pred = pred.reindex(columns=["long", "short"]).rename(columns=lambda s: f"pred_{s}")
+    return frame.join(pred)
 
 
 def side_scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None, block_hours: int = 24,

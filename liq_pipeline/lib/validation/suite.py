@@ -3,6 +3,7 @@ section 7 from the stored tables, the graded three and the extended ones, and it
 validation_daily / validation_monthly tables."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 from . import metrics as m
 from ..model.profile import finest_klines
 from .inputs import INPUTS
-from .skill import hourly_frame, side_scores
+from .skill import hourly_frame, side_scores, with_predicted
 
 MODELS = ("flow", "static")
 SKILL_CELLS = [(h, s) for h in (1, 4) for s in ("long", "short")]
@@ -44,13 +45,36 @@ def realised_per_bar(data: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(columns=["ts", "long_usd", "short_usd"]), ""
 
 
-def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400) -> dict:
-    """Every metric for one model over the period `data` holds."""
+@dataclasses.dataclass(frozen=True)
+class Market:
+    """What every model of a period is scored against, computed once a period: the bars, the liquidation events
+    in time order, the realised liquidated USD per bar (and where it came from) and the hourly frame of both."""
+    bars: pd.DataFrame
+    events: pd.DataFrame
+    realised_from: str
+    hourly: pd.DataFrame
+
+    @classmethod
+    def of(cls, data: dict[str, pd.DataFrame]) -> "Market":
+        bars = finest_klines(data["klines"])
+        realised, realised_from = realised_per_bar(data)
+        return cls(bars, data["liquidation_events"].sort_values("ts").reset_index(drop=True), realised_from,
+                   hourly_frame(bars, realised))
+
+
+def validate_models(data: dict[str, pd.DataFrame], reps: int = 400) -> dict[str, dict]:
+    """validate() for every model, the market they share computed once."""
+    market = Market.of(data)
+    return {model: validate(data, model, reps, market) for model in MODELS}
+
+
+def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market: Market | None = None) -> dict:
+    """Every metric for one model over the period `data` holds (`market`: Market.of(data), when already made)."""
     pick = lambda t: data[t][data[t]["model"] == model].reset_index(drop=True) if len(data[t]) else data[t]  # noqa: E731
     snaps, heat, levels, pred = (pick(t) for t in ("model_snapshots", "heatmap", "heatmap_levels",
                                                   "predicted_liquidations"))
-    bars = finest_klines(data["klines"])
-    events = data["liquidation_events"].sort_values("ts").reset_index(drop=True)
+    market = market or Market.of(data)
+    bars, events = market.bars, market.events
     zone_frame = m.zones(levels)
     index = m.SnapshotIndex(snaps["ts"] if len(snaps) else [], zone_frame)
 
@@ -87,8 +111,8 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400) -> dict
             ext[k] = m.missing(reason_ev)
     ext["reaction_sweep"] = m.reaction_sweep(zone_frame, bars)
 
-    realised, realised_from = realised_per_bar(data)
-    frame = hourly_frame(bars, realised, pred)
+    realised_from = market.realised_from
+    frame = with_predicted(market.hourly, pred)
     if realised_from:
         ext["per_bar_skill"] = {f"{h}h_{s}": side_scores(frame, h, s, f"pred_{s}", reps=reps) for h, s in SKILL_CELLS}
         ext["per_bar_skill"]["realised_from"] = realised_from
