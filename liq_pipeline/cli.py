@@ -1,6 +1,7 @@
 """The `liq` command: run the pipeline through the persistent Dagster instance, query the warehouse."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -50,6 +51,21 @@ def _dagster_home() -> Path:
     os.environ.setdefault(PLANNED_AS_RANGE, "1")
     os.environ.setdefault(EVENT_BATCH_SIZE_VAR, EVENT_BATCH_SIZE)
     return home
+
+
+@contextlib.contextmanager
+def _own_stderr():
+    """A stream of its own onto this process's stderr, for the progress bar. A single symbol's run executes in this
+    process, and Dagster captures the run's output into its compute logs by redirecting the process's stderr file
+    descriptor itself: the bar, writing to it, stopped being on a terminal and froze until the run ended. A
+    duplicate of the descriptor taken before the run keeps pointing at the terminal."""
+    try:
+        fd = os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):            # no descriptor (an in-memory stream in a test)
+        yield sys.stderr
+        return
+    with open(fd, "w", buffering=1, encoding="utf-8", errors="replace") as stream:
+        yield stream
 
 
 def _fail(msg: str) -> None:
@@ -185,14 +201,19 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     months = launch.completed_months(days[0], days[-1])
     total = (launch.job_size() * len(days) + (len(months) + 1 if months else 0)) * len(syms) + \
         len(launch.HISTORY_ASSETS) * sum(map(len, history.values()))
-    console = Console(stderr=True)
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("partitions·assets"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                  console=console, transient=not console.is_terminal) as progress:
-        task = progress.add_task(f"{len(syms)} symbol(s) × {len(days)} day(s)", total=total)
-        outcomes = launch.launch(syms, days[0], days[-1], launch.run_config(storage_cfg, source_cfg, executor, broker=broker),
-                                 {"liq/source": source}, on_progress=lambda n: progress.update(task, completed=n),
-                                 history=history)
+    with _own_stderr() as terminal:
+        console = Console(file=terminal)
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("partitions·assets"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                      console=console, transient=not console.is_terminal,
+                      # the bar moves once a poll (≥ 1 s): rich's default of 10 renders a second cost the run's
+                      # thread CPU for a clock; where no terminal shows the bar, it needs none
+                      refresh_per_second=2, auto_refresh=console.is_terminal) as progress:
+            task = progress.add_task(f"{len(syms)} symbol(s) × {len(days)} day(s)", total=total)
+            outcomes = launch.launch(syms, days[0], days[-1],
+                                     launch.run_config(storage_cfg, source_cfg, executor, broker=broker),
+                                     {"liq/source": source}, on_progress=lambda n: progress.update(task, completed=n),
+                                     history=history)
     failed = [o for o in outcomes if not o.success]
     for o in outcomes:
         click.echo(f"  {o.symbol} {days[0]}..{days[-1]}: {'ok' if o.success else 'FAILED'} (run {o.run_id[:8]})")

@@ -1,4 +1,6 @@
 """`liq run --source simulated` through raw, clean, gates and the warehouse; reruns agree byte for byte."""
+import re
+
 import duckdb
 import pandas as pd
 import pytest
@@ -17,11 +19,51 @@ def liq_modules(env_root, *args) -> list[str]:
     return proc.stdout.splitlines()
 
 
+def liq_on_a_terminal(*args, env_root) -> tuple[str, str]:
+    """A `liq` command with its stderr on a pseudo-terminal, as a user's shell has it: (stdout, what the terminal
+    showed, escape codes removed)."""
+    import os
+    import pty
+    import re
+    import subprocess
+    import sys
+    import threading
+    master, slave = pty.openpty()
+    shown = bytearray()
+
+    def read():
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:             # the terminal's other end closed: the command is done
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "liq_pipeline.cli", *args], stdout=subprocess.PIPE,
+                              stderr=slave, text=True, env=liq_env(env_root), timeout=1200)
+    finally:
+        os.close(slave)
+        reader.join(10)
+        os.close(master)
+    terminal = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))
+    assert proc.returncode == 0, f"liq {' '.join(args)} failed:\n{proc.stdout}\n{terminal}"
+    return proc.stdout, terminal
+
+
 @pytest.mark.slow
 def test_simulated_run_end_to_end(tmp_path):
-    proc = liq("run", "--source", "simulated", "--symbols", "BTCUSDT", "--start", "2026-04-05", "--end", "2026-04-06",
-               "--seed", "3", env_root=tmp_path)
-    assert "BTCUSDT 2026-04-05..2026-04-06: ok" in proc.stdout and "liq sql" in proc.stdout
+    stdout, terminal = liq_on_a_terminal("run", "--source", "simulated", "--symbols", "BTCUSDT", "--start", "2026-04-05",
+                                         "--end", "2026-04-06", "--seed", "3", env_root=tmp_path)
+    assert "BTCUSDT 2026-04-05..2026-04-06: ok" in stdout and "liq sql" in stdout
+    # the progress bar moves while the run goes: it froze at 0 while the run captured the process's stderr, and
+    # showed only the range's end (44 of 46) before the last run's
+    counts = {(int(a), int(b)) for a, b in re.findall(r"(\d+)/(\d+) partitions·assets", terminal)}
+    total = max(b for _, b in counts)
+    assert (total, total) in counts and len({d for d, _ in counts if 0 < d < total}) >= 3, sorted(counts)
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     q = lambda sql: con.execute(sql).fetchall()
     assert q("SELECT count(*), min(interval), max(interval) FROM klines") == [(2 * 1440, "1m", "1m")]

@@ -123,3 +123,19 @@ def test_a_new_dagster_home_gets_the_settings_of_the_checkouts_instance():
     committed = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
     assert yaml.safe_load(DEFAULT_DAGSTER_YAML) == committed
     assert committed["telemetry"] == {"enabled": False}
+
+
+def test_an_assets_index_row_is_written_by_the_events_that_leave_it_as_the_whole_batch_would():
+    """Each kind of asset event rewrites its own columns of the asset's row: the last of each (asset, kind),
+    in batch order, is what the whole sequence would leave."""
+    from types import SimpleNamespace
+
+    from liq_pipeline.defs.instance_storage import _last_of_each_kind
+
+    def event(asset, kind):
+        return SimpleNamespace(dagster_event=SimpleNamespace(asset_key=asset), dagster_event_type=kind, name=f"{asset}:{kind}")
+
+    batch = [event("a", "MAT"), event("a", "OBS"), event("b", "MAT"), event("a", "MAT"), event("b", "MAT"),
+             event("a", "PLANNED")]
+    kept = _last_of_each_kind(batch, [10, 11, 12, 13, 14, 15])
+    assert [(e.name, i) for e, i in kept] == [("a:OBS", 11), ("a:MAT", 13), ("b:MAT", 14), ("a:PLANNED", 15)]

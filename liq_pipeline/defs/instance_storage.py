@@ -12,7 +12,8 @@ of a 211 s run went there. Three changes, nothing else:
   last commits, never corrupt the file.
 - `store_event_batch`: Dagster hands a step's materialisations of many partitions over as one batch (when
   `DAGSTER_EVENT_BATCH_SIZE` is set; `liq run` sets it); they are written in one transaction per file instead
-  of three per event, exactly the rows `store_event` writes.
+  of three per event, exactly the rows `store_event` writes; an asset's row in the index (its latest event) is
+  written once per batch, by the events that leave it as it would be after all of them.
 - whether a table exists is asked of the file once per process, not before each write (`has_table`).
 """
 from __future__ import annotations
@@ -41,6 +42,15 @@ def _relaxed_sync(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _last_of_each_kind(events: Sequence[EventLogEntry], ids: Sequence[int]) -> list[tuple[EventLogEntry, int]]:
+    """The events whose asset row (latest materialisation, run, timestamp) survives the batch: each event rewrites
+    the columns its kind sets (a materialisation all three, a planned one the run and timestamp, an observation
+    the timestamp), so the last event of each (asset, kind), applied in batch order, leaves every column as the
+    whole sequence would. A range step's 65 days of one asset rewrote the row 65 times (~5% of a run)."""
+    last = {(e.dagster_event.asset_key, e.dagster_event_type): i for i, e in enumerate(events)}
+    return [(events[i], ids[i]) for i in sorted(last.values())]
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
@@ -98,7 +108,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 with db_result(conn, insert) as result:
                     ids.append(result.inserted_primary_key[0])
             self._store_asset_event_tags(conn, events, ids)
-            for e, event_id in zip(events, ids):
+            for e, event_id in _last_of_each_kind(events, ids):
                 self._store_asset_event(conn, e, event_id)
 
     def _close_files(self) -> None:
