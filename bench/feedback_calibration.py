@@ -60,12 +60,17 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     data = realdata.load(Path(a.real))
     frame = wf.hourly_frame(data).join(wf.predictions(data, ModelConfig(), "flow"))
-    variants = {"uncalibrated": frame, **{f"calibrated, W = {w} h": calibrated(frame, w) for w in WINDOWS_HOURS}}
+    print_windows({"uncalibrated": frame, **{f"calibrated, W = {w} h": calibrated(frame, w) for w in WINDOWS_HOURS}})
+    return 0
+
+
+def print_windows(variants: dict[str, pd.DataFrame]) -> None:
+    """Each variant's scores on the fit window, then on the test window."""
+    width = max(map(len, variants))
     for name, (first, last) in (("fit", FIT), ("test", TEST)):
         print(f"\n{name} window {first}..{last}:")
         for label, f in variants.items():
-            print(f"  {label:22s} {line(f, first, last)}")
-    return 0
+            print(f"  {label:{width}s} {line(f, first, last)}")
 
 
 if __name__ == "__main__":

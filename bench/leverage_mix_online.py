@@ -25,7 +25,7 @@ from scipy.optimize import nnls
 
 import realdata
 import walk_forward as wf
-from feedback_calibration import FIT, TEST, line
+from feedback_calibration import print_windows
 from liq_pipeline.lib import brackets
 from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
@@ -86,10 +86,7 @@ def main(argv=None) -> int:
     for hours in WINDOWS_HOURS:
         for strength in STRENGTHS:
             variants[f"W {hours or 'all'} h, λ {strength}"] = refitted(frame, per, hours, strength)
-    for name, (first, last) in (("fit", FIT), ("test", TEST)):
-        print(f"\n{name} window {first}..{last}:")
-        for label, f in variants.items():
-            print(f"  {label:18s} {line(f, first, last)}")
+    print_windows(variants)
     return 0
 
 
