@@ -172,11 +172,10 @@ def top_decile_share(snapshots: pd.DataFrame, liquidations: pd.DataFrame) -> flo
 PLACEBO_THRESHOLD = 0.004          # DESIGN section 7: max(0, move − 0.4%), a pure function of the move
 
 
-def hourly_frame(klines: pd.DataFrame, realised: pd.DataFrame, predicted: pd.DataFrame | None = None) -> pd.DataFrame:
+def hourly_frame(klines: pd.DataFrame, realised: pd.DataFrame) -> pd.DataFrame:
     """One row per hour (index: bar start, UTC): open, high, low of the klines (one interval: profile.finest_klines
-    picks it); realised liquidated USD (real_long, real_short: liquidation bars or simulated liquidations summed
-    per hour; NaN where none were reported); and with `predicted` (ts, side, notional_usd of one model),
-    pred_long / pred_short (with_predicted)."""
+    picks it) and realised liquidated USD (real_long, real_short: liquidation bars or simulated liquidations summed
+    per hour; NaN where none were reported). with_predicted adds a model's predictions."""
     if klines.empty:
         return pd.DataFrame(columns=["open", "high", "low", "real_long", "real_short"])
     g = klines.set_index("open_time").sort_index().groupby(pd.Grouper(freq="1h"))
@@ -187,7 +186,7 @@ def hourly_frame(klines: pd.DataFrame, realised: pd.DataFrame, predicted: pd.Dat
         frame = frame.join(real)
     else:
         frame = frame.assign(real_long=np.nan, real_short=np.nan)
-    return frame if predicted is None else with_predicted(frame, predicted)
+    return frame
 
 
 def with_predicted(frame: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
