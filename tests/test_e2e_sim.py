@@ -24,7 +24,6 @@ def liq_on_a_terminal(*args, env_root) -> tuple[str, str]:
     showed, escape codes removed)."""
     import os
     import pty
-    import re
     import subprocess
     import sys
     import threading
