@@ -12,7 +12,6 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from ..lib import brackets, parallel, quality, tables
 from . import preview_apis
@@ -65,30 +64,34 @@ def evaluation(table: tables.Table, day: dt.date, symbol: str, result: quality.G
 
 
 class RangeGate:
-    """Collects one table's partitions of one symbol as they are written and validates them in batches, each in
-    the worker pool (lib/parallel) while the step goes on writing; `evaluations()` waits for them all."""
+    """Collects one table's stored partitions of one symbol as they are written and validates them in batches, each
+    in the worker pool (lib/parallel) while the step goes on writing; `evaluations()` waits for them all. A batch
+    is read from storage by the worker that validates it (the step never sends it the frames)."""
 
-    def __init__(self, table: tables.Table, symbol: str, suites_dir: Path, enabled: bool = True):
-        self.table, self.symbol, self.suites_dir, self.enabled = table, symbol, suites_dir, enabled
-        self.frames: dict[dt.date, pd.DataFrame] = {}
+    def __init__(self, table: tables.Table, symbol: str, layout, suites_dir: Path, enabled: bool = True):
+        self.table, self.symbol, self.layout, self.suites_dir, self.enabled = table, symbol, layout, suites_dir, enabled
+        self.days: list[dt.date] = []
         self.rows = 0
         self.batches = []
 
-    def add(self, day: dt.date, df: pd.DataFrame) -> None:
+    def add(self, day: dt.date, rows: int) -> None:
+        """The partition of `day` (of `rows` rows) is stored: validate it."""
         if not self.enabled:
             return
-        self.frames[day] = df
-        self.rows += len(df)
+        self.days.append(day)
+        self.rows += rows
         if self.rows >= MAX_GATE_ROWS:
             self._submit()
 
     def _submit(self) -> None:
-        if not self.frames:
+        if not self.days:
             return
-        spec = quality.load_suite(self.table.suite, self.suites_dir)
-        self.batches.append(parallel.submit(quality.run_suite_by_partition, self.table.suite, self.frames,
-                                            suite_parameters(spec, self.symbol), self.suites_dir))
-        self.frames, self.rows = {}, 0
+        t = self.table
+        spec = quality.load_suite(t.suite, self.suites_dir)
+        self.batches.append(parallel.submit(quality.run_suite_on_stored, t.suite, self.layout, t.layer, t.name,
+                                            self.symbol, self.days, suite_parameters(spec, self.symbol),
+                                            self.suites_dir))
+        self.days, self.rows = [], 0
 
     def evaluations(self) -> list[dg.AssetCheckEvaluation]:
         """One evaluation per partition added, once every batch is validated."""
@@ -115,9 +118,9 @@ def gate_outputs(context: dg.AssetExecutionContext, checked: list[tables.Table])
 def recheck(context: dg.AssetExecutionContext, table: tables.Table, layout, suites_dir: Path, days_by_symbol: dict):
     """The gate alone, on the stored partitions (the asset itself was not selected)."""
     for symbol, days in days_by_symbol.items():
-        gate = RangeGate(table, symbol, suites_dir)
+        gate = RangeGate(table, symbol, layout, suites_dir)
         for day in days:
-            gate.add(day, layout.read(table.layer, table.name, symbol, day))
+            gate.add(day, layout.rows(table.layer, table.name, symbol, day))
         yield from gate.evaluations()
     yield from gate_outputs(context, [table])
 
@@ -125,8 +128,8 @@ def recheck(context: dg.AssetExecutionContext, table: tables.Table, layout, suit
 def gated_step(context: dg.AssetExecutionContext, storage, table: tables.Table, write_days):
     """The step of an asset that writes one gated table over the run's partitions.
 
-    `write_days(layout, symbol, days)` writes the symbol's days in order and yields (day, frame written,
-    metadata) for each; every partition is recorded with its metadata and gated. A `dg.Failure` it raises is
+    `write_days(layout, symbol, days)` writes the symbol's days in order and yields (day, rows written,
+    metadata) for each; every partition is recorded with its metadata and gated (as stored). A `dg.Failure` it raises is
     raised after the partitions finished before it are recorded. With the asset deselected, the gate alone
     re-validates what is stored."""
     layout, suites = storage.layout(), storage.suites_dir()
@@ -138,10 +141,10 @@ def gated_step(context: dg.AssetExecutionContext, storage, table: tables.Table, 
     out, evaluations = RangeOutput(context, asset_key(table)), []
     try:
         for symbol, days in parts.items():
-            gate = RangeGate(table, symbol, suites, gate_on)
-            for day, df, metadata in write_days(layout, symbol, days):
+            gate = RangeGate(table, symbol, layout, suites, gate_on)
+            for day, rows, metadata in write_days(layout, symbol, days):
                 out.add(day, symbol, metadata)
-                gate.add(day, df)
+                gate.add(day, rows)
             evaluations += gate.evaluations()
     except dg.Failure:
         yield from out.partial()

@@ -13,6 +13,7 @@ from . import parse, schemas, tables
 from .errors import InputError
 from .params import KLINE_INTERVALS
 from .rawfiles import read_zip_csv, sha256_of
+from .storage import Written
 
 PROVENANCE = list(tables.PROVENANCE)
 
@@ -54,6 +55,12 @@ def clean_day(day: dt.date, layout, dataset: str, symbol: str) -> tuple[pd.DataF
     manifest = json.loads(mpath.read_text())
     df, report = clean_partition(dataset, symbol, day, manifest, layout.raw)
     return schemas.conform(df, dataset), report, manifest
+
+
+def clean_and_write_day(day: dt.date, layout, dataset: str, symbol: str) -> tuple[Written, CleanReport, dict]:
+    """clean_day, written to its partition where it was cleaned (a worker: lib/parallel); the frame stays there."""
+    df, report, manifest = clean_day(day, layout, dataset, symbol)
+    return Written.of(df, layout.write(df, "clean", dataset, symbol, day)), report, manifest
 
 
 def clean_partition(dataset: str, symbol: str, day: dt.date, manifest: dict, raw_root: Path) -> tuple[pd.DataFrame, CleanReport]:

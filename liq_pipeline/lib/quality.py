@@ -168,6 +168,13 @@ def run_suite(name: str, df: pd.DataFrame, parameters: dict | None = None, suite
     return GateResult(name, not failures, len(spec["expectations"]), list(failures.values()), len(df))
 
 
+def run_suite_on_stored(name: str, layout, layer: str, table: str, symbol: str, days: list, parameters: dict | None = None,
+                        suites_dir: Path | None = None) -> dict:
+    """run_suite_by_partition on the partitions as stored, read here (in the worker that validates them): the
+    gate checks exactly what downstream assets and the warehouse will read."""
+    return run_suite_by_partition(name, {d: layout.read(layer, table, symbol, d) for d in days}, parameters, suites_dir)
+
+
 def run_suite_by_partition(name: str, frames: dict, parameters: dict | None = None,
                            suites_dir: Path | None = None) -> dict:
     """Validate many partitions' frames (key -> frame, in order) in one great-expectations call, which costs

@@ -5,10 +5,10 @@ declared on the asset). Gaps (missing bars, OI stamps, funding times) are report
 import dagster as dg
 
 from ...lib import parallel, tables
-from ...lib.clean import clean_day
+from ...lib.clean import clean_and_write_day
 from ...lib.errors import InputError
 from ..gates import asset_key, check_spec, gated_step
-from ..metadata import frame_metadata
+from ..metadata import written_metadata
 from ..partitions import date_symbol, range_policy
 from ..ranges import failure
 from ..resources import StorageResource
@@ -28,18 +28,16 @@ def build_clean_asset(table: tables.Table) -> dg.AssetsDefinition:
         yield from gated_step(context, storage, table, write_days)
 
     def write_days(layout, symbol, days):
-        # days are cleaned in parallel and written here, in order
-        results = parallel.ordered(clean_day, days, layout, name, symbol)
+        # days are cleaned and written in parallel, and recorded here in order
+        results = parallel.ordered(clean_and_write_day, days, layout, name, symbol)
         for day in days:
             try:
-                df, report, manifest = next(results)
+                written, report, manifest = next(results)
             except InputError as exc:
                 raise failure(f"clean/{name}", day, symbol, exc) from None
-            path = layout.write(df, "clean", name, symbol, day)
             gaps = {k: {"missing": len(v), "first": v[:5]} for k, v in report.gaps.items()}
-            yield day, df, {
-                **frame_metadata(df), "path": dg.MetadataValue.path(str(path)),
-                "source_available": manifest["available"],
+            yield day, written.rows, {
+                **written_metadata(written), "source_available": manifest["available"],
                 "exact_duplicates_dropped": report.exact_duplicates_dropped,
                 "gaps": dg.MetadataValue.json(gaps), "gap_count": sum(g["missing"] for g in gaps.values())}
 

@@ -20,10 +20,10 @@ from ...lib.model import book as book_mod
 from ...lib.model.estimate import estimate_day, replay_history
 from ...lib.model.levels import day_tables
 from ...lib.model.profile import PROFILE_DAYS, ProfileWindow
-from ...lib.storage import concat_days, write_bytes_atomic
+from ...lib.storage import Written, concat_days, write_bytes_atomic
 from .. import preview_apis
 from ..gates import RangeGate, asset_key, check_spec, gate_outputs, gated_step, wanted
-from ..metadata import frame_metadata
+from ..metadata import written_metadata
 from ..partitions import date_symbol, days_by_symbol, range_policy
 from ..ranges import RangeOutput, failure
 from ..resources import SourceResource, StorageResource
@@ -79,10 +79,10 @@ def _profile_days(layout, symbol: str, days: list[dt.date]):
         if window.interval is not None:
             prof = prof.assign(date=day.isoformat(), interval=window.interval, days_used=len(window.parts))
         prof = schemas.conform_stamped(prof, "volume_profile", symbol, "profile")
-        path = layout.write(prof, "model", "volume_profile", symbol, day)
+        written = Written.of(prof, layout.write(prof, "model", "volume_profile", symbol, day))
         days_used = int(prof["days_used"].iloc[0]) if len(prof) else 0
-        yield day, prof, {**frame_metadata(prof), "path": dg.MetadataValue.path(str(path)), "window": built,
-                          "days_used": days_used, "first_days_of_history": days_used < PROFILE_DAYS}
+        yield day, written.rows, {**written_metadata(written), "window": built, "days_used": days_used,
+                                  "first_days_of_history": days_used < PROFILE_DAYS}
 
 
 MODEL_OUTPUTS = ("heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots")
@@ -161,21 +161,21 @@ def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig
     evaluations = []
     write = tuple(t for t in MODEL_OUTPUTS if selected[t][0])
     for symbol, days in days_by_symbol(context).items():
-        gates = {t: RangeGate(tables.get(t), symbol, suites, selected[t][1]) for t in MODEL_OUTPUTS}
+        gates = {t: RangeGate(tables.get(t), symbol, layout, suites, selected[t][1]) for t in MODEL_OUTPUTS}
         estimated = _estimated_days(layout, symbol, days, cfg, source.bracket_fallback_allowed(), write)
         try:
             # a day's tables are rolled up and written in a worker while the book goes on to the next day; they
             # are recorded here in day order
             for (day, common), made in parallel.in_order(estimated):
-                for table, (df, path) in made.items():
-                    if table not in write:       # only its gate: validate what is stored
-                        gates[table].add(day, layout.read("model", table, symbol, day))
+                for table, written in made.items():
+                    if written is None:       # only its gate: validate what is stored
+                        gates[table].add(day, layout.rows("model", table, symbol, day))
                         continue
-                    md = {**frame_metadata(df), "path": dg.MetadataValue.path(str(path)), **common}
+                    md = {**written_metadata(written), **common}
                     if table == "heatmap":
                         md["model_config"] = dg.MetadataValue.json(cfg.to_dict())
                     outs[table].add(day, symbol, md)
-                    gates[table].add(day, df)
+                    gates[table].add(day, written.rows)
         except dg.Failure:
             for t, out in outs.items():       # the days done before it stay recorded
                 if selected[t][0]:

@@ -15,10 +15,11 @@ import dagster as dg
 
 from ...lib import parallel, tables
 from ...lib.errors import InputError
+from ...lib.storage import Written
 from ...lib.validation.inputs import INPUTS
 from .. import preview_apis
 from ..gates import asset_key, check_spec, gated_step
-from ..metadata import frame_metadata
+from ..metadata import written_metadata
 from ..model.config import EstimatorConfig
 from ..partitions import date_symbol, month_symbol, range_policy
 from ..ranges import failure
@@ -49,9 +50,8 @@ def _write_periods(layout, symbol, firsts, table: tables.Table, validate, *args)
             period = next(results)
         except InputError as exc:
             raise failure(f"validation/{table.name}", first, symbol, exc) from None
-        path = layout.write(period.rows, "validation", table.name, symbol, first)
-        yield first, period, {**frame_metadata(period.rows), "path": dg.MetadataValue.path(str(path)),
-                              **_grades_metadata(period)}
+        written = Written.of(period.rows, layout.write(period.rows, "validation", table.name, symbol, first))
+        yield first, period, {**written_metadata(written), **_grades_metadata(period)}
 
 
 @dg.multi_asset(
@@ -67,7 +67,7 @@ def validation_daily(context: dg.AssetExecutionContext, storage: StorageResource
 def _daily(layout, symbol, days):
     from ...lib.validation import periods
     for day, period, metadata in _write_periods(layout, symbol, days, DAILY, periods.validate_day):
-        yield day, period.rows, metadata
+        yield day, len(period.rows), metadata
 
 
 def _monthly_mapping() -> dg.MultiPartitionMapping:
@@ -96,7 +96,7 @@ def validation_monthly(context: dg.AssetExecutionContext, config: EstimatorConfi
                                                       estimator):
             images = "\n\n".join(f"**{t}**\n\n![{t}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
                                  for t, p in period.plots.items())
-            yield first, period.rows, {**metadata, "report": dg.MetadataValue.path(str(period.report)),
+            yield first, len(period.rows), {**metadata, "report": dg.MetadataValue.path(str(period.report)),
                                        "audit": dg.MetadataValue.md(period.audit),
                                        "plots": dg.MetadataValue.md(images or "_no plots_"),
                                        "days_with_model_output": period.days_with_output}

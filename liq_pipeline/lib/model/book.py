@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..liqprice import BracketArrays, liquidation_price, max_leverage
+from ..schemas import labels
 from .config import ModelConfig
 
 LONG, SHORT = 0, 1
@@ -232,13 +233,15 @@ def snapshot_rows(ts_ms: int, price: float, q: np.ndarray, grid: Grid, cfg: Mode
             "price": np.full(len(b), price, float)}
 
 
-def rows_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    """One frame of many snapshot_rows (each with a "model" name added), sides spelled out."""
+def rows_frame(parts: list[dict[str, np.ndarray]], models: list[str]) -> pd.DataFrame:
+    """One frame of many snapshot_rows (each with a "model": its index in `models`), models and sides spelled out."""
     if not parts:
         return pd.DataFrame()
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    cols["side"] = np.where(cols["side"] == LONG, "long", "short")
-    return pd.DataFrame(cols)
+    df = pd.DataFrame({k: v for k, v in cols.items() if k not in ("model", "side")})
+    for col, names in (("side", ["long", "short"]), ("model", models)):
+        df[col] = labels(cols[col], names)
+    return df[list(cols)]
 
 
 def save_state(state: FlowState) -> bytes:

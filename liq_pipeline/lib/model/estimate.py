@@ -31,8 +31,11 @@ def _ms(series: pd.Series) -> np.ndarray:
     return series.astype("datetime64[ms, UTC]").astype("int64").to_numpy()
 
 
+MODEL_NAMES = ["flow", "static"]
+
+
 def _named(rows: dict, model: str) -> dict:
-    return {**rows, "model": np.full(len(rows["ts"]), model)}
+    return {**rows, "model": np.full(len(rows["ts"]), MODEL_NAMES.index(model), np.int8)}
 
 
 def replay_history(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: ModelConfig,
@@ -133,7 +136,7 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     predicted["interval"] = interval
     to_ts = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
     predicted["ts"] = to_ts(predicted["ts"])
-    heatmap = rows_frame(heat)
+    heatmap = rows_frame(heat, MODEL_NAMES)
     if len(heatmap):
         heatmap["ts"] = to_ts(heatmap["ts"])
     snapshots = pd.DataFrame(totals, columns=["model", "ts", "price", "oi_contracts", "oi_usd", "book_usd",

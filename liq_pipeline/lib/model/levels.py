@@ -10,6 +10,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ..storage import Written
 from .levels_query import LOG_BUCKET    # one bucket for the tables and the query
 
 
@@ -35,14 +36,14 @@ def rollup(heatmap: pd.DataFrame) -> pd.DataFrame:
 
 
 def day_tables(day: dt.date, layout, symbol: str, config_key: str, heatmap: pd.DataFrame, predicted: pd.DataFrame,
-               snapshots: pd.DataFrame, write: tuple[str, ...]) -> dict[str, tuple[pd.DataFrame, object]]:
+               snapshots: pd.DataFrame, write: tuple[str, ...]) -> dict[str, Written | None]:
     """A day's model tables in their schemas (heatmap_levels rolled up from the heatmap), those named in `write`
-    written: table -> (frame, path or None). Needs nothing of the next day, so it runs in a worker (lib/parallel)
-    while the book goes on to the next day."""
+    written: table -> what was written (None: not written). Needs nothing of the next day, so it runs in a worker
+    (lib/parallel) while the book goes on to the next day."""
     from .. import schemas
     out = {}
     for table, df in (("heatmap", heatmap), ("heatmap_levels", rollup(heatmap)),
                       ("predicted_liquidations", predicted), ("model_snapshots", snapshots)):
         df = schemas.conform_stamped(df, table, symbol, config_key)
-        out[table] = (df, layout.write(df, "model", table, symbol, day) if table in write else None)
+        out[table] = Written.of(df, layout.write(df, "model", table, symbol, day)) if table in write else None
     return out

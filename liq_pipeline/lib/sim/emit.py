@@ -91,33 +91,43 @@ def write_mirror(res: SimResult, root: Path) -> None:
     interval = sc.interval
     oi, liqs, pos = res.open_interest, res.liquidations, res.positions
     forced = throttle(liqs)
+    edges = t0 + np.arange(sc.days + 1, dtype=np.int64) * DAY_MS
+
+    def days_of(frame: pd.DataFrame, col: str):
+        """Each day's rows of a frame sorted by `col`, as slices: masking a year of position snapshots
+        (33M rows) once per day cost more than writing them."""
+        at = np.searchsorted(frame[col].to_numpy(), edges)
+        return [frame.iloc[at[d]:at[d + 1]] for d in range(sc.days)]
+
+    kl_days, oi_days, forced_days, liq_days, pos_days = (
+        days_of(kl, "open_time"), days_of(oi, "ts"), days_of(forced, "ts"), days_of(liqs, "ts"), days_of(pos, "ts"))
+    agg_days = days_of(res.agg_trades, "transact_time") if res.agg_trades is not None else None
     for d in range(sc.days):
         day = sc.start_date + dt.timedelta(days=d)
-        lo, hi = t0 + d * DAY_MS, t0 + (d + 1) * DAY_MS
-        part = kl[(kl.open_time >= lo) & (kl.open_time < hi)]
+        part = kl_days[d]
         _write_zip(root, layout.archive_file("klines", sym, "daily", day, interval),
                    part.to_csv(index=False, header=KLINE_COLS, float_format="%.10g"))
-        o = oi[(oi.ts >= lo) & (oi.ts < hi)]
+        o = oi_days[d]
         metrics = pd.DataFrame({"create_time": pd.to_datetime(o.ts, unit="ms").dt.strftime("%Y-%m-%d %H:%M:%S"),
                                 "symbol": sym, "sum_open_interest": o.oi_contracts.round(qd),
                                 "sum_open_interest_value": o.oi_usd.round(2)})
         for c in METRICS_COLS[4:]:
             metrics[c] = ""
         _write_zip(root, layout.archive_file("metrics", sym, "daily", day), metrics.to_csv(index=False))
-        f = forced[(forced.ts >= lo) & (forced.ts < hi)]
+        f = forced_days[d]
         write_bytes_atomic(root / layout.force_order_tape(day), _force_order_lines(f, sym, max(2, pd_), qd).encode())
-        lq = liqs[(liqs.ts >= lo) & (liqs.ts < hi)]
+        lq = liq_days[d]
         truth = lq.assign(ts=pd.to_datetime(lq.ts, unit="ms", utc=True).astype("datetime64[ms, UTC]"), symbol=sym)
         write_bytes_atomic(root / "truth" / "liquidations" / sym / f"{sym}-liquidations-{day}.parquet", _parquet(truth))
-        if res.agg_trades is not None:
-            a = res.agg_trades[(res.agg_trades.transact_time >= lo) & (res.agg_trades.transact_time < hi)]
+        if agg_days is not None:
+            a = agg_days[d]
             out = pd.DataFrame({"agg_trade_id": a.agg_trade_id, "price": a.price.round(pd_), "quantity": a.quantity.round(qd),
                                 "first_trade_id": a.agg_trade_id, "last_trade_id": a.agg_trade_id,
                                 "transact_time": a.transact_time,
                                 "is_buyer_maker": np.where(a.is_buyer_maker, "true", "false")})
             out = out[out.quantity > 0]
             _write_zip(root, layout.archive_file("aggTrades", sym, "daily", day), out.to_csv(index=False, header=AGG_TRADE_COLS))
-        ps = pos[(pos.ts >= lo) & (pos.ts < hi)]
+        ps = pos_days[d]
         ps = ps.assign(ts=pd.to_datetime(ps.ts, unit="ms", utc=True).astype("datetime64[ms, UTC]"), symbol=sym)
         write_bytes_atomic(root / "truth" / "positions" / sym / f"{sym}-positions-{day}.parquet", _parquet(ps))
     fu = res.funding

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .. import brackets as brackets_mod
 from ..liqprice import BracketArrays, bankruptcy_price, liquidation_price, max_leverage
+from ..schemas import labels
 from .scenario import REGIME_PARAMS, Scenario
 
 SUBSTEPS = 6
@@ -399,7 +400,7 @@ def _positions(snaps) -> pd.DataFrame:
     cols = [np.concatenate([s[i] for s in snaps]) if snaps else np.empty(0) for i in range(1, 7)]
     df = pd.DataFrame({
         "ts": np.repeat([s[0] for s in snaps], sizes).astype(np.int64), "position_id": cols[0],
-        "side": np.where(cols[1].astype(bool), "long", "short"), "leverage": cols[2], "entry_price": cols[3],
+        "side": labels(~cols[1].astype(bool), ["long", "short"]), "leverage": cols[2], "entry_price": cols[3],
         "liq_price": cols[4], "qty": cols[5],
     })
     df["notional_usd"] = df["qty"] * df["entry_price"]
