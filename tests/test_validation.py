@@ -295,7 +295,7 @@ def test_random_zones_score_by_chance_only():
     events = pd.DataFrame({"ts": [t + pd.Timedelta(minutes=30) for t in times], "side": "long", "price": 99.95})
     index = m.SnapshotIndex(times, zone_frame)
     assert m.hit_grid(events, index)["5m|0.50%"]["all"]["hit_rate"] == 1.0
-    base = m.random_zone_baseline(events, index.times, zone_frame, draws=20)
+    base = m.random_zone_baseline(events, index, zone_frame, draws=20)
     assert base["value"] < 0.2 and base["n"] == 24
 
 

@@ -105,8 +105,9 @@ class DataLayout:
     def read(self, layer: str, table: str, symbol: str, day: dt.date) -> pd.DataFrame:
         return read_partition(self.root, layer, table, symbol, day)
 
-    def read_days(self, layer: str, table: str, symbol: str, days: list[dt.date]) -> pd.DataFrame:
-        return read_partitions(self.root, layer, table, symbol, days)
+    def read_days(self, layer: str, table: str, symbol: str, days: list[dt.date],
+                  columns: list[str] | None = None) -> pd.DataFrame:
+        return read_partitions(self.root, layer, table, symbol, days, columns)
 
     def write(self, df: pd.DataFrame, layer: str, table: str, symbol: str, day: dt.date) -> Path:
         return write_partition(df, self.root, layer, table, symbol, day)
@@ -200,16 +201,17 @@ def read_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date
     return read_parquet(path)
 
 
-def read_parquet(path: Path) -> pd.DataFrame:
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     import pandas as pd
     if is_remote(path):
-        return pd.read_parquet(io.BytesIO(path.read_bytes()))
-    return pd.read_parquet(path)
+        return pd.read_parquet(io.BytesIO(path.read_bytes()), columns=columns)
+    return pd.read_parquet(path, columns=columns)
 
 
-def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[dt.date]) -> pd.DataFrame:
-    """Concatenate the partitions that exist among `days` (missing days are simply absent)."""
-    return concat_days([read_parquet(p) for d in days
+def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[dt.date],
+                    columns: list[str] | None = None) -> pd.DataFrame:
+    """Concatenate the partitions that exist among `days` (missing days are simply absent); `columns`: only those."""
+    return concat_days([read_parquet(p, columns) for d in days
                         if (p := partition_dir(root, layer, table, symbol, d) / "data.parquet").exists()])
 
 

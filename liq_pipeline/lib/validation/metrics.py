@@ -7,6 +7,8 @@ sim_positions, sim_liquidations), already filtered to one model where they carry
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -139,16 +141,26 @@ class SnapshotIndex:
     def __init__(self, snapshot_times, zone_frame: pd.DataFrame):
         times = pd.Series(pd.to_datetime(pd.Series(snapshot_times), utc=True).unique())
         self.times = np.sort(times.to_numpy(dtype="datetime64[ns]"))      # UTC, as every time compared with it
-        self.by = {}
+        self.by, self._order, self._groups = {}, np.zeros(0, int), []
         if len(zone_frame):
             key = np.searchsorted(self.times, zone_frame["ts"].to_numpy(dtype="datetime64[ns]")) * 2 + \
                 (zone_frame["side"].to_numpy() == "short")
-            order = np.argsort(key, kind="stable")
-            key = key[order]
-            lo, hi, mid = (zone_frame[c].to_numpy(float)[order] for c in ("price_low", "price_high", "price"))
+            self._order = np.argsort(key, kind="stable")
+            key = key[self._order]
             starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-            for a, b in zip(starts, np.r_[starts[1:], len(key)]):
-                self.by[(int(key[a] // 2), "short" if key[a] % 2 else "long")] = (lo[a:b], hi[a:b], mid[a:b])
+            self._groups = [((int(key[a] // 2), "short" if key[a] % 2 else "long"), a, b)
+                            for a, b in zip(starts, np.r_[starts[1:], len(key)])]
+            self._place(*(zone_frame[c].to_numpy(float) for c in ("price_low", "price_high", "price")))
+
+    def _place(self, lo: np.ndarray, hi: np.ndarray, mid: np.ndarray) -> None:
+        lo, hi, mid = lo[self._order], hi[self._order], mid[self._order]
+        self.by = {group: (lo[a:b], hi[a:b], mid[a:b]) for group, a, b in self._groups}
+
+    def moved(self, lo: np.ndarray, hi: np.ndarray, mid: np.ndarray) -> "SnapshotIndex":
+        """The same snapshots and zones with the zones at other prices (arrays in the zone frame's row order)."""
+        out = copy.copy(self)
+        out._place(lo, hi, mid)
+        return out
 
     def active(self, t: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.times, t, side="right") - 1
@@ -248,25 +260,25 @@ def lead_summary(lead: np.ndarray) -> dict:
             "p95_s": float(p95), "share_le_0": float((lead <= 0).mean())}
 
 
-def random_zone_baseline(events: pd.DataFrame, snapshot_times, zone_frame: pd.DataFrame, draws: int = 20,
+def random_zone_baseline(events: pd.DataFrame, index: SnapshotIndex, zone_frame: pd.DataFrame, draws: int = 20,
                          seed: int = 0) -> dict:
     """The reference cell's hit rate with each snapshot's zones moved to random places (same count and widths)
-    within the price span its zones of that side cover: what chance alone scores."""
+    within the price span its zones of that side cover: what chance alone scores. `index`: the zones' own
+    SnapshotIndex (each draw moves its zones)."""
     if events.empty or zone_frame.empty:
         return missing("no events or no zones")
     rng = np.random.default_rng(seed)
     g = zone_frame.groupby(["ts", "side"])
     span_lo, span_hi = g["price_low"].transform("min"), g["price_high"].transform("max")
-    width = np.log(zone_frame["price_high"] / zone_frame["price_low"])
-    lo_log, hi_log = np.log(span_lo), np.log(span_hi) - width
+    width = np.log(zone_frame["price_high"] / zone_frame["price_low"]).to_numpy(float)
+    lo_log, hi_log = np.log(span_lo).to_numpy(float), np.log(span_hi).to_numpy(float) - width
     t = events["ts"].to_numpy(dtype="datetime64[ns]")
     side, price = events["side"].to_numpy(), events["price"].to_numpy(float)
     rates = []
     for _ in range(draws):
         start = lo_log + rng.random(len(zone_frame)) * np.maximum(hi_log - lo_log, 0)
-        z = zone_frame.assign(price_low=np.exp(start), price_high=np.exp(start + width))
-        z["price"] = (z["price_low"] + z["price_high"]) / 2
-        d = nearest_zone_distance(SnapshotIndex(snapshot_times, z), t, side, price, REFERENCE[0])
+        lo, hi = np.exp(start), np.exp(start + width)
+        d = nearest_zone_distance(index.moved(lo, hi, (lo + hi) / 2), t, side, price, REFERENCE[0])
         rates.append(float((d <= REFERENCE[1] / 100).mean()))
     rates = np.array(rates, float)
     return {"value": float(rates.mean()), "n": len(events), "ci95": [float(np.quantile(rates, 0.025)),
