@@ -93,6 +93,17 @@ def test_one_worker_runs_in_place(monkeypatch):
         parallel.submit(slow_square, 2, 2).result()
 
 
+def test_a_short_range_is_worked_in_place_and_a_long_one_in_the_pool(two_workers):
+    # a few days' run does not pay for the workers' start; parallel.start(days) says how long the runs are
+    try:
+        parallel.start(parallel.POOL_MIN_DAYS - 1)
+        assert {pid for _, pid in parallel.ordered(slow_square, range(4))} == {os.getpid()}
+        parallel.start(parallel.POOL_MIN_DAYS)
+        assert os.getpid() not in {pid for _, pid in parallel.ordered(slow_square, range(4))}
+    finally:
+        parallel.start()
+
+
 def test_a_bad_worker_count_is_named(monkeypatch):
     monkeypatch.setenv(parallel.WORKERS_VAR, "two")
     with pytest.raises(ValueError, match="LIQ_WORKERS='two'"):

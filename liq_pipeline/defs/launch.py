@@ -86,7 +86,7 @@ def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict,
     the warehouse again, so its views show the months' roll-up."""
     quiet_dagster_warnings()
     heap.tune_collector()
-    parallel.start()      # the step workers get ready while the raw steps pull
+    parallel.start(len(history) + (last - first).days + 1)      # the step workers get ready while the raw steps pull
     daily, monthly = dg.reconstructable(daily_job_definition), dg.reconstructable(monthly_job_definition)
     runs = ([(daily, history[0], history[-1], {HISTORY_TAG: "true"}, HISTORY_ASSETS)] if history else []) + \
         [(daily, first, last, {}, None)]
