@@ -173,3 +173,30 @@ def test_gx_sees_only_the_columns_a_suite_names_and_failures_still_show_the_file
     fail = next(f for f in res.failures if f.expectation == "expect_column_values_to_be_in_set")
     assert fail.unexpected_count == 1 and fail.rows["ingest_file"].tolist() == ["positions-2026-04-05.parquet"]
     assert fail.rows.index.tolist() == [7]
+
+
+def test_a_file_spanning_many_days_is_parsed_once_per_process_and_cleaned_the_same(real, tmp_path, monkeypatch):
+    # the monthly klines zip and the whole history of liquidation bars are named by every day's manifest
+    from liq_pipeline.lib import clean
+    src = FilesSource(tmp_path / "raw", real)
+    days = [DAY + dt.timedelta(days=i) for i in range(3)]
+    manifests = {(ds, d): {"source": "files", "files": [f.to_dict() for f in src.pull(ds, "BTCUSDT", d).files]}
+                 for ds in ("klines", "liquidation_bars") for d in days}
+    parsed = []
+    parse_file = clean._parse_file
+    monkeypatch.setattr(clean, "_parse_file", lambda *a: parsed.append(a[2]["path"]) or parse_file(*a))
+
+    def cleaned():
+        clean._MULTI_DAY.clear()
+        parsed.clear()
+        return {k: clean_partition(k[0], "BTCUSDT", k[1], m, tmp_path / "raw")[0] for k, m in manifests.items()}
+
+    once = cleaned()
+    files = {f["path"] for m in manifests.values() for f in m["files"]}
+    assert sorted(parsed) == sorted(files)                        # each file parsed once for the three days
+    monkeypatch.setattr(clean, "MULTI_DAY_ROWS_KEPT", 10)         # a file too big to keep is parsed each day
+    again = cleaned()
+    assert len(parsed) == sum(len(m["files"]) for m in manifests.values()) > len(files)
+    for k, df in once.items():
+        pd.testing.assert_frame_equal(df, again[k], obj=str(k))
+        assert len(df) and df["open_time" if k[0] == "klines" else "ts"].dt.date.eq(k[1]).all()

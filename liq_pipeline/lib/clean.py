@@ -48,9 +48,11 @@ def _parse_file(table: tables.Table, data: bytes, f: dict, symbol: str, where: s
 
 # A file that spans many days (a month of funding, a vendor's whole history of liquidation bars) is named by each
 # of those days' manifests: a process parses it once (keyed by its checksum, still verified every day), not once a
-# day; a year of 30m bars took ~20 ms a day to parse again.
+# day; a year of 30m bars took ~20 ms a day to parse again. Only files of up to MULTI_DAY_ROWS_KEPT rows are kept
+# (a month of 1m klines is 43k): a month of aggregate trades, tens of millions of rows, is parsed again instead.
 _MULTI_DAY: dict[tuple, pd.DataFrame] = {}
 MULTI_DAY_FILES_KEPT = 8
+MULTI_DAY_ROWS_KEPT = 500_000
 
 
 def _parsed(table: tables.Table, data: bytes, f: dict, symbol: str, where: str) -> pd.DataFrame:
@@ -59,7 +61,7 @@ def _parsed(table: tables.Table, data: bytes, f: dict, symbol: str, where: str) 
     if df is None:
         df = _parse_file(table, data, f, symbol, where)
         t = df[table.time_col] if len(df) else None
-        if t is not None and t.max() - t.min() >= pd.Timedelta(days=1):
+        if t is not None and len(df) <= MULTI_DAY_ROWS_KEPT and t.max() - t.min() >= pd.Timedelta(days=1):
             if len(_MULTI_DAY) >= MULTI_DAY_FILES_KEPT:
                 _MULTI_DAY.pop(next(iter(_MULTI_DAY)))
             _MULTI_DAY[key] = df
