@@ -200,3 +200,12 @@ def test_a_file_spanning_many_days_is_parsed_once_per_process_and_cleaned_the_sa
     for k, df in once.items():
         pd.testing.assert_frame_equal(df, again[k], obj=str(k))
         assert len(df) and df["open_time" if k[0] == "klines" else "ts"].dt.date.eq(k[1]).all()
+
+
+def test_labels_are_the_strings_numpy_would_spell_in_the_tables_string_type():
+    codes = np.array([0, 1, 1, 0, 2, 1], dtype=np.int8)
+    names = ["flow", "static", "long"]
+    got = schemas.labels(codes, names)
+    want = pd.Series(np.array(names)[codes])
+    pd.testing.assert_series_equal(got, want)
+    assert got.dtype == pd.Series(["x"]).dtype and len(schemas.labels(codes[:0], names)) == 0
