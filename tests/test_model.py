@@ -169,10 +169,24 @@ def test_volume_profile_asset_on_first_days_and_gaps(tmp_path):
         md = res.asset_materializations_for_node("volume_profile")[0].metadata
         gate = res.get_asset_check_evaluations()
         assert len(gate) == 1 and gate[0].passed and gate[0].partition == f"{day}|BTCUSDT"
-    assert md["days_used"].value == 3 and md["first_days_of_history"].value is True
-    prof = storage.read_partition(tmp_path, "model", "volume_profile", "BTCUSDT", day)
-    assert prof.volume_usd.sum() == pytest.approx(3 * 24 * 100.0)
-    assert (prof.date == "2026-05-01").all()
+        assert md["days_used"].value == 3 and md["first_days_of_history"].value is True
+        prof = storage.read_partition(tmp_path, "model", "volume_profile", "BTCUSDT", day)
+        assert prof.volume_usd.sum() == pytest.approx(3 * 24 * 100.0)
+        assert (prof.date == "2026-05-01").all()
+        # the gate alone (the asset deselected, as a rerun of the check from the UI) validates what is stored
+        storage.write_partition(prof.assign(volume_usd=-prof.volume_usd), tmp_path, "model", "volume_profile",
+                                "BTCUSDT", day)
+        from liq_pipeline.defs.partitions import date_symbol, range_tags
+        gate_job = dg.define_asset_job("gate_alone", dg.AssetSelection.checks_for_assets(volume_profile_asset),
+                                       partitions_def=date_symbol)
+        alone = dg.Definitions(assets=[volume_profile_asset], jobs=[gate_job],
+                               resources={"storage": StorageResource(data_dir=str(tmp_path))}) \
+            .resolve_job_def("gate_alone").execute_in_process(instance=inst, raise_on_error=False,
+                                                              tags=range_tags(day, day, "BTCUSDT"))
+        gate = alone.get_asset_check_evaluations()
+        assert not alone.asset_materializations_for_node("volume_profile")
+        assert len(gate) == 1 and not gate[0].passed and gate[0].partition == f"{day}|BTCUSDT"
+        assert "volume_usd" in gate[0].description, gate[0].description
 
 
 def test_model_configuration_is_validated():
