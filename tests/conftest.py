@@ -20,6 +20,12 @@ def pytest_configure(config):
     heap.tune_collector(skip_exit_pass=False)
 
 
+def pytest_collection_modifyitems(items):
+    # the end-to-end runs first (stable: in file order otherwise): the two xdist workers then end together on the
+    # short tests, instead of one of them finishing a minute-long run alone
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def real() -> Path:
     if not REAL.is_dir():

@@ -174,9 +174,11 @@ def launch(symbols: list[str], first: dt.date, last: dt.date, config: dict, tags
                 finished = all(f.done() for f in futures)
                 took = 0.0
                 if on_progress is not None:
-                    t = time.monotonic()
+                    # this thread's CPU time: its wall time includes waiting for the GIL while a single symbol's
+                    # run (a thread of this process) holds it, which spaced the polls (the bar's moves) by seconds
+                    t = time.thread_time()
                     on_progress(progress.poll())
-                    took = time.monotonic() - t
+                    took = time.thread_time() - t
                 if finished:
                     return [f.result() for f in futures]
                 # a poll counts the runs' events so far: its cost grows with the run, which shares this process
