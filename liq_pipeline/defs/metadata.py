@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..lib.storage import Written
 
-PREVIEW_ROWS = 5
+PREVIEW_ROWS = Written.HEAD_ROWS      # a preview shows the rows a written partition brings back
 
 
 def markdown_table(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
@@ -27,15 +27,12 @@ def _schema(columns: tuple[tuple[str, str], ...]) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in columns])
 
 
-def frame_metadata(df: pd.DataFrame, rows: int | None = None) -> dict:
-    """Row count, schema and preview of a frame (`df` may be its first rows only, with `rows` the count)."""
-    return {
-        "dagster/row_count": dg.MetadataValue.int(len(df) if rows is None else rows),
-        "dagster/column_schema": _schema(tuple((str(c), str(t)) for c, t in df.dtypes.items())),
-        "preview": dg.MetadataValue.md(markdown_table(df)),
-    }
-
-
 def written_metadata(written: Written) -> dict:
-    """frame_metadata of a written partition, and its path."""
-    return {**frame_metadata(written.head, written.rows), "path": dg.MetadataValue.path(str(written.path))}
+    """A written partition's row count, column schema, preview and path."""
+    head = written.head
+    return {
+        "dagster/row_count": dg.MetadataValue.int(written.rows),
+        "dagster/column_schema": _schema(tuple((str(c), str(t)) for c, t in head.dtypes.items())),
+        "preview": dg.MetadataValue.md(markdown_table(head)),
+        "path": dg.MetadataValue.path(str(written.path)),
+    }

@@ -82,7 +82,7 @@ def clean_day(day: dt.date, layout, dataset: str, symbol: str) -> tuple[pd.DataF
 def clean_and_write_day(day: dt.date, layout, dataset: str, symbol: str) -> tuple[Written, CleanReport, dict]:
     """clean_day, written to its partition where it was cleaned (a worker: lib/parallel); the frame stays there."""
     df, report, manifest = clean_day(day, layout, dataset, symbol)
-    return Written.of(df, layout.write(df, "clean", dataset, symbol, day)), report, manifest
+    return layout.write(df, "clean", dataset, symbol, day), report, manifest
 
 
 def clean_partition(dataset: str, symbol: str, day: dt.date, manifest: dict, raw_root: Path) -> tuple[pd.DataFrame, CleanReport]:

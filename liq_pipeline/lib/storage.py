@@ -109,24 +109,21 @@ class DataLayout:
                   columns: list[str] | None = None) -> pd.DataFrame:
         return read_partitions(self.root, layer, table, symbol, days, columns)
 
-    def write(self, df: pd.DataFrame, layer: str, table: str, symbol: str, day: dt.date) -> Path:
-        return write_partition(df, self.root, layer, table, symbol, day)
+    def write(self, df: pd.DataFrame, layer: str, table: str, symbol: str, day: dt.date) -> Written:
+        return Written.of(df, write_partition(df, self.root, layer, table, symbol, day))
 
     def rows(self, layer: str, table: str, symbol: str, day: dt.date) -> int:
         """A stored partition's row count, from its Parquet footer."""
         import pyarrow.parquet as pq
-        path = partition_dir(self.root, layer, table, symbol, day) / "data.parquet"
-        if not path.exists():
-            raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)")
-        return pq.read_metadata(io.BytesIO(path.read_bytes()) if is_remote(path) else path).num_rows
+        return pq.read_metadata(_readable(stored_partition(self.root, layer, table, symbol, day))).num_rows
 
 
 @dataclasses.dataclass(frozen=True)
 class Written:
-    """A partition as written: its path, row count and first rows (what a step records of it). A step whose
-    partitions are written in a worker (lib/parallel) gets this back instead of the frame: sending a day's frame
-    between processes cost more than writing it (100k simulated positions with their provenance strings: 30 MB
-    pickled), and the gate reads what is stored (lib/quality.run_suite_on_stored)."""
+    """A partition as written (DataLayout.write): its path, row count and first rows, what a step records of it.
+    A step whose partitions are written in a worker (lib/parallel) gets this back instead of the frame: sending a
+    day's frame between processes cost more than writing it (100k simulated positions with their provenance
+    strings: 30 MB pickled), and the gate reads what is stored (lib/quality.run_suite_on_stored)."""
     path: Path
     rows: int
     head: pd.DataFrame
@@ -194,18 +191,26 @@ def write_partition(df: pd.DataFrame, root: Path, layer: str, table: str, symbol
     return path
 
 
-def read_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> pd.DataFrame:
+def stored_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> Path:
+    """A partition's file, which must exist."""
     path = partition_dir(root, layer, table, symbol, day) / "data.parquet"
     if not path.exists():
         raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)")
-    return read_parquet(path)
+    return path
+
+
+def read_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> pd.DataFrame:
+    return read_parquet(stored_partition(root, layer, table, symbol, day))
+
+
+def _readable(path: Path):
+    """What the Parquet readers take: a local path, or an object's bytes (one GET)."""
+    return io.BytesIO(path.read_bytes()) if is_remote(path) else path
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     import pandas as pd
-    if is_remote(path):
-        return pd.read_parquet(io.BytesIO(path.read_bytes()), columns=columns)
-    return pd.read_parquet(path, columns=columns)
+    return pd.read_parquet(_readable(path), columns=columns)
 
 
 def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[dt.date],

@@ -20,7 +20,7 @@ from ...lib.model import book as book_mod
 from ...lib.model.estimate import estimate_day, replay_history
 from ...lib.model.levels import day_tables
 from ...lib.model.profile import PROFILE_DAYS, ProfileWindow
-from ...lib.storage import Written, concat_days, write_bytes_atomic
+from ...lib.storage import concat_days, write_bytes_atomic
 from .. import preview_apis
 from ..gates import RangeGate, asset_key, check_spec, gate_outputs, gated_step, wanted
 from ..metadata import written_metadata
@@ -79,7 +79,7 @@ def _profile_days(layout, symbol: str, days: list[dt.date]):
         if window.interval is not None:
             prof = prof.assign(date=day.isoformat(), interval=window.interval, days_used=len(window.parts))
         prof = schemas.conform_stamped(prof, "volume_profile", symbol, "profile")
-        written = Written.of(prof, layout.write(prof, "model", "volume_profile", symbol, day))
+        written = layout.write(prof, "model", "volume_profile", symbol, day)
         days_used = int(prof["days_used"].iloc[0]) if len(prof) else 0
         yield day, written.rows, {**written_metadata(written), "window": built, "days_used": days_used,
                                   "first_days_of_history": days_used < PROFILE_DAYS}

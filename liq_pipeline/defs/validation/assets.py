@@ -15,7 +15,6 @@ import dagster as dg
 
 from ...lib import parallel, tables
 from ...lib.errors import InputError
-from ...lib.storage import Written
 from ...lib.validation.inputs import INPUTS
 from .. import preview_apis
 from ..gates import asset_key, check_spec, gated_step
@@ -50,7 +49,7 @@ def _write_periods(layout, symbol, firsts, table: tables.Table, validate, *args)
             period = next(results)
         except InputError as exc:
             raise failure(f"validation/{table.name}", first, symbol, exc) from None
-        written = Written.of(period.rows, layout.write(period.rows, "validation", table.name, symbol, first))
+        written = layout.write(period.rows, "validation", table.name, symbol, first)
         yield first, period, {**written_metadata(written), **_grades_metadata(period)}
 
 

@@ -45,5 +45,5 @@ def day_tables(day: dt.date, layout, symbol: str, config_key: str, heatmap: pd.D
     for table, df in (("heatmap", heatmap), ("heatmap_levels", rollup(heatmap)),
                       ("predicted_liquidations", predicted), ("model_snapshots", snapshots)):
         df = schemas.conform_stamped(df, table, symbol, config_key)
-        out[table] = Written.of(df, layout.write(df, "model", table, symbol, day)) if table in write else None
+        out[table] = layout.write(df, "model", table, symbol, day) if table in write else None
     return out
