@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .lib import heap, storage
+from .lib.model.config import MODELS
 from .lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
 from .defs import (CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER, EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, EXECUTORS,
                    quiet_dagster_warnings)
@@ -238,7 +239,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
 @click.option("--symbol", default="BTCUSDT", show_default=True)
 @click.option("--timeframe", type=click.Choice(["1d", "7d", "30d", "90d"]), default="1d", show_default=True)
 @click.option("--at", "at", default=None, help="Snapshot time, ISO-8601 UTC (default: the latest).")
-@click.option("--model", type=click.Choice(["flow", "static"]), default="flow", show_default=True)
+@click.option("--model", type=click.Choice(MODELS), default=MODELS[0], show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "png", "html"]), default="table",
               show_default=True, help="png: a picture; html: one self-contained interactive page (zoom, hover).")
 @click.option("--out", default=None, help="Where the PNG or HTML goes (default data/reports/SYM/heatmap-MODEL-TF.png|html).")
@@ -329,7 +330,7 @@ def sql(query, data_dir, fmt) -> None:
 @main.command()
 @click.option("--symbol", required=True, help="e.g. BTCUSDT")
 @click.option("--month", required=True, help="YYYY-MM")
-@click.option("--model", type=click.Choice(["flow", "static"]), default="flow", show_default=True)
+@click.option("--model", type=click.Choice(MODELS), default=MODELS[0], show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @data_dir_option
 def grade(symbol, month, model, fmt, data_dir) -> None:

@@ -238,7 +238,7 @@ def snapshot_rows(ts_ms: int, price: float, q: np.ndarray, grid: Grid, cfg: Mode
             "price": np.full(len(b), price, float)}
 
 
-def rows_frame(parts: list[dict[str, np.ndarray]], models: list[str]) -> pd.DataFrame:
+def rows_frame(parts: list[dict[str, np.ndarray]], models) -> pd.DataFrame:
     """One frame of many snapshot_rows (each with a "model": its index in `models`), models and sides spelled out."""
     if not parts:
         return pd.DataFrame()

@@ -5,6 +5,9 @@ import dataclasses
 import hashlib
 import json
 
+# The models the estimator makes (the tables' `model` column, `liq heatmap --model`), in the order of their codes.
+MODELS = ("flow", "static")
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:

@@ -11,7 +11,7 @@ import pandas as pd
 from ..liqprice import BracketArrays
 from ..params import KLINE_INTERVALS
 from .book import LONG, SHORT, FlowState, Grid, asof, rows_frame, run_flow, snapshot_rows, static_book
-from .config import ModelConfig
+from .config import MODELS, ModelConfig
 from .profile import ProfileWindow, finest_interval, nice_width, spread_volume
 
 
@@ -31,11 +31,8 @@ def _ms(series: pd.Series) -> np.ndarray:
     return series.astype("datetime64[ms, UTC]").astype("int64").to_numpy()
 
 
-MODEL_NAMES = ["flow", "static"]
-
-
 def _named(rows: dict, model: str) -> dict:
-    return {**rows, "model": np.full(len(rows["ts"]), MODEL_NAMES.index(model), np.int8)}
+    return {**rows, "model": np.full(len(rows["ts"]), MODELS.index(model), np.int8)}
 
 
 def replay_history(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: ModelConfig,
@@ -136,7 +133,7 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     predicted["interval"] = interval
     to_ts = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
     predicted["ts"] = to_ts(predicted["ts"])
-    heatmap = rows_frame(heat, MODEL_NAMES)
+    heatmap = rows_frame(heat, MODELS)
     if len(heatmap):
         heatmap["ts"] = to_ts(heatmap["ts"])
     snapshots = pd.DataFrame(totals, columns=["model", "ts", "price", "oi_contracts", "oi_usd", "book_usd",

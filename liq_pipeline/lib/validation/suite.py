@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as m
+from ..model.config import MODELS
 from ..model.profile import finest_klines
 from .inputs import INPUTS
 from .skill import hourly_frame, side_scores, with_predicted
 
-MODELS = ("flow", "static")
 SKILL_CELLS = [(h, s) for h in (1, 4) for s in ("long", "short")]
 
 
