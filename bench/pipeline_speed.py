@@ -78,7 +78,6 @@ def measure(args, tmp: Path) -> int:
 def make_files(args, root: Path) -> None:
     """The simulated market's files in the archive's layout (klines, metrics, funding, forceOrder tapes,
     liquidation bars; its truth is there too, which the files source does not read)."""
-    sys.path.insert(0, str(HERE))
     from liq_pipeline.lib.params import KLINE_INTERVALS
     from liq_pipeline.lib.sim.emit import write_mirror
     from liq_pipeline.lib.sim.market import simulate
