@@ -116,6 +116,32 @@ def test_shipped_snapshots_cover_the_large_perpetuals_with_their_provenance():
     # long 1,000 SOL at 150, 10x: notional 150k -> bracket 2 (0.65%, cum 75): (135 - 0.075) / 0.9935
     sol = brackets.load("SOLUSDT")
     assert liquidation_price([True], [150], [1_000], [10], sol)[0] == pytest.approx((135 - 0.075) / 0.9935, abs=1e-9)
+    # short 20 XAU at 4,000, 50x: notional 80k -> bracket 2 (0.65%, cum 75): (4,080 + 75/20) / 1.0065
+    xau = brackets.load("XAUUSDT")
+    assert liquidation_price([False], [4_000], [20], [50], xau)[0] == pytest.approx((4_080 + 3.75) / 1.0065, abs=1e-9)
+
+
+# The largest perpetuals by open interest, as a public tracker ranked them: the coins visible at the top of seven stored
+# copies of deriexs.com/open-interests (cross-exchange totals, not Binance's own ranking; the pages carry no date, so
+# each is named by its BTC price: Nov 2025 .. Feb 2026). Binance's own top 20 needs its live API (`liq brackets
+# refresh --top 20`); this is the offline check that the shipped tables cover what the market held most of.
+PUBLIC_OI_TOP = {
+    "BTC 103,683": "BTC ETH SOL XRP BNB DOGE HYPE SUI ZEC ADA LINK ASTER ENA",
+    "BTC 102,900": "BTC ETH SOL XRP BNB DOGE HYPE ZEC SUI ADA LINK LTC FIL",
+    "BTC 95,668": "BTC ETH SOL XRP BNB DOGE ZEC HYPE SUI LTC ADA ASTER LINK",
+    "BTC 95,088": "BTC ETH SOL XRP BNB DOGE HYPE ZEC BCH LTC ADA SUI PEPE",
+    "BTC 90,668": "BTC ETH SOL XRP BNB DOGE HYPE ZEC BCH SUI ADA PEPE LINK",
+    "BTC 88,640": "BTC ETH SOL XRP BNB DOGE HYPE ZEC BCH SUI ADA LINK LTC",
+    "BTC 67,940": "BTC ETH SOL XRP BNB HYPE DOGE BCH XAUT SUI WLFI ADA LTC",
+}
+
+
+def test_every_coin_a_public_tracker_ranked_at_the_top_by_open_interest_has_a_shipped_table():
+    shipped = {f.name.split("-")[1] for f in brackets.shipped_dir().glob("brackets-*USDT-*.csv")}
+    perpetual = {"PEPE": "1000PEPEUSDT"}                     # Binance trades PEPE per 1,000
+    for snapshot, coins in PUBLIC_OI_TOP.items():
+        missing = [c for c in coins.split() if perpetual.get(c, f"{c}USDT") not in shipped]
+        assert not missing, f"{snapshot}: no shipped table for {missing}"
 
 
 def test_a_symbol_without_a_table_is_refused_unless_the_fallback_is_asked_for():
