@@ -84,3 +84,35 @@ def test_a_run_on_object_storage(tmp_path, s3, monkeypatch):
     cached = local_files(tmp_path / "cache")
     assert any(f.endswith("warehouse.duckdb") for f in cached) and not any(f.endswith(".parquet") for f in cached)
     assert os.listdir(tmp_path) and set(os.listdir(tmp_path)) <= {"work", "cache", "dagster_home"}
+
+
+def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3):
+    """Reads on object storage go straight for the object (one GET, no exists() before it): a missing day is left
+    out of a range, and named when it was asked for; the warehouse reads the same objects through a filesystem
+    whose listings it keeps."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from liq_pipeline.lib import clean, storage, warehouse
+    from liq_pipeline.lib.errors import InputError
+
+    root = storage.data_root(ROOT)
+    layout = storage.DataLayout(root)
+    days = [dt.date(2026, 4, 5), dt.date(2026, 4, 6), dt.date(2026, 4, 7)]
+    for i in (0, 2):
+        frame = pd.DataFrame({"symbol": ["BTCUSDT"], "x": [i]})
+        assert layout.write(frame, "clean", "t", "BTCUSDT", days[i]).rows == 1
+    got = layout.read_days("clean", "t", "BTCUSDT", days)
+    assert got["x"].tolist() == [0, 2]
+    assert layout.rows("clean", "t", "BTCUSDT", days[2]) == 1
+    with pytest.raises(FileNotFoundError, match=r"partition t BTCUSDT/2026-04-06 has not been materialised"):
+        layout.read("clean", "t", "BTCUSDT", days[1])
+    with pytest.raises(InputError, match=r"raw manifest .*klines/BTCUSDT/2026-04-06.json missing"):
+        clean.clean_day(days[1], layout, "klines", "BTCUSDT")
+
+    listed = warehouse._listed(root.fs)
+    assert listed is not root.fs and listed.dircache.listings_expiry_time == warehouse.LISTING_SECONDS
+    con = warehouse._connect(":memory:", root)
+    glob = warehouse.parquet_glob(root, "clean", "t")
+    assert con.execute(f"SELECT count(*), sum(x) FROM read_parquet('{glob}')").fetchall() == [(2, 2)]

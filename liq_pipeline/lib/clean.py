@@ -13,7 +13,7 @@ from . import parse, schemas, tables
 from .errors import InputError
 from .params import KLINE_INTERVALS
 from .rawfiles import read_zip_csv, sha256_of
-from .storage import Written
+from .storage import Written, read_bytes
 
 PROVENANCE = list(tables.PROVENANCE)
 
@@ -72,9 +72,10 @@ def clean_day(day: dt.date, layout, dataset: str, symbol: str) -> tuple[pd.DataF
     """A day of `dataset` from its raw partition, in the table's schema: (frame, report, raw manifest). A day
     needs nothing of its neighbours, so a range's days are cleaned in parallel (lib/parallel)."""
     mpath = layout.manifest(dataset, symbol, day)
-    if not mpath.exists():
-        raise InputError(f"raw manifest {mpath} missing; materialise raw/{dataset} first")
-    manifest = json.loads(mpath.read_text())
+    try:
+        manifest = json.loads(read_bytes(mpath))
+    except FileNotFoundError:
+        raise InputError(f"raw manifest {mpath} missing; materialise raw/{dataset} first") from None
     df, report = clean_partition(dataset, symbol, day, manifest, layout.raw)
     return schemas.conform(df, dataset), report, manifest
 
@@ -94,9 +95,10 @@ def clean_partition(dataset: str, symbol: str, day: dt.date, manifest: dict, raw
     frames = []
     for f in manifest["files"]:
         path = raw_root / f["path"]
-        if not path.exists():
-            raise InputError(f"partition {day}|{symbol}: raw file {path} named in the manifest is gone")
-        data = path.read_bytes()
+        try:
+            data = read_bytes(path)
+        except FileNotFoundError:
+            raise InputError(f"partition {day}|{symbol}: raw file {path} named in the manifest is gone") from None
         if sha256_of(data) != f["sha256"]:
             raise InputError(f"{path}: changed since it was pulled (sha256 differs from the manifest); rerun the raw partition")
         df = _parsed(table, data, f, symbol, str(path))

@@ -115,7 +115,7 @@ class DataLayout:
     def rows(self, layer: str, table: str, symbol: str, day: dt.date) -> int:
         """A stored partition's row count, from its Parquet footer."""
         import pyarrow.parquet as pq
-        return pq.read_metadata(_readable(stored_partition(self.root, layer, table, symbol, day))).num_rows
+        return pq.read_metadata(stored_partition(self.root, layer, table, symbol, day)).num_rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,21 +191,35 @@ def write_partition(df: pd.DataFrame, root: Path, layer: str, table: str, symbol
     return path
 
 
-def stored_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> Path:
-    """A partition's file, which must exist."""
+def stored_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date):
+    """What the Parquet readers take of a partition's file, which must exist: its local path, or its object's bytes.
+    On object storage that is one GET, which also says whether it exists (an exists() first would be a HEAD more,
+    and opening the object another)."""
     path = partition_dir(root, layer, table, symbol, day) / "data.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)")
-    return path
+    try:
+        return _readable(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)") from None
 
 
 def read_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> pd.DataFrame:
-    return read_parquet(stored_partition(root, layer, table, symbol, day))
+    import pandas as pd
+    return pd.read_parquet(stored_partition(root, layer, table, symbol, day))
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; FileNotFoundError if it is missing. An object is one GET (a Path's read_bytes would HEAD it
+    first), so no exists() before it either."""
+    return path.fs.cat_file(path.path) if is_remote(path) else path.read_bytes()
 
 
 def _readable(path: Path):
-    """What the Parquet readers take: a local path, or an object's bytes (one GET)."""
-    return io.BytesIO(path.read_bytes()) if is_remote(path) else path
+    """A local path as it is (FileNotFoundError if it is missing), or an object's bytes (one GET)."""
+    if is_remote(path):
+        return io.BytesIO(read_bytes(path))
+    if not path.exists():
+        raise FileNotFoundError(path)
+    return path
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -216,8 +230,13 @@ def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
 def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[dt.date],
                     columns: list[str] | None = None) -> pd.DataFrame:
     """Concatenate the partitions that exist among `days` (missing days are simply absent); `columns`: only those."""
-    return concat_days([read_parquet(p, columns) for d in days
-                        if (p := partition_dir(root, layer, table, symbol, d) / "data.parquet").exists()])
+    frames = []
+    for d in days:
+        try:
+            frames.append(read_parquet(partition_dir(root, layer, table, symbol, d) / "data.parquet", columns))
+        except FileNotFoundError:
+            continue
+    return concat_days(frames)
 
 
 def concat_days(frames: list[pd.DataFrame]) -> pd.DataFrame:

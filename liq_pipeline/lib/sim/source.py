@@ -16,7 +16,7 @@ from ..params import ParameterError, parse_symbol
 from ..sources.base import Pull, RawFile
 from ..sources.mirror import MirrorSource
 from ..rawfiles import sha256_of
-from ..storage import cache_dir, is_remote, write_bytes_atomic
+from ..storage import cache_dir, is_remote, read_bytes, write_bytes_atomic
 from .scenario import Scenario
 
 
@@ -62,9 +62,11 @@ class ScenarioMarket(MirrorSource):
         super().__init__(raw_root, intervals)
         self.mirror = self.raw_root / self.name / scenario.scenario_id()   # the generated files are the mirror
         self.intervals = None
+        self._generated = False
 
     def _ensure(self) -> None:
-        if (self.mirror / "scenario.json").exists():
+        if self._generated or (self.mirror / "scenario.json").exists():
+            self._generated = True       # asked once: on object storage every exists() is a request
             return
         # one lock per scenario: concurrent runs of one symbol wait for its simulation, other symbols' do not
         lock_path = cache_dir(self.raw_root) / self.name / f".{self.scenario.scenario_id()}.lock"
@@ -109,8 +111,10 @@ class ScenarioMarket(MirrorSource):
         return symbol == sc.symbol and sc.start_date <= day < sc.start_date + dt.timedelta(days=sc.days)
 
     def fetch(self, rel: str) -> bytes | None:
-        p = self.mirror / rel
-        return p.read_bytes() if p.is_file() else None
+        try:
+            return read_bytes(self.mirror / rel)
+        except FileNotFoundError:
+            return None
 
     def origin(self, rel: str) -> str:
         return f"simulated:{self.scenario.scenario_id()}/{rel}"

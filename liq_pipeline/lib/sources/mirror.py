@@ -16,7 +16,7 @@ from .. import layout
 from ..errors import InputError
 from ..params import KLINE_INTERVALS
 from ..rawfiles import parse_checksum_file, sha256_of, verify_checksum
-from ..storage import write_bytes_atomic
+from ..storage import read_bytes, write_bytes_atomic
 from .. import tables
 from .base import Pull, RawFile
 
@@ -137,10 +137,12 @@ class MirrorSource:
     def _local_zip(self, rel: str, interval: str | None) -> RawFile | None:
         local = self.mirror / rel
         local_sum = local.with_name(local.name + ".CHECKSUM")
-        if local.exists() and local_sum.exists():
-            expected = parse_checksum_file(local_sum.read_text(), str(local_sum))
+        try:      # tried, not asked first: on object storage an exists() is a request of its own
+            expected = parse_checksum_file(read_bytes(local_sum).decode(errors="replace"), str(local_sum))
             if sha256_of(local) == expected:
                 return RawFile(self.raw_path(rel), self.origin(rel), expected, local.stat().st_size, "archive-zip", interval)
+        except FileNotFoundError:
+            pass
         return None
 
     def _zip(self, rel: str, interval: str | None) -> RawFile | None:
