@@ -1,6 +1,7 @@
 """The distributed path: Dagster's Celery executor with a Redis broker started here on 127.0.0.1 and a `liq worker`.
 A two-symbol run completes through it, every step executed by the worker, with the same outputs as in-process;
-without a worker the run is refused at once instead of waiting forever."""
+without a worker the run is refused at once instead of waiting forever. The multiprocess executor (steps forked
+from Dagster's forkserver) gives the same outputs too."""
 import os
 import shutil
 import signal
@@ -67,7 +68,7 @@ def model_tables(root: Path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.slow
-def test_a_two_symbol_run_through_celery_equals_in_process(tmp_path, redis_url):
+def test_a_two_symbol_run_through_celery_and_a_multiprocess_run_equal_in_process(tmp_path, redis_url):
     celery_root, local_root = tmp_path / "celery", tmp_path / "local"
     celery_root.mkdir(), local_root.mkdir()
     refused = liq("run", "--executor", "celery", "--broker", redis_url, "--symbols", SYMBOLS, "--start", START,
@@ -89,3 +90,13 @@ def test_a_two_symbol_run_through_celery_equals_in_process(tmp_path, redis_url):
     assert len(local) == 2 * 5 and distributed.keys() == local.keys()
     for path, df in local.items():
         pd.testing.assert_frame_equal(distributed[path], df, obj=path)
+
+    forked_root = tmp_path / "multiprocess"
+    forked_root.mkdir()
+    run = liq("run", "--executor", "multiprocess", "--symbols", "BTCUSDT", "--start", START, "--end", END,
+              env_root=forked_root)
+    assert "BTCUSDT 2026-04-05..2026-04-05: ok" in run.stdout
+    forked = model_tables(forked_root)
+    assert len(forked) == 5
+    for path, df in forked.items():
+        pd.testing.assert_frame_equal(df, local[path], obj=path)
