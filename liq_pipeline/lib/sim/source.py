@@ -65,8 +65,12 @@ class ScenarioMarket(MirrorSource):
         self._generated = False
 
     def _ensure(self) -> None:
-        if self._generated or (self.mirror / "scenario.json").exists():
-            self._generated = True       # asked once: on object storage every exists() is a request
+        if not self._generated:          # asked once: on object storage every exists() is a request
+            self._generate()
+            self._generated = True
+
+    def _generate(self) -> None:
+        if (self.mirror / "scenario.json").exists():
             return
         # one lock per scenario: concurrent runs of one symbol wait for its simulation, other symbols' do not
         lock_path = cache_dir(self.raw_root) / self.name / f".{self.scenario.scenario_id()}.lock"
