@@ -1,7 +1,6 @@
 """The distributed path: Dagster's Celery executor with a Redis broker started here on 127.0.0.1 and a `liq worker`.
 A two-symbol run completes through it, every step executed by the worker, with the same outputs as in-process;
-without a worker the run is refused at once instead of waiting forever. The multiprocess executor (steps forked
-from Dagster's forkserver) runs a day's steps each in its own process."""
+without a worker the run is refused at once instead of waiting forever."""
 import os
 import shutil
 import signal
@@ -90,31 +89,3 @@ def test_a_two_symbol_run_through_celery_equals_in_process(tmp_path, redis_url):
     assert len(local) == 2 * 5 and distributed.keys() == local.keys()
     for path, df in local.items():
         pd.testing.assert_frame_equal(distributed[path], df, obj=path)
-
-
-
-@pytest.mark.slow
-def test_steps_run_in_processes_forked_by_the_multiprocess_executor(dagster_env, real):
-    """`liq run --executor multiprocess`'s config: each step in its own process, forked from Dagster's forkserver
-    with the definitions preloaded. A real day's history assets (raw and clean klines, OI, funding, and their
-    gates) run that way, each step in a process of its own."""
-    import datetime as dt
-
-    import dagster as dg
-
-    from liq_pipeline.defs.launch import HISTORY_ASSETS, daily_job_definition, run_config
-    from liq_pipeline.defs.partitions import range_tags
-
-    day = dt.date(2026, 4, 5)
-    config = run_config({"data_dir": str(dagster_env / "data")}, {"kind": "files", "path": str(real)}, "multiprocess")
-    with dg.DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions("symbol", ["BTCUSDT"])
-        result = dg.execute_job(dg.reconstructable(daily_job_definition), instance=instance, run_config=config,
-                                tags=range_tags(day, day, "BTCUSDT"), asset_selection=HISTORY_ASSETS)
-        assert result.success
-        starts = [rec.dagster_event for rec in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_START)]
-        pids = {ev.pid for ev in starts}
-        checks = [e for e in result.get_asset_check_evaluations()]
-    assert len(starts) >= len(HISTORY_ASSETS) and len(pids) == len(starts) and os.getpid() not in pids  # a process a step
-    assert checks and all(c.passed for c in checks)
-    assert (dagster_env / "data" / "clean" / "klines" / "symbol=BTCUSDT" / "date=2026-04-05" / "data.parquet").exists()

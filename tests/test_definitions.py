@@ -178,6 +178,29 @@ def test_every_executor_mode_is_one_config_away_on_the_same_definitions():
         dg.validate_run_config(job, {**run_config(storage, source), "execution": {"config": {"threads": {}}}})
 
 
+@pytest.mark.slow
+def test_steps_run_in_processes_forked_by_the_multiprocess_executor(dagster_env, real):
+    """`liq run --executor multiprocess`'s config: each step in its own process, forked from Dagster's forkserver
+    with the definitions preloaded. A real day's history assets (raw and clean klines, OI, funding, and their
+    gates) run that way, each step in a process of its own."""
+    from liq_pipeline.defs.launch import HISTORY_ASSETS, daily_job_definition, run_config
+    from liq_pipeline.defs.partitions import range_tags
+
+    day = dt.date(2026, 4, 5)
+    config = run_config({"data_dir": str(dagster_env / "data")}, {"kind": "files", "path": str(real)}, "multiprocess")
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("symbol", ["BTCUSDT"])
+        result = dg.execute_job(dg.reconstructable(daily_job_definition), instance=instance, run_config=config,
+                                tags=range_tags(day, day, "BTCUSDT"), asset_selection=HISTORY_ASSETS)
+        assert result.success
+        starts = [rec.dagster_event for rec in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_START)]
+        pids = {ev.pid for ev in starts}
+        checks = result.get_asset_check_evaluations()
+    assert len(starts) >= len(HISTORY_ASSETS) and len(pids) == len(starts) and os.getpid() not in pids  # a process a step
+    assert checks and all(c.passed for c in checks)
+    assert (dagster_env / "data" / "clean" / "klines" / "symbol=BTCUSDT" / "date=2026-04-05" / "data.parquet").exists()
+
+
 def test_a_cluster_turns_on_dagster_k8s_step_executor_with_the_same_definitions(tmp_path):
     import subprocess
     import sys

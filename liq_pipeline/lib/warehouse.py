@@ -6,9 +6,9 @@ read-only. Builds are serialised by a lock file, so the last build to finish saw
 
 On an object-store root the DuckDB file is local (in the root's cache folder: a database file needs a local
 disk for its locks and rename) and its views read the Parquet where it is, through the root's fsspec
-filesystem registered on every connection (its listings cached: _listed). DuckDB's own httpfs extension would do too, but it is downloaded on
-first use (this project runs offline) and reads its credentials its own way; the fsspec one is the same
-filesystem, settings and credentials the pipeline writes with.
+filesystem registered on every connection (its listings cached: _listed). DuckDB's own httpfs extension would
+do too, but it is downloaded on first use (this project runs offline) and reads its credentials its own way;
+the fsspec one is the same filesystem, settings and credentials the pipeline writes with.
 """
 from __future__ import annotations
 
