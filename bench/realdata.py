@@ -1,4 +1,5 @@
-"""The real BTCUSDT samples (../shared/data/real) as the clean tables' frames, parsed by the pipeline's parsers."""
+"""The real BTCUSDT samples (../shared/data/real, or any root in its layout) as the clean tables' frames, parsed by the
+pipeline's parsers."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,7 +22,9 @@ def load(root: Path, months: str = "*") -> dict[str, pd.DataFrame]:
     oi = pd.concat([parse.parse_metrics(read_zip_csv(p), "BTCUSDT", str(p))
                     for p in zips("daily/metrics/BTCUSDT", "*.zip")]).sort_values("ts")
     bars = {}
-    for iv in ("30m", "1h"):
-        f = next((Path(root) / "liquidationBars/BTCUSDT" / iv).glob("*.csv"))
-        bars[iv] = parse.parse_liquidation_bars(f.read_bytes(), "BTCUSDT", iv, "binance+bybit+okx", str(f))
-    return {"klines": kl, "funding": fu, "oi": oi, "bars_30m": bars["30m"], "bars_1h": bars["1h"]}
+    # every interval of liquidation bars the root has (bars_30m, bars_4h, ...): SYM-liquidations-<venue>-<iv>.csv
+    for d in sorted(p for p in (Path(root) / "liquidationBars/BTCUSDT").glob("*") if p.is_dir()):
+        for f in sorted(d.glob("*.csv"))[:1]:
+            venue = f.stem.split("-liquidations-", 1)[-1].rsplit("-", 1)[0]
+            bars[f"bars_{d.name}"] = parse.parse_liquidation_bars(f.read_bytes(), "BTCUSDT", d.name, venue, str(f))
+    return {"klines": kl, "funding": fu, "oi": oi, **bars}

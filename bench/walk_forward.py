@@ -4,8 +4,11 @@ on later data it never saw.
 Data: ../shared/data/real, 2026-04-05..2026-06-08 (1h klines, 5-minute OI, funding); realised liquidations are
 the vendor's 30-minute bars (Binance+Bybit+OKX) summed to 1h and 4h bars. The estimator runs day by day from the
 window's first day exactly as the pipeline does (causal: every prediction uses only data before its bar).
+Any other root in the same layout and any window of it can be scored the same way (--real, --start, --end, --folds,
+--fold-days), against any interval of liquidation bars it has (--bars: liquidationBars/BTCUSDT/<interval>/*.csv,
+e.g. a vendor's Binance-only 4h series); bars are scored only at whole multiples of that interval (4h bars: 4h only).
 
-Protocol: three consecutive test folds of 10 days. For each fold, a flow-model configuration is chosen among the
+Protocol: consecutive test folds at the window's end (three of 10 days unless told). For each fold, a flow-model configuration is chosen among the
 candidates (decay half-life × flow weight) by the mean flexible partial (long and short, 4h bars) on the fit
 window: every day from the warm-up's end up to the fold, never the fold itself. The chosen configuration's
 predictions on the fold are then pooled over the folds and scored at 1h and 4h, by side: Spearman, the naive
@@ -15,7 +18,8 @@ control (a slope per move bin: `piecewise`) as a robustness check. A threshold p
 in every move bin but the one its threshold falls in, so its value rests on ~18 bars at 4h: read it as noise. The default configuration,
 the static (seed) model and the naive rule are scored on the same test bars.
 
-    python bench/walk_forward.py [--real ../shared/data/real]
+    python bench/walk_forward.py [--real ../shared/data/real] [--start 2026-04-05 --end 2026-06-08]
+                                 [--folds 3 --fold-days 10] [--bars 30m]
 """
 from __future__ import annotations
 
@@ -34,30 +38,46 @@ from liq_pipeline.lib import brackets
 from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days
+from liq_pipeline.lib.params import KLINE_INTERVALS
 from liq_pipeline.lib.validation.skill import side_moves, side_scores
+from liq_pipeline.lib.validation.suite import scorable
 
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 WARM_UP_DAYS = 7                     # the book's first week is not scored anywhere
-FOLDS = [(dt.date(2026, 5, 10), dt.date(2026, 5, 19)), (dt.date(2026, 5, 20), dt.date(2026, 5, 29)),
-         (dt.date(2026, 5, 30), dt.date(2026, 6, 8))]
+N_FOLDS, FOLD_DAYS = 3, 10           # the test folds: 2026-05-10..19, 05-20..29, 05-30..06-08 of the default window
 CANDIDATES = {"decay_half_life_hours": [24.0, 72.0, 168.0, None], "flow_weight": [0.5, 1.0, 2.0]}
 BLOCK_HOURS = 24                     # bootstrap blocks of one day
 
 
-def predictions(data: dict, cfg: ModelConfig, model: str) -> pd.DataFrame:
+def folds(start: dt.date, end: dt.date, n: int = N_FOLDS, days: int = FOLD_DAYS) -> list[tuple[dt.date, dt.date]]:
+    """The test folds: n consecutive runs of `days` days that end the window; the days before them, after the
+    warm-up, are the first fold's fit window (at least a week of it)."""
+    first = end - dt.timedelta(days=n * days - 1)
+    if n < 1 or days < 1 or (first - start).days < WARM_UP_DAYS + 7:
+        raise SystemExit(f"--folds {n} --fold-days {days} leave {(first - start).days - WARM_UP_DAYS} fit day(s) in "
+                         f"{start}..{end} after the {WARM_UP_DAYS}-day warm-up: at least 7 are needed")
+    return [(first + dt.timedelta(days=i * days), first + dt.timedelta(days=(i + 1) * days - 1)) for i in range(n)]
+
+
+def predictions(data: dict, cfg: ModelConfig, model: str, start: dt.date = START, end: dt.date = END) -> pd.DataFrame:
     """Predicted liquidated USD per 1h bar, long and short columns, indexed by bar start."""
     br = BracketArrays.of(brackets.load("BTCUSDT"))
-    days = [START + dt.timedelta(days=i) for i in range((END - START).days + 1)]
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     pred = pd.concat([est.predicted for _, est in estimate_days(data["klines"], data["oi"], data["funding"], days, cfg, br)])
     pred = pred[pred.model == model]
     return pred.pivot_table(index="ts", columns="side", values="notional_usd", aggfunc="sum").rename(
         columns=lambda s: f"pred_{s}")
 
 
-def hourly_frame(data: dict) -> pd.DataFrame:
+def hourly_frame(data: dict, start: dt.date = START, end: dt.date = END, bars: str = "30m") -> pd.DataFrame:
+    """The window's hourly klines with the realised liquidations of the `bars` interval per hour (a bar longer than
+    an hour sits on its first hour: coarser_bars sums it back; only whole multiples of it are scored)."""
     kl = data["klines"]
-    kl = kl[(kl.open_time >= pd.Timestamp(START, tz="UTC")) & (kl.open_time < pd.Timestamp(END + dt.timedelta(days=1), tz="UTC"))]
-    bars = data["bars_30m"]
+    kl = kl[(kl.open_time >= pd.Timestamp(start, tz="UTC")) & (kl.open_time < pd.Timestamp(end + dt.timedelta(days=1), tz="UTC"))]
+    if f"bars_{bars}" not in data:
+        have = ", ".join(k[5:] for k in data if k.startswith("bars_")) or "none"
+        raise SystemExit(f"--bars {bars}: no liquidationBars/BTCUSDT/{bars}/*.csv in the root (it has: {have})")
+    bars = data[f"bars_{bars}"]
     real = bars.assign(hour=bars.ts.dt.floor("1h")).groupby("hour")[["long_usd", "short_usd"]].sum(min_count=1)
     frame = kl.set_index("open_time")[["open", "high", "low"]]
     return frame.join(real.rename(columns={"long_usd": "real_long", "short_usd": "real_short"}))
@@ -75,52 +95,74 @@ def scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None, blo
             "ci": s.get("partial_ci95"), "piecewise": s.get("piecewise")}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--real", default=str(realdata.DEFAULT))
-    a = ap.parse_args(argv)
-    data = realdata.load(Path(a.real))
-    hourly = hourly_frame(data)
+def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N_FOLDS, fold_days: int = FOLD_DAYS,
+        bars: str = "30m", candidates: dict = CANDIDATES, out=print) -> dict:
+    """The protocol over one window: prints as it goes (`out`) and returns {(hours, side, row name): scores}."""
+    test_folds = folds(start, end, n_folds, fold_days)
+    hourly = hourly_frame(data, start, end, bars)
+    bar_hours = KLINE_INTERVALS[bars] / 3600
+    hours_scored = [h for h in (1, 4) if scorable(h, bar_hours)]
+    if 4 not in hours_scored:
+        raise SystemExit(f"--bars {bars}: the configurations are chosen on 4h bars, which {bars} bars cannot make")
     t0 = time.monotonic()
-    configs = [dataclasses.replace(ModelConfig(), **dict(zip(CANDIDATES, values)))
-               for values in itertools.product(*CANDIDATES.values())]
-    flow = {cfg: predictions(data, cfg, "flow") for cfg in configs}
-    static = predictions(data, ModelConfig(), "static")
-    print(f"{len(configs)} flow configurations and the static model over {START}..{END}: {time.monotonic() - t0:.1f} s")
+    configs = [dataclasses.replace(ModelConfig(), **dict(zip(candidates, values)))
+               for values in itertools.product(*candidates.values())]
+    default_cfg = ModelConfig()
+    flow = {cfg: predictions(data, cfg, "flow", start, end) for cfg in {*configs, default_cfg}}
+    static = predictions(data, default_cfg, "static", start, end)
+    out(f"{len(configs)} flow configurations and the static model over {start}..{end}: {time.monotonic() - t0:.1f} s")
+    out(f"realised: liquidation bars of {bars} ({', '.join(sorted(set(data[f'bars_{bars}'].venue)))}), scored at "
+        f"{' and '.join(f'{h}h' for h in hours_scored)}")
 
-    label = lambda cfg: f"decay {cfg.decay_half_life_hours} h, flow weight {cfg.flow_weight}"
-    fit_start = START + dt.timedelta(days=WARM_UP_DAYS)
+    label = lambda cfg: f"decay {cfg.decay_half_life_hours} h, flow weight {cfg.flow_weight}"   # noqa: E731
+    fit_start = start + dt.timedelta(days=WARM_UP_DAYS)
     chosen_parts = []
-    print(f"\nfolds (fit from {fit_start}; chosen by mean flexible partial, long and short, 4h, on the fit window):")
-    for first, last in FOLDS:
+    out(f"\nfolds (fit from {fit_start}; chosen by mean flexible partial, long and short, 4h, on the fit window):")
+    for first, last in test_folds:
         def fit_score(cfg):
             f = in_days(hourly.join(flow[cfg]), fit_start, first - dt.timedelta(days=1))
             return np.mean([scores(f, 4, side, f"pred_{side}", BLOCK_HOURS)["partial"] for side in ("long", "short")])
         fits = {cfg: fit_score(cfg) for cfg in configs}
         best = max(fits, key=fits.get)
-        print(f"  fit {fit_start}..{first - dt.timedelta(days=1)}  test {first}..{last}: {label(best)} "
-              f"(fit partial {fits[best]:.3f}; default's {fits[ModelConfig()]:.3f})")
+        default_fit = f"{fits[default_cfg]:.3f}" if default_cfg in fits else "not a candidate"
+        out(f"  fit {fit_start}..{first - dt.timedelta(days=1)}  test {first}..{last}: {label(best)} "
+            f"(fit partial {fits[best]:.3f}; default's {default_fit})")
         chosen_parts.append(in_days(hourly.join(flow[best]), first, last))
     chosen = pd.concat(chosen_parts)
-    test_days = (FOLDS[0][0], FOLDS[-1][1])
-    default = in_days(hourly.join(flow[ModelConfig()]), *test_days)
+    test_days = (test_folds[0][0], test_folds[-1][1])
+    default = in_days(hourly.join(flow[default_cfg]), *test_days)
     seed = in_days(hourly.join(static), *test_days)
     placebo = default.assign(pred_long=lambda d: np.where(side_moves(d)["long"] > 0.01, side_moves(d)["long"], 0.0),
                              pred_short=lambda d: np.where(side_moves(d)["short"] > 0.01, side_moves(d)["short"], 0.0))
 
-    print(f"\ntest bars {test_days[0]}..{test_days[1]} (never used for a choice), 95% moving-block bootstrap "
-          f"({BLOCK_HOURS} h blocks):")
-    print(f"{'bars':5s} {'side':6s} {'model':28s} {'n':>4s} {'Spearman':>9s} {'naive':>7s} {'flexible partial [95% CI]':>28s}"
-          f" {'piecewise':>10s}")
-    for hours in (1, 4):
+    out(f"\ntest bars {test_days[0]}..{test_days[1]} (never used for a choice), 95% moving-block bootstrap "
+        f"({BLOCK_HOURS} h blocks):")
+    out(f"{'bars':5s} {'side':6s} {'model':28s} {'n':>4s} {'Spearman':>9s} {'naive':>7s} {'flexible partial [95% CI]':>28s}"
+        f" {'piecewise':>10s}")
+    results = {}
+    for hours in hours_scored:
         for side in ("long", "short"):
             rows = [("naive: move size", default, None), ("flow, chosen walk-forward", chosen, f"pred_{side}"),
                     ("flow, default config", default, f"pred_{side}"), ("static (seed)", seed, f"pred_{side}"),
                     ("placebo: move if > 1%", placebo, f"pred_{side}")]
             for name, frame, col in rows:
-                s = scores(frame, hours, side, col, BLOCK_HOURS)
+                s = results[(hours, side, name)] = scores(frame, hours, side, col, BLOCK_HOURS)
                 partial = f"{s['partial']:6.3f} [{s['ci'][0]:6.3f}, {s['ci'][1]:6.3f}] {s['piecewise']:10.3f}" if col else ""
-                print(f"{hours:>3d}h  {side:6s} {name:28s} {s['n']:4d} {s['spearman']:9.3f} {s['naive']:7.3f} {partial:>28s}")
+                out(f"{hours:>3d}h  {side:6s} {name:28s} {s['n']:4d} {s['spearman']:9.3f} {s['naive']:7.3f} {partial:>28s}")
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--real", default=str(realdata.DEFAULT), help="a root in the archive's layout")
+    ap.add_argument("--start", type=dt.date.fromisoformat, default=START, help="the window's first day")
+    ap.add_argument("--end", type=dt.date.fromisoformat, default=END, help="the window's last day")
+    ap.add_argument("--folds", type=int, default=N_FOLDS, help="test folds at the window's end")
+    ap.add_argument("--fold-days", type=int, default=FOLD_DAYS)
+    ap.add_argument("--bars", default="30m", choices=[iv for iv in KLINE_INTERVALS if KLINE_INTERVALS[iv] >= 60],
+                    help="the interval of liquidation bars to score against (liquidationBars/BTCUSDT/<interval>/)")
+    a = ap.parse_args(argv)
+    run(realdata.load(Path(a.real)), a.start, a.end, a.folds, a.fold_days, a.bars)
     return 0
 
 

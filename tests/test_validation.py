@@ -326,3 +326,37 @@ def test_liq_grade_prints_the_verdict_and_fails_an_ungraded_or_missing_month(tmp
     assert run.exit_code == 1 and "no verdict for BTCUSDT 2026-05" in run.output
     run = CliRunner().invoke(main, ["grade", "--symbol", "../x", "--month", "2026-5", "--data-dir", str(tmp_path)])
     assert run.exit_code == 1 and "symbol" in run.output
+
+
+def _bars(liq: pd.DataFrame, interval: str) -> pd.DataFrame:
+    """The simulated liquidations as a vendor's bars of one interval, every bar present (zero where none)."""
+    start = liq["ts"].min().floor("1D")
+    grid = pd.date_range(start, start + pd.Timedelta(days=6), freq=interval.replace("m", "min"), inclusive="left")
+    per = liq.pivot_table(index=liq["ts"].dt.floor(interval.replace("m", "min")), columns="side",
+                          values="notional_usd", aggfunc="sum").reindex(grid).fillna(0.0)
+    return pd.DataFrame({"ts": per.index, "interval": interval, "long_usd": per["long"].to_numpy(),
+                         "short_usd": per["short"].to_numpy(), "venue": "binance"})
+
+
+def test_per_bar_skill_scores_a_vendors_coarse_bars_only_at_whole_multiples_of_them():
+    # A vendor's 4h bars (Coinglass's Binance-only series comes so) sit on one hour of the hourly frame each: a 1h
+    # cell would set a 4h sum against one hour's move. The 4h cells must equal those scored from 30m bars of the
+    # same liquidations; the 1h cells must say why they are missing.
+    res = simulate(Scenario.default(seed=5, start="2026-04-05", days=6))
+    data = book_as_estimate(res)
+    liq = data["sim_liquidations"]
+    hourly = _bars(liq, "1h")
+    noise = np.random.default_rng(0).lognormal(0.0, 1.0, (2, len(hourly)))
+    data["predicted_liquidations"] = pd.concat(
+        [pd.DataFrame({"model": "truth", "ts": hourly["ts"], "side": side, "notional_usd": hourly[f"{side}_usd"] * n})
+         for side, n in zip(("long", "short"), noise)], ignore_index=True)
+    fine = suite.validate({**data, "liquidation_bars": _bars(liq, "30m")}, "truth", reps=50)["extended"]["per_bar_skill"]
+    coarse = suite.validate({**data, "liquidation_bars": _bars(liq, "4h")}, "truth", reps=50)["extended"]["per_bar_skill"]
+    assert (fine["realised_bar_hours"], coarse["realised_bar_hours"]) == (0.5, 4.0)
+    for s in ("long", "short"):
+        assert fine[f"4h_{s}"]["n"] == coarse[f"4h_{s}"]["n"] == 36
+        for key in ("value", "naive", "partial"):
+            assert coarse[f"4h_{s}"][key] == pytest.approx(fine[f"4h_{s}"][key], abs=1e-12), key
+        assert fine[f"1h_{s}"]["value"] is not None and fine[f"1h_{s}"]["n"] == 144
+        assert coarse[f"1h_{s}"]["value"] is None and "4h bars (liquidation_bars 4h binance)" in coarse[f"1h_{s}"]["reason"]
+    assert suite.scorable(4, 4.0) and suite.scorable(1, 0.5) and not suite.scorable(4, 24.0) and not suite.scorable(4, 3.0)

@@ -33,13 +33,15 @@ def month_plots(symbol: str, month: str, data: dict, results: dict, out: Path, m
     levels = data["heatmap_levels"]
     levels = levels[levels["model"] == model] if len(levels) else levels
     if len(levels):
-        realised, source = realised_per_bar(data)
+        realised, source, _ = realised_per_bar(data)
         made["Estimated liquidation heatmap with real liquidations"] = plots.heatmap_png(
             month_window(levels), f"{symbol} {month}: {model} model levels (blue: longs, orange: shorts), "
             f"real liquidations over them", out / "heatmap.png", events=data["liquidation_events"],
             realised=realised.assign(ts=pd.to_datetime(realised["ts"], utc=True)) if len(realised) else None)
     frame = results[model].get("_hourly")
-    if frame is not None and "pred_long" in frame and frame[["real_long", "real_short"]].notna().any().any():
+    hourly_realised = results[model]["extended"].get("per_bar_skill", {}).get("realised_bar_hours", 1) <= 1
+    if frame is not None and hourly_realised and "pred_long" in frame \
+            and frame[["real_long", "real_short"]].notna().any().any():
         made["Per-bar skill: predicted vs realised (1h)"] = plots.skill_scatter(
             frame, f"{symbol} {month}: {model} model, predicted vs realised liquidated USD per 1h bar",
             out / "skill.png")

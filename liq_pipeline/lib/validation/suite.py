@@ -32,24 +32,32 @@ def load(layout, symbol: str, days: list[dt.date]) -> dict[str, pd.DataFrame]:
     return {t: df if len(df.columns) else schemas.conform(df, t) for t, df in frames.items()}
 
 
-def realised_per_bar(data: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, str]:
-    """Realised liquidated USD per bar and side (ts, long_usd, short_usd) and where it came from: the liquidation
-    bars of one interval and venue (the finest; several intervals of one venue would count twice), else the
-    simulated market's own liquidations."""
+def realised_per_bar(data: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, str, float]:
+    """Realised liquidated USD per bar and side (ts, long_usd, short_usd), where it came from, and its bars'
+    length in hours: the liquidation bars of one interval and venue (the finest; several intervals of one venue
+    would count twice), else the simulated market's own liquidations (per hour)."""
     bars = data["liquidation_bars"]
     if len(bars):
         from ..params import KLINE_INTERVALS
         iv = min(bars["interval"].unique(), key=lambda i: KLINE_INTERVALS.get(i, 10**9))
         b = bars[bars["interval"] == iv]
         venue = b["venue"].value_counts().index[0]
-        return b[b["venue"] == venue][["ts", "long_usd", "short_usd"]], f"liquidation_bars {iv} {venue}"
+        return (b[b["venue"] == venue][["ts", "long_usd", "short_usd"]], f"liquidation_bars {iv} {venue}",
+                KLINE_INTERVALS.get(iv, 3600) / 3600)
     sim = data["sim_liquidations"]
     if len(sim):
         wide = sim.pivot_table(index=sim["ts"].dt.floor("1h"), columns="side", values="notional_usd", aggfunc="sum")
         wide = wide.reindex(columns=["long", "short"]).fillna(0.0)
         return pd.DataFrame({"ts": wide.index, "long_usd": wide["long"].to_numpy(),
-                             "short_usd": wide["short"].to_numpy()}), "sim_liquidations (every liquidation)"
-    return pd.DataFrame(columns=["ts", "long_usd", "short_usd"]), ""
+                             "short_usd": wide["short"].to_numpy()}), "sim_liquidations (every liquidation)", 1.0
+    return pd.DataFrame(columns=["ts", "long_usd", "short_usd"]), "", 1.0
+
+
+def scorable(hours: int, realised_hours: float) -> bool:
+    """Whether bars of `hours` hours can be scored against realised bars of `realised_hours`: each must be a whole
+    number of them (4h bars of a vendor's 4h series sit on one hour of the hourly frame, and scoring them as 1h
+    bars would set a 4h sum against one hour's move)."""
+    return hours >= realised_hours and (hours / realised_hours).is_integer()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,14 +67,15 @@ class Market:
     bars: pd.DataFrame
     events: pd.DataFrame
     realised_from: str
+    realised_hours: float
     hourly: pd.DataFrame
 
     @classmethod
     def of(cls, data: dict[str, pd.DataFrame]) -> "Market":
         bars = finest_klines(data["klines"])
-        realised, realised_from = realised_per_bar(data)
+        realised, realised_from, realised_hours = realised_per_bar(data)
         return cls(bars, data["liquidation_events"].sort_values("ts").reset_index(drop=True), realised_from,
-                   hourly_frame(bars, realised))
+                   realised_hours, hourly_frame(bars, realised))
 
 
 def validate_models(data: dict[str, pd.DataFrame], reps: int = 400) -> dict[str, dict]:
@@ -121,8 +130,12 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market:
     realised_from = market.realised_from
     frame = with_predicted(market.hourly, pred)
     if realised_from:
-        ext["per_bar_skill"] = {f"{h}h_{s}": side_scores(frame, h, s, f"pred_{s}", reps=reps) for h, s in SKILL_CELLS}
+        coarse = m.missing(f"realised liquidations come in {market.realised_hours:g}h bars ({realised_from}): "
+                           f"bars shorter than that, or not a whole number of them, cannot be scored")
+        ext["per_bar_skill"] = {f"{h}h_{s}": side_scores(frame, h, s, f"pred_{s}", reps=reps)
+                                if scorable(h, market.realised_hours) else coarse for h, s in SKILL_CELLS}
         ext["per_bar_skill"]["realised_from"] = realised_from
+        ext["per_bar_skill"]["realised_bar_hours"] = market.realised_hours
     else:
         ext["per_bar_skill"] = {f"{h}h_{s}": m.missing("no liquidation bars and no simulated liquidations")
                                 for h, s in SKILL_CELLS}
