@@ -33,8 +33,15 @@ def root(real, tmp_path_factory):
     return root
 
 
-def test_a_vendors_4h_bars_are_scored_at_4h_as_the_same_liquidations_in_30m_bars(root):
+def test_a_vendors_4h_bars_are_scored_at_4h_as_the_same_liquidations_in_30m_bars(root, monkeypatch):
     data = realdata.load(root, "2026-04")
+    made, predictions = {}, wf.predictions          # the two runs share one estimate per configuration
+
+    def once(data, cfg, model, start, end):
+        if (cfg, model) not in made:
+            made[cfg, model] = predictions(data, cfg, model, start, end)
+        return made[cfg, model]
+    monkeypatch.setattr(wf, "predictions", once)
     assert set(data["bars_4h"].venue) == {"binance"}
     printed = []
     fine = wf.run(data, START, END, n_folds=1, fold_days=5, bars="30m", candidates=CANDIDATES, out=lambda *a: None)

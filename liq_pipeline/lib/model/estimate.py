@@ -49,7 +49,7 @@ def replay_history(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame
     bars = bars.assign(open_time=_ms(bars["open_time"]))
     run = run_flow(bars, pd.DataFrame({"ts": _ms(oi["ts"]), "oi_contracts": oi["oi_contracts"].to_numpy(float)}),
                    pd.DataFrame({"ts": _ms(funding["ts"]), "funding_rate": funding["funding_rate"].to_numpy(float)}),
-                   cfg, brackets, None, KLINE_INTERVALS[interval] * 1000)
+                   cfg, brackets, None, KLINE_INTERVALS[interval] * 1000, keep_snapshots=False)
     return (run.state, days) if run.state.total() > 0 else (None, 0)
 
 
