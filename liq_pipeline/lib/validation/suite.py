@@ -130,10 +130,10 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market:
     realised_from = market.realised_from
     frame = with_predicted(market.hourly, pred)
     if realised_from:
-        coarse = m.missing(f"realised liquidations come in {market.realised_hours:g}h bars ({realised_from}): "
-                           f"bars shorter than that, or not a whole number of them, cannot be scored")
+        coarse = (f"realised liquidations come in {market.realised_hours:g}h bars ({realised_from}): bars shorter "
+                  f"than that, or not a whole number of them, cannot be scored")
         ext["per_bar_skill"] = {f"{h}h_{s}": side_scores(frame, h, s, f"pred_{s}", reps=reps)
-                                if scorable(h, market.realised_hours) else coarse for h, s in SKILL_CELLS}
+                                if scorable(h, market.realised_hours) else m.missing(coarse) for h, s in SKILL_CELLS}
         ext["per_bar_skill"]["realised_from"] = realised_from
         ext["per_bar_skill"]["realised_bar_hours"] = market.realised_hours
     else:
