@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from liq_pipeline.lib import schemas, warehouse
-from liq_pipeline.lib.storage import DataLayout, partition_dir, warehouse_path
+from liq_pipeline.lib.storage import DataLayout, partition_file, warehouse_path
 
 TABLES = {"heatmap_levels": "model", "klines": "clean"}
 D0 = dt.date(2026, 4, 5)
@@ -55,7 +55,7 @@ def test_an_incremental_build_replaces_the_runs_days_and_equals_a_full_one(tmp_p
     layout.write(klines("BTCUSDT", D0 + dt.timedelta(days=3)), "clean", "klines", "BTCUSDT", D0 + dt.timedelta(days=3))
     reference = tmp_path / "reference"
     shutil.copytree(root, reference)
-    (partition_dir(root, "model", "heatmap_levels", "ETHUSDT", D0) / "data.parquet").write_bytes(b"not parquet")
+    partition_file(root, "model", "heatmap_levels", "ETHUSDT", D0).write_bytes(b"not parquet")
     counts = warehouse.build(root, TABLES, changed={"BTCUSDT": [D0 + dt.timedelta(days=1), D0 + dt.timedelta(days=3)]})
     assert counts == {"heatmap_levels": (4 + 3) * 288, "klines": None}
 

@@ -87,7 +87,7 @@ class DataLayout:
         return warehouse_path(self.root)
 
     def partition(self, layer: str, table: str, symbol: str, day: dt.date) -> Path:
-        return partition_dir(self.root, layer, table, symbol, day) / "data.parquet"
+        return partition_file(self.root, layer, table, symbol, day)
 
     def manifest(self, dataset: str, symbol: str, day: dt.date) -> Path:
         return manifest_path(self.root, dataset, symbol, day)
@@ -166,9 +166,14 @@ def partition_dir(root: Path, layer: str, table: str, symbol: str, day: dt.date)
     return root / layer / table / f"symbol={symbol}" / f"date={day.isoformat()}"
 
 
+def partition_file(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> Path:
+    """The one Parquet file of a partition."""
+    return partition_dir(root, layer, table, symbol, day) / "data.parquet"
+
+
 def write_partition(df: pd.DataFrame, root: Path, layer: str, table: str, symbol: str, day: dt.date) -> Path:
     """Replace exactly this partition's file, atomically. Empty frames are written too (with schema)."""
-    path = partition_dir(root, layer, table, symbol, day) / "data.parquet"
+    path = partition_file(root, layer, table, symbol, day)
     import pyarrow as pa
     import pyarrow.parquet as pq
     table_ = pa.Table.from_pandas(df, preserve_index=False)
@@ -195,7 +200,7 @@ def stored_partition(root: Path, layer: str, table: str, symbol: str, day: dt.da
     """What the Parquet readers take of a partition's file, which must exist: its local path, or its object's bytes.
     On object storage that is one GET, which also says whether it exists (an exists() first would be a HEAD more,
     and opening the object another)."""
-    path = partition_dir(root, layer, table, symbol, day) / "data.parquet"
+    path = partition_file(root, layer, table, symbol, day)
     try:
         return _readable(path)
     except FileNotFoundError:
@@ -233,7 +238,7 @@ def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[
     frames = []
     for d in days:
         try:
-            frames.append(read_parquet(partition_dir(root, layer, table, symbol, d) / "data.parquet", columns))
+            frames.append(read_parquet(partition_file(root, layer, table, symbol, d), columns))
         except FileNotFoundError:
             continue
     return concat_days(frames)

@@ -149,7 +149,7 @@ def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]]
 
 def _replace_days(con, root: Path, layer: str, table: str, changed: dict[str, list[dt.date]], sort: str) -> None:
     """The changed (symbol, day) partitions' rows of a sorted table: deleted, and inserted anew from their files."""
-    from .storage import partition_dir
+    from .storage import partition_file
     from .tables import get
 
     time_col = get(table).time_col
@@ -160,7 +160,7 @@ def _replace_days(con, root: Path, layer: str, table: str, changed: dict[str, li
             con.execute(f'DELETE FROM "{table}" WHERE symbol = ? AND {time_col} >= ? AND {time_col} < ?',
                         [symbol, lo, hi])
         files = [str(p) for d in sorted(set(days))
-                 if (p := partition_dir(root, layer, table, symbol, d) / "data.parquet").exists()]
+                 if (p := partition_file(root, layer, table, symbol, d)).exists()]
         if files:
             listed = ", ".join(f"'{_quote(f)}'" for f in files)
             con.execute(f'INSERT INTO "{table}" SELECT * FROM read_parquet([{listed}], union_by_name = true, '
