@@ -39,6 +39,7 @@ from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days
 from liq_pipeline.lib.params import KLINE_INTERVALS
+from liq_pipeline.lib.validation import skill
 from liq_pipeline.lib.validation.skill import side_moves, side_scores
 from liq_pipeline.lib.validation.suite import scorable
 
@@ -77,10 +78,7 @@ def hourly_frame(data: dict, start: dt.date = START, end: dt.date = END, bars: s
     if f"bars_{bars}" not in data:
         have = ", ".join(k[5:] for k in data if k.startswith("bars_")) or "none"
         raise SystemExit(f"--bars {bars}: no liquidationBars/BTCUSDT/{bars}/*.csv in the root (it has: {have})")
-    bars = data[f"bars_{bars}"]
-    real = bars.assign(hour=bars.ts.dt.floor("1h")).groupby("hour")[["long_usd", "short_usd"]].sum(min_count=1)
-    frame = kl.set_index("open_time")[["open", "high", "low"]]
-    return frame.join(real.rename(columns={"long_usd": "real_long", "short_usd": "real_short"}))
+    return skill.hourly_frame(kl, data[f"bars_{bars}"])     # the validation suite's own frame
 
 
 def in_days(frame: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
