@@ -15,13 +15,9 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 import realdata
-from liq_pipeline.lib import brackets
-from liq_pipeline.lib.liqprice import BracketArrays
+import walk_forward as wf
 from liq_pipeline.lib.model.config import ModelConfig
-from liq_pipeline.lib.model.estimate import estimate_days
 from liq_pipeline.lib.validation.skill import bar_skill, side_moves
 
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
@@ -29,21 +25,15 @@ START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 
 def run(root: Path, cfg: ModelConfig):
     data = realdata.load(root)
-    kl, oi, fu, bars = data["klines"], data["oi"], data["funding"], data["bars_30m"]
-    br = BracketArrays.of(brackets.load("BTCUSDT"))
-    days = [START + dt.timedelta(days=i) for i in range((END - START).days + 1)]
-    pred = pd.concat([est.predicted for _, est in estimate_days(kl, oi, fu, days, cfg, br)])
-    window = kl[(kl.open_time >= pd.Timestamp(START, tz="UTC")) & (kl.open_time < pd.Timestamp(END + dt.timedelta(days=1), tz="UTC"))]
-    real = bars.assign(hour=bars.ts.dt.floor("1h")).groupby("hour")[["long_usd", "short_usd"]].sum()
-    k = window.set_index("open_time")
-    real = real.reindex(k.index)
-    keep = real.notna().all(axis=1).to_numpy()
-    moves = side_moves(k)
+    # the validation suite's hourly frame (klines with the 30m bars summed per hour), as walk_forward scores it
+    frame = wf.hourly_frame(data, START, END).dropna(subset=["real_long", "real_short"])
+    moves = side_moves(frame)
     out = {}
     for model in ("flow", "static"):
+        f = frame.join(wf.predictions(data, cfg, model, START, END))
         for side in ("long", "short"):
-            p = pred[(pred.model == model) & (pred.side == side)].set_index("ts").notional_usd.reindex(k.index).fillna(0.0)
-            out[(model, side)] = bar_skill(p.to_numpy()[keep], real[f"{side}_usd"].to_numpy()[keep], moves[side][keep])
+            out[(model, side)] = bar_skill(f[f"pred_{side}"].fillna(0.0).to_numpy(), f[f"real_{side}"].to_numpy(),
+                                           moves[side])
     return out
 
 
