@@ -46,7 +46,8 @@ from liq_pipeline.lib.validation.suite import scorable
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 WARM_UP_DAYS = 7                     # the book's first week is not scored anywhere
 N_FOLDS, FOLD_DAYS = 3, 10           # the test folds: 2026-05-10..19, 05-20..29, 05-30..06-08 of the default window
-CANDIDATES = {"decay_half_life_hours": [24.0, 72.0, 168.0, None], "flow_weight": [0.5, 1.0, 2.0]}
+CANDIDATES = {"decay_half_life_hours": [24.0, 72.0, 168.0, None], "turnover_decay": [None, 0.5, 1.0, 2.0],
+              "flow_weight": [0.5, 1.0, 2.0]}
 BLOCK_HOURS = 24                     # bootstrap blocks of one day
 
 
@@ -112,7 +113,8 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
     out(f"realised: liquidation bars of {bars} ({', '.join(sorted(set(data[f'bars_{bars}'].venue)))}), scored at "
         f"{' and '.join(f'{h}h' for h in hours_scored)}")
 
-    label = lambda cfg: f"decay {cfg.decay_half_life_hours} h, flow weight {cfg.flow_weight}"   # noqa: E731
+    label = lambda cfg: (f"decay {cfg.decay_half_life_hours} h, turnover {cfg.turnover_decay}, "   # noqa: E731
+                         f"flow weight {cfg.flow_weight}")
     fit_start = start + dt.timedelta(days=WARM_UP_DAYS)
     chosen_parts = []
     out(f"\nfolds (fit from {fit_start}; chosen by mean flexible partial, long and short, 4h, on the fit window):")

@@ -160,8 +160,10 @@ def test_source_kind_is_typed_and_estimator_config_validated():
         SourceResource(intervals=["7m"])
     with pytest.raises(Exception, match="leverage_mix .* must be non-negative and sum to 1"):
         EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.7])
-    cfg = EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.3], decay_half_life_hours=0).build()
-    assert cfg.leverages == (10, 20) and cfg.decay_half_life_hours is None and cfg.key() != ModelConfig().key()
+    cfg = EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.3], decay_half_life_hours=0, turnover_decay=0).build()
+    assert cfg.leverages == (10, 20) and cfg.decay_half_life_hours is None and cfg.turnover_decay is None
+    assert cfg.key() != ModelConfig().key()
+    assert EstimatorConfig(turnover_decay=0.5).build().turnover_decay == 0.5
     assert EstimatorConfig().build() == ModelConfig()
 
 

@@ -19,7 +19,8 @@ from liq_pipeline.lib.sim.scenario import Scenario
 BR = BracketArrays.of(brackets.load("BTCUSDT"))
 # One leverage, one size, one entry point, no decay, no tilts: every number below is checkable by hand.
 SIMPLE = ModelConfig(leverages=(10,), leverage_mix=(1.0,), sizes_usd=(10_000,), size_weights=(1.0,), entry_points=1,
-                     decay_half_life_hours=None, flow_weight=1.0, funding_tilt_per_bp=0.0, candle_tilt=0.0)
+                     decay_half_life_hours=None, turnover_decay=None, flow_weight=1.0, funding_tilt_per_bp=0.0,
+                     candle_tilt=0.0)
 H = 3_600_000
 
 
@@ -78,6 +79,27 @@ def test_new_levels_beyond_the_close_enter_at_the_close():
     assert (levels < 150).all()
 
 
+@pytest.mark.parametrize("volume", [5.0, 0.0])
+def test_a_bar_turns_over_the_book_by_its_volume_over_the_open_interest(volume):
+    # bar 1 opens 5 long and 5 short contracts at 100; bar 2 (range 100..101, crossing nothing) trades `volume`
+    # against an OI of 10 at its start: it closes 1 - e^(-volume/10) of every level, and the OI reconciliation
+    # re-opens that amount at its own entry (100.5), in other bins
+    cfg = dataclasses.replace(SIMPLE, turnover_decay=1.0)
+    first = run_flow(bars((0, 100, 101, 99, 100, 0.0, 0.0)), oi((0, 0.0), (H, 10.0)), NO_FUNDING, cfg, BR,
+                     init_state(100.0, 0, cfg, 1), H)
+    g = first.state.grid
+    old = g.index(100 * 0.9 / 0.996), g.index(100 * 1.1 / 1.004)
+    assert first.state.qty[LONG, 0, old[0]] == pytest.approx(5.0)
+    second = run_flow(bars((H, 100, 101, 100, 100.5, volume, volume / 2)), oi((H, 10.0), (2 * H, 10.0)), NO_FUNDING,
+                      cfg, BR, first.state, H)
+    q, kept = second.state.qty, 5.0 * np.exp(-volume / 10.0)
+    assert q[LONG, 0, old[0]] == pytest.approx(kept) and q[SHORT, 0, old[1]] == pytest.approx(kept)
+    new = g.index(100.5 * 0.9 / 0.996), g.index(100.5 * 1.1 / 1.004)
+    assert new[0] != old[0] and new[1] != old[1]
+    assert q[LONG, 0, new[0]] == pytest.approx(5.0 - kept) and q[SHORT, 0, new[1]] == pytest.approx(5.0 - kept)
+    assert q.sum() == pytest.approx(10.0) and second.predicted.notional_usd.sum() == 0
+
+
 @pytest.fixture(scope="module")
 def sim_day():
     return sim_frames(simulate(Scenario.default(seed=5, start="2026-04-05", days=2)))
@@ -126,6 +148,7 @@ def test_no_look_ahead(sim_day):
     shock = np.exp(rng.normal(0, 0.05, after.sum()))
     for c in ("open", "high", "low", "close"):
         kl2.loc[after, c] = kl2.loc[after, c] * shock
+    kl2.loc[after, "volume"] *= rng.uniform(0.2, 5.0, after.sum())        # the flow book's turnover decay reads it
     kl2.loc[after, "taker_buy_volume"] = kl2.loc[after, "volume"] * rng.random(after.sum())
     o2 = o.copy()
     o2.loc[o2.ts > ts, "oi_contracts"] *= rng.uniform(0.5, 1.5, (o2.ts > ts).sum())

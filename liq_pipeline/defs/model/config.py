@@ -16,6 +16,8 @@ class EstimatorConfig(dg.Config):
     sizes_usd: Optional[list[float]] = Field(default=None, description="Position size classes in USD (pick the bracket)")
     size_weights: Optional[list[float]] = Field(default=None, description="Weight of each size class (sums to 1)")
     decay_half_life_hours: Optional[float] = Field(default=None, ge=0, description="Flow book decay; 0: none")
+    turnover_decay: Optional[float] = Field(default=None, ge=0,
+                                            description="Flow book decay per unit of bar volume / OI; 0: none")
 
     @model_validator(mode="after")
     def _valid(self):
@@ -27,4 +29,6 @@ class EstimatorConfig(dg.Config):
                                          ("sizes_usd", self.sizes_usd), ("size_weights", self.size_weights)) if v}
         if self.decay_half_life_hours is not None:
             over["decay_half_life_hours"] = self.decay_half_life_hours or None
+        if self.turnover_decay is not None:
+            over["turnover_decay"] = self.turnover_decay or None
         return ModelConfig(**over)

@@ -3,7 +3,8 @@
 Flow, bar by bar, using only data before each bar's end:
   1. price crossing a level liquidates it: long levels at or above the bar's low, short levels at or below
      its high leave the book, and their notional is the bar's predicted liquidation;
-  2. positions decay (closed, to be re-opened at current prices) with the configured half-life;
+  2. positions decay (closed, to be re-opened at current prices): with the configured half-life, and with
+     trading, by the bar's volume over the open interest at its start (a busy bar turns more of the book over);
   3. the book is reconciled to open interest at the bar's end: a rise opens the difference at entries
      spread over the bar's low..high, split long/short by the bar's taker flow tilted by funding and candle
      direction, across the leverage mix and size classes; a fall closes proportionally.
@@ -169,9 +170,15 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
         long_qty[:] = 0.0
         short_qty[:] = 0.0
         preds.append((start, long_usd, short_usd))
-        # 2. decay
-        if decay < 1.0:
-            q *= decay
+        # 2. decay: with time, and with the bar's turnover (its volume over the OI at its start: both in contracts;
+        # the OI is read, not the book summed, which would cost a pass over the book every bar)
+        shrink = decay
+        if cfg.turnover_decay and bar.volume > 0:
+            oi_start = asof(o_t, o_v, start, strict=False)
+            if oi_start > 0:
+                shrink *= math.exp(-cfg.turnover_decay * bar.volume / oi_start)
+        if shrink < 1.0:
+            q *= shrink
         # 3. reconcile to OI at the bar's end
         target = asof(o_t, o_v, end, strict=False)
         if math.isnan(target):
