@@ -9,7 +9,7 @@ Any other root in the same layout and any window of it can be scored the same wa
 e.g. a vendor's Binance-only 4h series); bars are scored only at whole multiples of that interval (4h bars: 4h only).
 
 Protocol: consecutive test folds at the window's end (three of 10 days unless told). For each fold, a flow-model configuration is chosen among the
-candidates (decay half-life × flow weight) by the mean flexible partial (long and short, 4h bars) on the fit
+candidates (decay half-life × turnover decay × flow weight: 48, ~90 s) by the mean flexible partial (long and short, 4h bars) on the fit
 window: every day from the warm-up's end up to the fold, never the fold itself. The chosen configuration's
 predictions on the fold are then pooled over the folds and scored at 1h and 4h, by side: Spearman, the naive
 move-size baseline, the flexible partial correlation beyond the move with its 95% moving-block bootstrap
