@@ -105,11 +105,11 @@ def sim_day():
     return sim_frames(simulate(Scenario.default(seed=5, start="2026-04-05", days=2)))
 
 
-def _day(kl, o, f, day, prev=None, profile=None):
+def _day(kl, o, f, day, prev=None, profile=None, cfg=ModelConfig()):
     lo, hi = pd.Timestamp(day, tz="UTC"), pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
     return estimate_day(day, kl[(kl.open_time >= lo) & (kl.open_time < hi)], o[o.ts < hi], f[f.ts < hi],
                         profile if profile is not None else volume_profile(kl[kl.open_time < lo], 50.0),
-                        prev, ModelConfig(), BR)
+                        prev, cfg, BR)
 
 
 def test_book_equals_open_interest_at_every_snapshot_for_both_models(sim_day):
@@ -135,13 +135,16 @@ def test_flow_book_equals_open_interest_after_every_bar(sim_day):
         assert state.total() == pytest.approx(expected, rel=1e-9)
 
 
-def test_no_look_ahead(sim_day):
-    """Changing every input at or after ts leaves the snapshot at ts unchanged, for both models."""
+@pytest.mark.parametrize("cfg", [ModelConfig(), dataclasses.replace(ModelConfig(), turnover_decay=1.0)],
+                         ids=["default", "turnover decay"])
+def test_no_look_ahead(sim_day, cfg):
+    """Changing every input at or after ts leaves the snapshot at ts unchanged, for both models (and with the
+    turnover decay, which reads each bar's volume)."""
     kl, o, f = sim_day
     day = dt.date(2026, 4, 6)
-    prev = _day(kl, o, f, dt.date(2026, 4, 5)).state
+    prev = _day(kl, o, f, dt.date(2026, 4, 5), cfg=cfg).state
     ts = pd.Timestamp("2026-04-06 12:00", tz="UTC")
-    base = _day(kl, o, f, day, prev=dataclasses.replace(prev, qty=prev.qty.copy()))
+    base = _day(kl, o, f, day, prev=dataclasses.replace(prev, qty=prev.qty.copy()), cfg=cfg)
     rng = np.random.default_rng(0)
     kl2 = kl.copy()
     after = kl2.open_time >= ts
@@ -154,7 +157,7 @@ def test_no_look_ahead(sim_day):
     o2.loc[o2.ts > ts, "oi_contracts"] *= rng.uniform(0.5, 1.5, (o2.ts > ts).sum())
     f2 = f.copy()
     f2.loc[f2.ts >= ts, "funding_rate"] = 0.003
-    changed = _day(kl2, o2, f2, day, prev=dataclasses.replace(prev, qty=prev.qty.copy()))
+    changed = _day(kl2, o2, f2, day, prev=dataclasses.replace(prev, qty=prev.qty.copy()), cfg=cfg)
     for name in ("heatmap", "snapshots"):
         a, b = getattr(base, name), getattr(changed, name)
         pd.testing.assert_frame_equal(a[a.ts <= ts].reset_index(drop=True), b[b.ts <= ts].reset_index(drop=True))
