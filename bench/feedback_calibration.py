@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     ap.add_argument("--real", default=str(realdata.DEFAULT))
     a = ap.parse_args(argv)
     data = realdata.load(Path(a.real))
-    frame = wf.hourly_frame(data).join(wf.predictions(data, ModelConfig(), "flow"))
+    frame = wf.hourly_frame(data).join(wf.predictions(data, ModelConfig())["flow"])
     print_windows({"uncalibrated": frame, **{f"calibrated, W = {w} h": calibrated(frame, w) for w in WINDOWS_HOURS}})
     return 0
 

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     data = realdata.load(Path(a.real))
     cfg = ModelConfig()
-    frame = wf.hourly_frame(data).join(wf.predictions(data, cfg, "flow"))
+    frame = wf.hourly_frame(data).join(wf.predictions(data, cfg)["flow"])
     per = crossed_by_leverage(data, frame, cfg)
     for side in ("long", "short"):
         whole = frame[f"pred_{side}"].sum()

@@ -29,8 +29,8 @@ def run(root: Path, cfg: ModelConfig):
     frame = wf.hourly_frame(data, START, END).dropna(subset=["real_long", "real_short"])
     moves = side_moves(frame)
     out = {}
-    for model in ("flow", "static"):
-        f = frame.join(wf.predictions(data, cfg, model, START, END))
+    for model, pred in wf.predictions(data, cfg, START, END).items():
+        f = frame.join(pred)
         for side in ("long", "short"):
             out[(model, side)] = bar_skill(f[f"pred_{side}"].fillna(0.0).to_numpy(), f[f"real_{side}"].to_numpy(),
                                            moves[side])

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--real", default=str(realdata.DEFAULT))
     a = ap.parse_args(argv)
     data = realdata.load(Path(a.real))
-    frame = wf.in_days(wf.hourly_frame(data).join(wf.predictions(data, ModelConfig(), "flow")), *SCORED)
+    frame = wf.in_days(wf.hourly_frame(data).join(wf.predictions(data, ModelConfig())["flow"]), *SCORED)
     clean = coarser_bars(frame, 4)
     print(f"default flow model, 4h bars {SCORED[0]}..{SCORED[1]}, target = three-venue USD x lognormal(0, sigma) "
           f"per hour; means of {DRAWS} draws")

@@ -36,7 +36,7 @@ import pandas as pd
 import realdata
 from liq_pipeline.lib import brackets
 from liq_pipeline.lib.liqprice import BracketArrays
-from liq_pipeline.lib.model.config import ModelConfig
+from liq_pipeline.lib.model.config import MODELS, ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days
 from liq_pipeline.lib.params import KLINE_INTERVALS
 from liq_pipeline.lib.validation import skill
@@ -61,14 +61,15 @@ def folds(start: dt.date, end: dt.date, n: int = N_FOLDS, days: int = FOLD_DAYS)
     return [(first + dt.timedelta(days=i * days), first + dt.timedelta(days=(i + 1) * days - 1)) for i in range(n)]
 
 
-def predictions(data: dict, cfg: ModelConfig, model: str, start: dt.date = START, end: dt.date = END) -> pd.DataFrame:
-    """Predicted liquidated USD per 1h bar, long and short columns, indexed by bar start."""
+def predictions(data: dict, cfg: ModelConfig, start: dt.date = START, end: dt.date = END) -> dict[str, pd.DataFrame]:
+    """Each model's predicted liquidated USD per 1h bar ({model: frame}, MODELS), long and short columns, indexed by
+    bar start: one run of the estimator makes both models."""
     br = BracketArrays.of(brackets.load("BTCUSDT"))
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     pred = pd.concat([est.predicted for _, est in estimate_days(data["klines"], data["oi"], data["funding"], days, cfg, br)])
-    pred = pred[pred.model == model]
-    return pred.pivot_table(index="ts", columns="side", values="notional_usd", aggfunc="sum").rename(
-        columns=lambda s: f"pred_{s}")
+    return {model: pred[pred.model == model].pivot_table(index="ts", columns="side", values="notional_usd",
+                                                         aggfunc="sum").rename(columns=lambda s: f"pred_{s}")
+            for model in MODELS}
 
 
 def hourly_frame(data: dict, start: dt.date = START, end: dt.date = END, bars: str = "30m") -> pd.DataFrame:
@@ -107,8 +108,8 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
     configs = [dataclasses.replace(ModelConfig(), **dict(zip(candidates, values)))
                for values in itertools.product(*candidates.values())]
     default_cfg = ModelConfig()
-    flow = {cfg: predictions(data, cfg, "flow", start, end) for cfg in {*configs, default_cfg}}
-    static = predictions(data, default_cfg, "static", start, end)
+    made = {cfg: predictions(data, cfg, start, end) for cfg in {*configs, default_cfg}}
+    flow, static = {cfg: p["flow"] for cfg, p in made.items()}, made[default_cfg]["static"]
     out(f"{len(configs)} flow configurations and the static model over {start}..{end}: {time.monotonic() - t0:.1f} s")
     out(f"realised: liquidation bars of {bars} ({', '.join(sorted(set(data[f'bars_{bars}'].venue)))}), scored at "
         f"{' and '.join(f'{h}h' for h in hours_scored)}")

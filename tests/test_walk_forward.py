@@ -37,10 +37,10 @@ def test_a_vendors_4h_bars_are_scored_at_4h_as_the_same_liquidations_in_30m_bars
     data = realdata.load(root, "2026-04")
     made, predictions = {}, wf.predictions          # the two runs share one estimate per configuration
 
-    def once(data, cfg, model, start, end):
-        if (cfg, model) not in made:
-            made[cfg, model] = predictions(data, cfg, model, start, end)
-        return made[cfg, model]
+    def once(data, cfg, start, end):
+        if cfg not in made:
+            made[cfg] = predictions(data, cfg, start, end)
+        return made[cfg]
     monkeypatch.setattr(wf, "predictions", once)
     assert set(data["bars_4h"].venue) == {"binance"}
     printed = []
