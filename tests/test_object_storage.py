@@ -106,6 +106,11 @@ def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3):
     got = layout.read_days("clean", "t", "BTCUSDT", days)
     assert got["x"].tolist() == [0, 2]
     assert layout.rows("clean", "t", "BTCUSDT", days[2]) == 1
+    # an object is handed to Arrow as Arrow's own buffer: a Python file object (BytesIO) makes Arrow's pool threads
+    # call back into Python, and one alive at exit aborts the process (bench/exit_abort.py)
+    import pyarrow as pa
+    assert isinstance(storage.readable_parquet(storage.partition_file(root, "clean", "t", "BTCUSDT", days[2])),
+                      pa.NativeFile)
     with pytest.raises(FileNotFoundError, match=r"partition t BTCUSDT/2026-04-06 has not been materialised"):
         layout.read("clean", "t", "BTCUSDT", days[1])
     with pytest.raises(InputError, match=r"raw manifest .*klines/BTCUSDT/2026-04-06.json missing"):

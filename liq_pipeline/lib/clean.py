@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import io
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from . import parse, schemas, tables
 from .errors import InputError
 from .params import KLINE_INTERVALS
 from .rawfiles import read_zip_csv, sha256_of
-from .storage import Written, read_bytes
+from .storage import Written, parquet_source, read_bytes
 
 PROVENANCE = list(tables.PROVENANCE)
 
@@ -40,7 +39,7 @@ def _parse_file(table: tables.Table, data: bytes, f: dict, symbol: str, where: s
     if fmt == "liquidation-bars-csv":
         return parse.parse_liquidation_bars(data, symbol, f["interval"], f["venue"], where)
     if fmt == "truth-parquet":
-        df = pd.read_parquet(io.BytesIO(data))
+        df = pd.read_parquet(parquet_source(data))
         # the truth's liquidations carry the event table's `source` column: where they came from
         return df.assign(source="simulated_truth") if "source" in table.columns else df
     raise InputError(f"{where}: unknown raw format {fmt!r}")

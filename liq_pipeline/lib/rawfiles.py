@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 from .errors import InputError
+from .storage import readable_parquet
 
 
 def sha256_of(data_or_path: bytes | Path) -> str:
@@ -61,8 +62,7 @@ def count_rows(path: Path, fmt: str) -> int:
         return len(lines) - has_header
     if fmt == "truth-parquet":
         import pyarrow.parquet as pq
-        with path.open("rb") as f:
-            return pq.ParquetFile(f).metadata.num_rows
+        return pq.read_metadata(readable_parquet(path)).num_rows
     data = path.read_bytes()
     if fmt == "rest-json":
         import json

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from . import tables
 from .params import ParameterError
 from .recorder import STATUS_FILE
+from .storage import readable_parquet
 
 # What a daily operation must keep fresh: the estimator's inputs and its output. Other tables are shown only.
 JUDGED = ("klines", "open_interest", "funding", "heatmap")
@@ -45,8 +46,7 @@ def _days(folder: Path) -> list[dt.date]:
 
 
 def _latest_time(path: Path, column: str) -> dt.datetime | None:
-    with path.open("rb") as f:                        # a local or an object-store file
-        value = pc.max(pq.read_table(f, columns=[column]).column(0)).as_py()
+    value = pc.max(pq.read_table(readable_parquet(path), columns=[column]).column(0)).as_py()
     if value is None:
         return None
     if isinstance(value, str):        # a date column (the volume profile's)

@@ -22,7 +22,6 @@ import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
-import io
 import json
 import os
 import re
@@ -202,7 +201,7 @@ def stored_partition(root: Path, layer: str, table: str, symbol: str, day: dt.da
     and opening the object another)."""
     path = partition_file(root, layer, table, symbol, day)
     try:
-        return _readable(path)
+        return readable_parquet(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)") from None
 
@@ -218,10 +217,22 @@ def read_bytes(path: Path) -> bytes:
     return path.fs.cat_file(path.path) if is_remote(path) else path.read_bytes()
 
 
-def _readable(path: Path):
-    """A local path as it is (FileNotFoundError if it is missing), or an object's bytes (one GET)."""
+def parquet_source(data: bytes):
+    """Parquet bytes as a reader over a copy in Arrow's own memory. Never over memory Python owns (an open file, a
+    BytesIO, the bytes themselves): Arrow's pool threads then call back into Python (to read, or to release the
+    bytes), and one still doing so as the interpreter exits aborts the process ("terminate called without an active
+    exception", exit -6; apache/arrow#50482). `liq status` failed CI so; bench/exit_abort.py counts it per way."""
+    import pyarrow as pa
+    sink = pa.BufferOutputStream()
+    sink.write(data)
+    return pa.BufferReader(sink.getvalue())
+
+
+def readable_parquet(path: Path):
+    """What the Parquet readers take of a file: a local path as it is (FileNotFoundError if it is missing), or an
+    object's bytes (one GET) in Arrow's reader."""
     if is_remote(path):
-        return io.BytesIO(read_bytes(path))
+        return parquet_source(read_bytes(path))
     if not path.exists():
         raise FileNotFoundError(path)
     return path
@@ -229,7 +240,7 @@ def _readable(path: Path):
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     import pandas as pd
-    return pd.read_parquet(_readable(path), columns=columns)
+    return pd.read_parquet(readable_parquet(path), columns=columns)
 
 
 def read_partitions(root: Path, layer: str, table: str, symbol: str, days: list[dt.date],

@@ -50,9 +50,9 @@ def _write_zip(root: Path, rel, csv_text: str) -> None:
 
 
 def _parquet(df: pd.DataFrame) -> bytes:
-    sink = io.BytesIO()
+    sink = pa.BufferOutputStream()        # Arrow's own buffer, not a BytesIO (see storage.parquet_source)
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink, compression="zstd")
-    return sink.getvalue()
+    return sink.getvalue().to_pybytes()
 
 
 def throttle(liqs: pd.DataFrame) -> pd.DataFrame:
