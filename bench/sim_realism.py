@@ -58,6 +58,8 @@ def statistics(f: dict[str, pd.DataFrame]) -> dict[str, float]:
         "funding min (%)": f["funding"].funding_rate.min() * 100,
         "funding max (%)": f["funding"].funding_rate.max() * 100,
         "|OI change| per hour (%)": (oi_h.pct_change().abs().mean() * 100),
+        # what the flow model's turnover decay reads: the hour's volume over the OI at its start (both contracts)
+        "volume / OI per hour, median (%)": (k.volume / oi_h.shift(1).reindex(k.index)).median() * 100,
         "liquidated USD per 1% hourly range ($M)": total.sum() / move.sum() / 1e6 if has_liq else nan,
         "long share of liquidations, down hours": liq.long_usd[down].sum() / total[down].sum() if has_liq else nan,
         "long share of liquidations, up hours": liq.long_usd[up].sum() / total[up].sum() if has_liq else nan,
