@@ -41,9 +41,10 @@ class ModelConfig:
     # half-lives of 6-12 h alone 0.668, so it is not a shorter half-life in disguise. On a median real hour
     # (volume ≈ 4% of OI) 1.0 closes about 4% of the book. Not the default: the simulated market trades ~23% of
     # its OI an hour (background churn that opens no position), where 1.0 turns the book over in ~3 h and the
-    # flow's funding correlation falls to −0.03 (`make run`'s April grade C 71.4 → F 50.0). A coefficient on
-    # volume relative to its own typical level would carry across markets; not yet tried. Set it per run
-    # (`turnover_decay: 1.0` in the launchpad) for real data.
+    # flow's funding correlation falls to −0.03 (`make run`'s April grade C 71.4 → F 50.0). Turnover relative to
+    # the market's own typical volume / OI was tried too (README, Benchmarks): it ties 1.0 on real data and still
+    # hurts the simulated market, whose positions are held ~6 days. Set it per run (`turnover_decay: 1.0` in the
+    # launchpad) for real data.
     turnover_decay: float | None = None
     # Price grid of liquidation levels: log bins of ~0.1% (DESIGN: adaptive, ~0.1% of price).
     bin_step: float = 0.001
