@@ -51,12 +51,13 @@ class HeatmapView:
 def _snapshot_filter(at: dt.datetime, window: dt.timedelta, stride: dt.timedelta) -> tuple[str, dict]:
     """The snapshots a window shows, as a predicate: stride-aligned (from the epoch) in (at − window, at], and `at`
     itself. A range, which DuckDB prunes by its zone maps, and a remainder: an IN list of the times cost more to
-    bind and test than the whole scan."""
+    bind and test than the whole scan. The remainder is taken of epoch_us, a TIMESTAMPTZ's own microseconds: epoch_ms
+    divides every row's first, which cost a 90-day window's query ~4 ms of its ~10."""
     at_ms = round(at.timestamp() * 1000)
     return ("ts > make_timestamptz($first_us) AND ts <= make_timestamptz($at_us) "
-            "AND (epoch_ms(ts) % $stride_ms = 0 OR ts = make_timestamptz($at_us))",
+            "AND (epoch_us(ts) % $stride_us = 0 OR ts = make_timestamptz($at_us))",
             {"first_us": (at_ms - window // dt.timedelta(milliseconds=1)) * 1000, "at_us": at_ms * 1000,
-             "stride_ms": stride // dt.timedelta(milliseconds=1)})
+             "stride_us": stride // dt.timedelta(microseconds=1)})
 
 
 def latest(con, symbol: str, model: str) -> dt.datetime | None:
