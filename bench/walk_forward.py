@@ -15,7 +15,7 @@ predictions on the fold are then pooled over the folds and scored at 1h and 4h, 
 move-size baseline, the flexible partial correlation beyond the move with its 95% moving-block bootstrap
 interval, a placebo (a pure function of the move, which must score near zero), and the partial with a stricter
 control (a slope per move bin: `piecewise`) as a robustness check. A threshold placebo's residual ranks are zero
-in every move bin but the one its threshold falls in, so its value rests on ~18 bars at 4h: read it as noise. The default configuration,
+in every move bin but the one its threshold falls in, so its value rests on ~18 bars at 4h: read it as noise. The real-market default configuration (ModelConfig.for_market("real"): what the pipeline runs on real data),
 the static (seed) model and the naive rule are scored on the same test bars.
 
     python bench/walk_forward.py [--real ../shared/data/real] [--start 2026-04-05 --end 2026-06-08]
@@ -107,7 +107,7 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
     t0 = time.monotonic()
     configs = [dataclasses.replace(ModelConfig(), **dict(zip(candidates, values)))
                for values in itertools.product(*candidates.values())]
-    default_cfg = ModelConfig()
+    default_cfg = ModelConfig.for_market("real")          # what the pipeline runs on real market data
     made = {cfg: predictions(data, cfg, start, end) for cfg in {*configs, default_cfg}}
     flow, static = {cfg: p["flow"] for cfg, p in made.items()}, made[default_cfg]["static"]
     out(f"{len(configs)} flow configurations and the static model over {start}..{end}: {time.monotonic() - t0:.1f} s")
@@ -144,7 +144,7 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
     for hours in hours_scored:
         for side in ("long", "short"):
             rows = [("naive: move size", default, None), ("flow, chosen walk-forward", chosen, f"pred_{side}"),
-                    ("flow, default config", default, f"pred_{side}"), ("static (seed)", seed, f"pred_{side}"),
+                    ("flow, real-market default", default, f"pred_{side}"), ("static (seed)", seed, f"pred_{side}"),
                     ("placebo: move if > 1%", placebo, f"pred_{side}")]
             for name, frame, col in rows:
                 s = results[(hours, side, name)] = scores(frame, hours, side, col, BLOCK_HOURS)

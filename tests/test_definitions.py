@@ -165,6 +165,14 @@ def test_source_kind_is_typed_and_estimator_config_validated():
     assert cfg.key() != ModelConfig().key()
     assert EstimatorConfig(turnover_decay=0.5).build().turnover_decay == 0.5
     assert EstimatorConfig().build() == ModelConfig()
+    # real market data runs on its own defaults (what the walk-forward chose), the simulated market on the fields'
+    assert SourceResource().market() == "simulated" and SourceResource(kind="files", path="/x").market() == "real"
+    real = EstimatorConfig().build("real")
+    assert real == ModelConfig.for_market("real") and (real.turnover_decay, real.flow_weight) == (1.0, 0.5)
+    assert EstimatorConfig(turnover_decay=0).build("real").turnover_decay is None     # a setting beats the default
+    assert ModelConfig.for_market("simulated") == ModelConfig()
+    with pytest.raises(ValueError, match="market 'moon'"):
+        ModelConfig.for_market("moon")
 
 
 def test_every_executor_mode_is_one_config_away_on_the_same_definitions():

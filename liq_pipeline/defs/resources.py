@@ -53,6 +53,11 @@ class SourceResource(dg.ConfigurableResource):
                                    "fallback tiers (lib/brackets; the model's metadata says so) instead of being "
                                    "refused. The simulated source always does: its exchange trades on them")
 
+    def market(self) -> str:
+        """Whose defaults the estimator takes (lib/model/config.MARKET_DEFAULTS): the simulated market's, or real
+        market data's for every other source (a folder of files is taken to be real)."""
+        return "simulated" if self.kind == SourceKind.simulated else "real"
+
     def bracket_fallback_allowed(self) -> bool:
         return self.bracket_fallback or self.kind == SourceKind.simulated
 

@@ -154,7 +154,7 @@ def _estimated_days(layout, symbol: str, days: list[dt.date], cfg, fallback: boo
 def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource,
                       source: SourceResource):
     layout, suites = storage.layout(), storage.suites_dir()
-    cfg = config.build()
+    cfg = config.build(source.market())
     # the four tables come from one computation; a subset (or a gate alone) writes and reports just its part
     selected = {t: wanted(context, tables.get(t)) for t in MODEL_OUTPUTS}
     outs = {t: RangeOutput(context, asset_key(tables.get(t))) for t in MODEL_OUTPUTS}

@@ -1,5 +1,6 @@
 """The estimator's settings as run configuration of the model asset (the launchpad shows them): every field is
-optional, and unset means the default of lib/model/config.py, where each default names its source."""
+optional, and unset means the default of lib/model/config.py for the source's market (real or simulated:
+MARKET_DEFAULTS), where each default names its source."""
 from __future__ import annotations
 
 from typing import Optional
@@ -24,11 +25,12 @@ class EstimatorConfig(dg.Config):
         self.build()          # a bad mix or mismatched lengths fail when the run is configured, not mid-run
         return self
 
-    def build(self) -> ModelConfig:
+    def build(self, market: str = "simulated") -> ModelConfig:
+        """The ModelConfig of these settings over the market's defaults (SourceResource.market())."""
         over = {k: tuple(v) for k, v in (("leverages", self.leverages), ("leverage_mix", self.leverage_mix),
                                          ("sizes_usd", self.sizes_usd), ("size_weights", self.size_weights)) if v}
         if self.decay_half_life_hours is not None:
             over["decay_half_life_hours"] = self.decay_half_life_hours or None
         if self.turnover_decay is not None:
             over["turnover_decay"] = self.turnover_decay or None
-        return ModelConfig(**over)
+        return ModelConfig.for_market(market, **over)

@@ -22,7 +22,7 @@ from ..metadata import written_metadata
 from ..model.config import EstimatorConfig
 from ..partitions import date_symbol, month_symbol, range_policy
 from ..ranges import failure
-from ..resources import StorageResource
+from ..resources import SourceResource, StorageResource
 
 if TYPE_CHECKING:
     from ...lib.validation.periods import Period
@@ -86,8 +86,9 @@ def _monthly_mapping() -> dg.MultiPartitionMapping:
                         deps=[dg.AssetDep(asset_key(DAILY), partition_mapping=_monthly_mapping())])],
     check_specs=[check_spec(MONTHLY)],
 )
-def validation_monthly(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource):
-    estimator = config.build()
+def validation_monthly(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource,
+                       source: SourceResource):
+    estimator = config.build(source.market())
 
     def write_months(layout, symbol, firsts):
         from ...lib.validation import periods
