@@ -80,6 +80,8 @@ def test_simulated_run_end_to_end(tmp_path):
                 ON e.ts = s.ts AND e.side = s.side AND abs(e.qty - s.qty) < 0.0006 WHERE s.ts IS NULL""")[0][0] == 0
     # the estimator ran: both models, conserving OI at every snapshot, levels on the right side of price
     assert q("SELECT count(DISTINCT model) FROM heatmap")[0][0] == 2
+    from liq_pipeline.lib.model.config import ModelConfig       # the simulated market's defaults: the fields'
+    assert q("SELECT DISTINCT config_key FROM heatmap") == [(ModelConfig.for_market("simulated").key(),)]
     assert q("SELECT max(abs(book_to_oi - 1)) FROM model_snapshots")[0][0] < 1e-9
     assert q("SELECT count(*) FROM heatmap WHERE (side = 'long' AND price_low >= price) OR (side = 'short' AND price_high <= price)")[0][0] == 0
     assert q("SELECT count(*) FROM predicted_liquidations")[0][0] == 2 * 2 * 2 * 1440
