@@ -51,7 +51,7 @@ def main(argv=None) -> int:
             print(f"  {label(cfg):62s} {score[cfg][half]:.3f} ({score[cfg][other]:.3f})")
         for name, cfg in named.items():
             rank = f"rank {ranked.index(cfg) + 1} of {len(configs)}" if cfg in ranked else "not a candidate"
-            print(f"  {name + ": " + label(cfg):62s} {score[cfg][half]:.3f} ({score[cfg][other]:.3f}), {rank}")
+            print(f"  {name + ': ' + label(cfg):62s} {score[cfg][half]:.3f} ({score[cfg][other]:.3f}), {rank}")
     return 0
 
 
