@@ -35,14 +35,16 @@ def main(argv=None) -> int:
     oi = res.open_interest[["ts", "oi_contracts"]]
     fu = res.funding.rename(columns={"calc_time": "ts"})[["ts", "funding_rate"]]
     br, cfg = BracketArrays.of(brackets.load("BTCUSDT")), ModelConfig()
-    times = []
-    for _ in range(a.repeat):
-        t = time.perf_counter()
-        run = run_flow(bars, oi, fu, cfg, br, None, 300_000)
-        times.append(time.perf_counter() - t)
-    print(f"flow model, {a.days} days × 5m = {len(bars)} bars: median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, n={a.repeat})   target < 2 s   [book total {run.state.total():,.0f} = OI "
-          f"{oi.oi_contracts.iloc[-1]:,.0f}]")
+    # each market's defaults (lib/model/config.MARKET_DEFAULTS): real market data adds the turnover decay
+    for market in ("simulated", "real"):
+        times = []
+        for _ in range(a.repeat):
+            t = time.perf_counter()
+            run = run_flow(bars, oi, fu, ModelConfig.for_market(market), br, None, 300_000)
+            times.append(time.perf_counter() - t)
+        print(f"flow model ({market} market's defaults), {a.days} days × 5m = {len(bars)} bars: median "
+              f"{statistics.median(times):.2f} s (min {min(times):.2f}, n={a.repeat})   target < 2 s   "
+              f"[book total {run.state.total():,.0f} = OI {oi.oi_contracts.iloc[-1]:,.0f}]")
     kl, oi_t, fu_t = sim_frames(res)
     t = time.perf_counter()
     for _ in estimate_days(kl, oi_t, fu_t, [sc.start_date + dt.timedelta(days=d) for d in range(a.days)], cfg, br):
