@@ -169,7 +169,8 @@ def test_source_kind_is_typed_and_estimator_config_validated():
     assert SourceResource().market() == "simulated" and SourceResource(kind="files", path="/x").market() == "real"
     real = EstimatorConfig().build("real")
     assert real == ModelConfig.for_market("real") and (real.turnover_decay, real.flow_weight) == (1.0, 0.5)
-    assert EstimatorConfig(turnover_decay=0).build("real").turnover_decay is None     # a setting beats the default
+    # a setting beats the default: the field defaults can be had on real data too
+    assert EstimatorConfig(turnover_decay=0, flow_weight=1.0).build("real") == ModelConfig()
     assert ModelConfig.for_market("simulated") == ModelConfig()
     with pytest.raises(ValueError, match="market 'moon'"):
         ModelConfig.for_market("moon")

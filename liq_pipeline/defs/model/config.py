@@ -19,6 +19,8 @@ class EstimatorConfig(dg.Config):
     decay_half_life_hours: Optional[float] = Field(default=None, ge=0, description="Flow book decay; 0: none")
     turnover_decay: Optional[float] = Field(default=None, ge=0,
                                             description="Flow book decay per unit of bar volume / OI; 0: none")
+    flow_weight: Optional[float] = Field(default=None, ge=0, description="Weight of the taker-buy share in the "
+                                                                         "long/short split of new positions")
 
     @model_validator(mode="after")
     def _valid(self):
@@ -33,4 +35,6 @@ class EstimatorConfig(dg.Config):
             over["decay_half_life_hours"] = self.decay_half_life_hours or None
         if self.turnover_decay is not None:
             over["turnover_decay"] = self.turnover_decay or None
+        if self.flow_weight is not None:
+            over["flow_weight"] = self.flow_weight
         return ModelConfig.for_market(market, **over)
