@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 BENCHES = ["sim_speed.py", "sim_realism.py", "flow_speed.py", "heatmap_query.py", "model_vs_truth.py", "real_skill.py", "walk_forward.py",
+           "choice_stability.py",
            "recorder_speed.py", "event_log_speed.py", "pipeline_speed.py"]
 
 
