@@ -8,13 +8,9 @@ and short): the best few of each half, and where the field defaults and the real
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
-import itertools
 import sys
 from pathlib import Path
-
-import numpy as np
 
 import realdata
 import walk_forward as wf
@@ -25,33 +21,27 @@ HALVES = {"early 2026-04-12..05-09": (dt.date(2026, 4, 12), dt.date(2026, 5, 9))
 SHOWN = 6
 
 
-def label(cfg: ModelConfig) -> str:
-    return f"decay {cfg.decay_half_life_hours} h, turnover {cfg.turnover_decay}, flow weight {cfg.flow_weight}"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", default=str(realdata.DEFAULT))
     a = ap.parse_args(argv)
     data = realdata.load(Path(a.real))
     hourly = wf.hourly_frame(data, wf.START, wf.END)
-    configs = [dataclasses.replace(ModelConfig(), **dict(zip(wf.CANDIDATES, values)))
-               for values in itertools.product(*wf.CANDIDATES.values())]
+    configs = wf.candidate_configs()
     named = {"field defaults": ModelConfig(), "real market's defaults": ModelConfig.for_market("real")}
     score = {}
     for cfg in {*configs, *named.values()}:
         frame = hourly.join(wf.predictions(data, cfg)["flow"])
-        score[cfg] = {half: np.mean([wf.scores(wf.in_days(frame, *days), 4, side, f"pred_{side}", wf.BLOCK_HOURS)["partial"]
-                                     for side in ("long", "short")]) for half, days in HALVES.items()}
+        score[cfg] = {half: wf.fit_score(frame, *days) for half, days in HALVES.items()}     # as a fold's fit
     for half in HALVES:
         other = next(h for h in HALVES if h != half)
         ranked = sorted(configs, key=lambda c: -score[c][half])
         print(f"fit on the {half} half: mean 4h flexible partial (on the {other} half)")
         for cfg in ranked[:SHOWN]:
-            print(f"  {label(cfg):62s} {score[cfg][half]:.3f} ({score[cfg][other]:.3f})")
+            print(f"  {wf.label(cfg):62s} {score[cfg][half]:.3f} ({score[cfg][other]:.3f})")
         for name, cfg in named.items():
             rank = f"rank {ranked.index(cfg) + 1} of {len(configs)}" if cfg in ranked else "not a candidate"
-            print(f"  {name + ': ' + label(cfg):62s} {score[cfg][half]:.3f} ({score[cfg][other]:.3f}), {rank}")
+            print(f"  {name + ': ' + wf.label(cfg):62s} {score[cfg][half]:.3f} ({score[cfg][other]:.3f}), {rank}")
     return 0
 
 

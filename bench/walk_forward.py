@@ -95,6 +95,22 @@ def scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None, blo
             "ci": s.get("partial_ci95"), "piecewise": s.get("piecewise")}
 
 
+def candidate_configs(candidates: dict = CANDIDATES) -> list[ModelConfig]:
+    """Every combination of the candidates' values, over the field defaults."""
+    return [dataclasses.replace(ModelConfig(), **dict(zip(candidates, values)))
+            for values in itertools.product(*candidates.values())]
+
+
+def label(cfg: ModelConfig) -> str:
+    return f"decay {cfg.decay_half_life_hours} h, turnover {cfg.turnover_decay}, flow weight {cfg.flow_weight}"
+
+
+def fit_score(frame: pd.DataFrame, first: dt.date, last: dt.date) -> float:
+    """What a configuration is chosen by: the mean flexible partial, long and short, of 4h bars in first..last."""
+    f = in_days(frame, first, last)
+    return float(np.mean([scores(f, 4, side, f"pred_{side}", BLOCK_HOURS)["partial"] for side in ("long", "short")]))
+
+
 def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N_FOLDS, fold_days: int = FOLD_DAYS,
         bars: str = "30m", candidates: dict = CANDIDATES, out=print) -> dict:
     """The protocol over one window: prints as it goes (`out`) and returns {(hours, side, row name): scores}."""
@@ -105,8 +121,7 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
     if 4 not in hours_scored:
         raise SystemExit(f"--bars {bars}: the configurations are chosen on 4h bars, which {bars} bars cannot make")
     t0 = time.monotonic()
-    configs = [dataclasses.replace(ModelConfig(), **dict(zip(candidates, values)))
-               for values in itertools.product(*candidates.values())]
+    configs = candidate_configs(candidates)
     default_cfg = ModelConfig.for_market("real")          # what the pipeline runs on real market data
     made = {cfg: predictions(data, cfg, start, end) for cfg in {*configs, default_cfg}}
     flow, static = {cfg: p["flow"] for cfg, p in made.items()}, made[default_cfg]["static"]
@@ -114,16 +129,11 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
     out(f"realised: liquidation bars of {bars} ({', '.join(sorted(set(data[f'bars_{bars}'].venue)))}), scored at "
         f"{' and '.join(f'{h}h' for h in hours_scored)}")
 
-    label = lambda cfg: (f"decay {cfg.decay_half_life_hours} h, turnover {cfg.turnover_decay}, "   # noqa: E731
-                         f"flow weight {cfg.flow_weight}")
     fit_start = start + dt.timedelta(days=WARM_UP_DAYS)
     chosen_parts = []
     out(f"\nfolds (fit from {fit_start}; chosen by mean flexible partial, long and short, 4h, on the fit window):")
     for first, last in test_folds:
-        def fit_score(cfg):
-            f = in_days(hourly.join(flow[cfg]), fit_start, first - dt.timedelta(days=1))
-            return np.mean([scores(f, 4, side, f"pred_{side}", BLOCK_HOURS)["partial"] for side in ("long", "short")])
-        fits = {cfg: fit_score(cfg) for cfg in configs}
+        fits = {cfg: fit_score(hourly.join(flow[cfg]), fit_start, first - dt.timedelta(days=1)) for cfg in configs}
         best = max(fits, key=fits.get)
         default_fit = f"{fits[default_cfg]:.3f}" if default_cfg in fits else "not a candidate"
         out(f"  fit {fit_start}..{first - dt.timedelta(days=1)}  test {first}..{last}: {label(best)} "
