@@ -25,8 +25,11 @@ def s3(tmp_path, monkeypatch):
         monkeypatch.setenv(k, v)
     client = boto3.client("s3")
     client.create_bucket(Bucket=BUCKET)
+    import s3fs
+    s3fs.S3FileSystem.clear_instance_cache()        # fsspec keeps one per arguments: it would reach the last server
     yield client
     server.stop()
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 def objects(client, under: str = "") -> dict[str, str]:
@@ -121,3 +124,52 @@ def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3):
     con = warehouse._connect(":memory:", root)
     glob = warehouse.parquet_glob(root, "clean", "t")
     assert con.execute(f"SELECT count(*), sum(x) FROM read_parquet('{glob}')").fetchall() == [(2, 2)]
+
+
+def test_a_row_count_on_object_storage_reads_the_footer_not_the_object(s3, monkeypatch):
+    """The gates count every partition's rows and the raw manifests every truth file's: on object storage from
+    the Parquet footer alone (ranged GETs of the object's tail), not a GET of megabytes."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from liq_pipeline.lib import rawfiles, storage
+    from liq_pipeline.lib.errors import InputError
+
+    root = storage.data_root(ROOT)
+    layout = storage.DataLayout(root)
+    day = dt.date(2026, 4, 5)
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame({"symbol": "BTCUSDT", "x": rng.random(400_000), "y": rng.random(400_000)})   # ~6 MB
+    wide = pd.DataFrame({f"c{i:04d}": [float(i)] * 3 for i in range(1500)})     # a footer longer than one guess
+    layout.write(big, "clean", "big", "BTCUSDT", day)
+    layout.write(wide, "clean", "wide", "BTCUSDT", day)
+    fs = storage.partition_file(root, "clean", "big", "BTCUSDT", day).fs
+    assert fs.size(storage.partition_file(root, "clean", "big", "BTCUSDT", day).path) > 10 * storage.PARQUET_TAIL
+    assert fs.size(storage.partition_file(root, "clean", "wide", "BTCUSDT", day).path) > storage.PARQUET_TAIL
+
+    fetched = []
+    cat_file = fs.cat_file
+
+    def counted(path, *args, **kwargs):
+        data = cat_file(path, *args, **kwargs)
+        fetched.append(len(data))
+        return data
+
+    monkeypatch.setattr(fs, "cat_file", counted)
+    assert layout.rows("clean", "big", "BTCUSDT", day) == 400_000
+    assert len(fetched) == 1 and fetched[0] <= storage.PARQUET_TAIL
+    fetched.clear()
+    assert layout.rows("clean", "wide", "BTCUSDT", day) == 3
+    assert len(fetched) == 2 and fetched[1] > storage.PARQUET_TAIL          # the long footer: a second, exact GET
+    fetched.clear()
+    path = storage.partition_file(root, "clean", "big", "BTCUSDT", day)
+    assert rawfiles.count_rows(path, "truth-parquet") == 400_000 and sum(fetched) <= storage.PARQUET_TAIL
+
+    with pytest.raises(FileNotFoundError, match=r"partition big BTCUSDT/2026-04-06 has not been materialised"):
+        layout.rows("clean", "big", "BTCUSDT", day + dt.timedelta(days=1))
+    not_parquet = root / "raw/simulated/truth/notes.parquet"
+    storage.write_bytes_atomic(not_parquet, b"rows: 3\n")
+    with pytest.raises(InputError, match=r"notes.parquet: not a Parquet file"):
+        rawfiles.count_rows(not_parquet, "truth-parquet")

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from .errors import InputError
-from .storage import readable_parquet
+from .storage import parquet_rows
 
 
 def sha256_of(data_or_path: bytes | Path) -> str:
@@ -61,8 +61,7 @@ def count_rows(path: Path, fmt: str) -> int:
         has_header = bool(lines) and not lines[0][:1].isdigit()
         return len(lines) - has_header
     if fmt == "truth-parquet":
-        import pyarrow.parquet as pq
-        return pq.read_metadata(readable_parquet(path)).num_rows
+        return parquet_rows(path)
     data = path.read_bytes()
     if fmt == "rest-json":
         import json

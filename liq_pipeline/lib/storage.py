@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import InputError
 from .params import ParameterError
 
 if TYPE_CHECKING:
@@ -113,8 +114,11 @@ class DataLayout:
 
     def rows(self, layer: str, table: str, symbol: str, day: dt.date) -> int:
         """A stored partition's row count, from its Parquet footer."""
-        import pyarrow.parquet as pq
-        return pq.read_metadata(stored_partition(self.root, layer, table, symbol, day)).num_rows
+        path = partition_file(self.root, layer, table, symbol, day)
+        try:
+            return parquet_rows(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +240,27 @@ def readable_parquet(path: Path):
     if not path.exists():
         raise FileNotFoundError(path)
     return path
+
+
+PARQUET_TAIL = 64 * 1024      # the first guess at a footer's size: a partition's is a few KiB
+
+
+def parquet_rows(path: Path) -> int:
+    """A Parquet file's row count, from its footer alone. An object is not fetched whole (a day's simulated
+    positions are megabytes): one ranged GET of its tail, a second only if the footer is longer than that; either
+    says whether the object exists (FileNotFoundError)."""
+    import pyarrow.parquet as pq
+    if not is_remote(path):
+        return pq.read_metadata(readable_parquet(path)).num_rows
+    tail = path.fs.cat_file(path.path, start=-PARQUET_TAIL)      # a suffix range: the whole of a smaller object
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        raise InputError(f"{path}: not a Parquet file (it does not end in PAR1)")
+    need = int.from_bytes(tail[-8:-4], "little") + 8          # the footer, its length and the magic
+    if len(tail) < need:
+        tail = path.fs.cat_file(path.path, start=-need)
+    # a Parquet file is PAR1 <data> <footer> <length> PAR1: its tail behind the leading magic reads as one whose
+    # footer is all there is, which is all pyarrow reads of it here
+    return pq.read_metadata(parquet_source(b"PAR1" + tail[-need:])).num_rows
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
