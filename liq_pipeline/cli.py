@@ -13,7 +13,7 @@ import click
 
 from .lib import heap, storage
 from .lib.model.config import MODELS
-from .lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
+from .lib.params import ParameterError, describe_days, parse_date_range, parse_interval, parse_symbols
 from .defs import (CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER, EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, EXECUTORS,
                    quiet_dagster_warnings)
 from .lib.sources import SOURCE_KINDS, SourceKind
@@ -146,7 +146,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     from .lib.errors import InputError, SourceError
 
     # Bad input adds nothing: every symbol is confirmed by the source before it becomes a partition.
-    from .lib.sources.base import history_to_pull
+    from .lib.sources.base import history_to_pull, missing_days
     from .lib.storage import DataLayout
 
     from .lib import brackets, contracts
@@ -167,6 +167,16 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
             _, where = brackets.resolve(sym, days[0], fallback=resource.bracket_fallback_allowed())
             if brackets.is_fallback(where):
                 fallback[sym] = where
+            # every day the run asks for is in the source, or the run is refused whole, naming the gap and what
+            # it could run instead (a real archive has gaps: ../shared's OI lacks 2026-06-15..19)
+            lacking = missing_days(src, sym, days)
+            if lacking:
+                have = sorted(set(days) - set(lacking))
+                raise InputError(
+                    f"{sym}: the source lacks a required dataset (klines, open interest or funding) on {len(lacking)} "
+                    f"of the {len(days)} day(s) asked for: {describe_days(lacking)} ({src.where_days(sym)}). "
+                    + (f"It has {describe_days(have)}: run those ranges apart (the day after a gap starts a new book; "
+                       f"its heatmap metadata `start` says how warm)." if have else "It has none of them."))
         # a first day starts warm: the history the source has before it is pulled first
         history = {sym: history_to_pull(DataLayout(root), src, sym, days[0]) for sym in syms}
     except (InputError, SourceError) as exc:

@@ -267,19 +267,23 @@ def test_truncated_zip_fails_in_raw_naming_the_file(real, tmp_path):
 @pytest.mark.slow
 def test_missing_day_and_unknown_symbol_are_named(real, tmp_path):
     src = _small_copy(real, tmp_path / "src")
-    proc = liq("run", "--source", "files", "--path", str(src), "--start", "2026-04-06", "--end", "2026-04-07",
+    # a day the source lacks: the range is refused before any partition, naming the gap and what could run
+    proc = liq("run", "--source", "files", "--path", str(src), "--start", "2026-04-06", "--end", "2026-04-08",
                env_root=tmp_path, check=False)
     assert proc.returncode == 1
-    assert "partition 2026-04-07|BTCUSDT: no metrics file for the day" in proc.stderr
-    assert "BTCUSDT-metrics-2026-04-07.zip" in proc.stderr
+    assert proc.stderr == (
+        "error: BTCUSDT: the source lacks a required dataset (klines, open interest or funding) on 2 of the 3 day(s) "
+        f"asked for: 2026-04-07..2026-04-08 (looked in {src / 'futures/um'}). It has 2026-04-06: run those ranges "
+        "apart (the day after a gap starts a new book; its heatmap metadata `start` says how warm).\n"), proc.stderr
     # a typo is refused before it becomes a partition, with one message
     proc = liq("run", "--source", "files", "--path", str(src), "--symbols", "BTCUSDT,BTCUSTD", "--start", "2026-04-05",
                "--end", "2026-04-05", env_root=tmp_path, check=False)
     assert proc.returncode == 1 and proc.stderr.count("symbol BTCUSTD: no klines") == 1, proc.stderr
-    import dagster as dg
-    os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
-    with dg.DagsterInstance.get() as inst:
-        assert inst.get_dynamic_partitions("symbol") == ["BTCUSDT"]      # from the first run only
+    assert not (tmp_path / "dagster_home").exists() and not (tmp_path / "data" / "raw").exists()   # nothing began
+    # a file gone between that check and the pull (or a source that cannot tell) stops the raw step, naming it
+    from liq_pipeline.lib.sources.mirror import FilesSource
+    with pytest.raises(FileNotFoundError, match=r"partition 2026-04-07\|BTCUSDT: no metrics file for the day; looked for .*BTCUSDT-metrics-2026-04-07.zip"):
+        FilesSource(tmp_path / "raw", src).pull("open_interest", "BTCUSDT", dt.date(2026, 4, 7))
 
 
 def test_bad_parameters_fail_before_any_run(tmp_path, real):

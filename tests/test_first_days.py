@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from bench.realdata import load
-from liq_pipeline.lib import brackets, quality, schemas
+from liq_pipeline.lib import brackets, params, quality, schemas
 from liq_pipeline.lib.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_day, replay_history
@@ -91,3 +91,35 @@ def test_the_history_a_first_day_gets_is_what_the_source_has_before_it_without_a
     assert len(history_to_pull(layout, files, "BTCUSDT", dt.date(2026, 4, 10))) == 5
     layout.write(pd.DataFrame({"x": [1]}), "clean", "klines", "BTCUSDT", dt.date(2026, 4, 9))
     assert history_to_pull(layout, files, "BTCUSDT", dt.date(2026, 4, 10)) == []
+
+
+def test_a_run_asks_the_source_for_every_day_first_and_each_source_says_where_its_days_come_from(real, tmp_path):
+    """`liq run` refuses a range with a day the source lacks before any partition: the real samples' OI has a gap
+    (no metrics files 2026-06-15..19) and ends 06-22, though their klines go on to 07-31."""
+    from liq_pipeline.lib.sim.scenario import Scenario
+    from liq_pipeline.lib.sim.source import SimulatedSource
+    from liq_pipeline.lib.sources.auto import AutoSource
+    from liq_pipeline.lib.sources.archive import ArchiveSource
+    from liq_pipeline.lib.sources.base import missing_days
+    from liq_pipeline.lib.sources.binance_rest import OI_HISTORY_DAYS, BinanceRestSource
+    from liq_pipeline.lib.sources.mirror import FilesSource
+
+    june = [dt.date(2026, 6, 10) + dt.timedelta(days=i) for i in range(16)]          # 06-10..06-25
+    files = FilesSource(tmp_path / "raw", real)
+    lacking = missing_days(files, "BTCUSDT", june)
+    assert lacking == [dt.date(2026, 6, d) for d in (15, 16, 17, 18, 19, 23, 24, 25)]
+    assert params.describe_days(lacking) == "2026-06-15..2026-06-19, 2026-06-23..2026-06-25"
+    assert files.where_days("BTCUSDT") == f"looked in {real / 'futures/um'}"
+    assert not list((tmp_path / "raw").rglob("*.zip"))                        # found without pulling anything
+
+    sim = SimulatedSource(tmp_path / "raw", Scenario.default(seed=1, start="2026-04-05", days=3))
+    assert missing_days(sim, "BTCUSDT", [dt.date(2026, 4, d) for d in range(4, 9)]) == [dt.date(2026, 4, 4),
+                                                                                     dt.date(2026, 4, 8)]
+    assert sim.where_days("BTCUSDT").endswith("2026-04-05..2026-04-07")
+    today = dt.date(2026, 11, 23)
+    rest = BinanceRestSource(tmp_path / "raw", "http://127.0.0.1:9", today=today)
+    assert missing_days(rest, "BTCUSDT", [today - dt.timedelta(days=n) for n in (OI_HISTORY_DAYS + 1, OI_HISTORY_DAYS, 1, 0)]) \
+        == [today - dt.timedelta(days=OI_HISTORY_DAYS + 1), today]
+    auto = AutoSource(ArchiveSource(tmp_path / "raw", "http://127.0.0.1:9"), rest)
+    assert "--source archive has older days" in rest.where_days("BTCUSDT") and \
+        auto.where_days("BTCUSDT").startswith("the archive (looked in http://127.0.0.1:9/futures/um), else Binance REST")

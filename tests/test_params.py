@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 
+from liq_pipeline.lib import params
 from liq_pipeline.lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
 
 
@@ -31,3 +32,14 @@ def test_interval_must_be_a_binance_interval():
     assert parse_interval("1h") == "1h"
     with pytest.raises(ParameterError, match="intervals: '7m'"):
         parse_interval("7m", "intervals")
+
+
+D0 = dt.date(2026, 4, 5)
+
+
+@pytest.mark.parametrize("days, spans, text", [
+    ([], [], ""), ([D0], [(D0, D0)], "2026-04-05"),
+    ([D0 + dt.timedelta(days=2), D0, D0 + dt.timedelta(days=1), D0 + dt.timedelta(days=5)],
+     [(D0, D0 + dt.timedelta(days=2)), (D0 + dt.timedelta(days=5),) * 2], "2026-04-05..2026-04-07, 2026-04-10")])
+def test_days_group_into_consecutive_spans(days, spans, text):
+    assert params.day_spans(days) == spans and params.describe_days(days) == text

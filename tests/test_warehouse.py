@@ -83,13 +83,6 @@ def test_a_changed_registry_or_a_first_build_is_full(tmp_path):
     assert warehouse.registry_fingerprint(TABLES) != warehouse.registry_fingerprint({"heatmap_levels": "model"})
 
 
-@pytest.mark.parametrize("days, spans", [([], []), ([D0], [(D0, D0)]),
-                                         ([D0 + dt.timedelta(days=2), D0, D0 + dt.timedelta(days=1), D0 + dt.timedelta(days=5)],
-                                          [(D0, D0 + dt.timedelta(days=2)), (D0 + dt.timedelta(days=5),) * 2])])
-def test_days_group_into_consecutive_spans(days, spans):
-    assert warehouse._spans(days) == spans
-
-
 def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_peak(tmp_path):
     """levels_query (what `liq heatmap` prints) against pandas on the same rows: the timeframe's stride-aligned
     snapshots up to `at` (and `at`), per bucket the notional at the latest of them and the window's peak."""

@@ -64,3 +64,19 @@ def parse_interval(value: str, param: str = "interval") -> str:
     if value not in KLINE_INTERVALS:
         raise ParameterError(f"{param}: {value!r} is not a kline interval ({', '.join(KLINE_INTERVALS)})")
     return value
+
+
+def day_spans(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days as (first, last) runs, in order."""
+    out = []
+    for d in sorted(set(days)):
+        if out and d == out[-1][1] + dt.timedelta(days=1):
+            out[-1] = (out[-1][0], d)
+        else:
+            out.append((d, d))
+    return out
+
+
+def describe_days(days: list[dt.date]) -> str:
+    """Days as their runs, for a message: '2026-06-15..2026-06-19, 2026-06-23'."""
+    return ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in day_spans(days))

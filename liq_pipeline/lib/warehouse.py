@@ -30,6 +30,7 @@ except ImportError:          # a duckdb that no longer ships its engine as a top
     import duckdb
 
 from . import schemas
+from .params import day_spans
 from .storage import cache_dir, is_remote, warehouse_path
 
 
@@ -95,17 +96,6 @@ def _fingerprint_of(path: Path) -> str | None:
         con.close()
 
 
-def _spans(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Consecutive days as (first, last) runs."""
-    out = []
-    for d in sorted(set(days)):
-        if out and d == out[-1][1] + dt.timedelta(days=1):
-            out[-1] = (out[-1][0], d)
-        else:
-            out.append((d, d))
-    return out
-
-
 def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None) -> dict[str, int | None]:
     from .tables import get
 
@@ -155,7 +145,7 @@ def _replace_days(con, root: Path, layer: str, table: str, changed: dict[str, li
     time_col = get(table).time_col
     utc = lambda d: dt.datetime.combine(d, dt.time(), dt.UTC)  # noqa: E731
     for symbol, days in changed.items():
-        for first, last in _spans(days):
+        for first, last in day_spans(days):
             lo, hi = utc(first), utc(last + dt.timedelta(days=1))
             con.execute(f'DELETE FROM "{table}" WHERE symbol = ? AND {time_col} >= ? AND {time_col} < ?',
                         [symbol, lo, hi])

@@ -49,6 +49,10 @@ class SimulatedSource:
     def has_day(self, symbol: str, day: dt.date) -> bool:
         return self.market(symbol).has_day(symbol, day)
 
+    def where_days(self, symbol: str) -> str:
+        sc = self.market(symbol).scenario
+        return f"the simulated market has its scenario's days, {sc.start_date}..{sc.start_date + dt.timedelta(days=sc.days - 1)}"
+
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         return self.market(symbol).pull(dataset, symbol, day)
 

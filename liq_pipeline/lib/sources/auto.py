@@ -20,6 +20,9 @@ class AutoSource:
     def has_day(self, symbol: str, day: dt.date) -> bool:
         return self.archive.has_day(symbol, day) or self.rest.has_day(symbol, day)
 
+    def where_days(self, symbol: str) -> str:
+        return f"the archive ({self.archive.where_days(symbol)}), else {self.rest.where_days(symbol)}"
+
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         try:
             pulled = self.archive.pull(dataset, symbol, day)

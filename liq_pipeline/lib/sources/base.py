@@ -50,6 +50,16 @@ class Source(Protocol):
         """Whether the source has every required dataset of the day, found without pulling it."""
         ...
 
+    def where_days(self, symbol: str) -> str:
+        """Where the source's days come from, or what bounds them: what a message about a missing day adds."""
+        ...
+
+
+def missing_days(source: Source, symbol: str, days: list[dt.date]) -> list[dt.date]:
+    """The days a run asks for that the source lacks a required dataset of (klines, open interest, funding), found
+    without pulling: a run is refused before any of its partitions rather than stopped at the first gap."""
+    return [d for d in days if not source.has_day(symbol, d)]
+
 
 def history_days(source: Source, symbol: str, first: dt.date, most: int) -> list[dt.date]:
     """The days just before `first` that the source has, up to `most` of them and without a gap (oldest

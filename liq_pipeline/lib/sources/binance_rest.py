@@ -63,6 +63,10 @@ class BinanceRestSource:
         today = self.today or dt.datetime.now(dt.UTC).date()
         return 0 < (today - day).days <= OI_HISTORY_DAYS
 
+    def where_days(self, symbol: str) -> str:
+        return (f"Binance REST keeps open interest for its last {OI_HISTORY_DAYS} days only, and a day once it has "
+                f"ended: --source archive has older days")
+
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         spec = tables.get(dataset).raw
         if spec.rest_path is None:

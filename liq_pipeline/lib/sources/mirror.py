@@ -92,6 +92,9 @@ class MirrorSource:
                     return False
         return True
 
+    def where_days(self, symbol: str) -> str:
+        return f"looked in {self.origin('futures/um')}"
+
     def _exists(self, rel: str) -> bool:
         if rel not in self._existing:
             self._existing[rel] = (self.mirror / rel).exists() or self.fetch(rel + ".CHECKSUM") is not None
