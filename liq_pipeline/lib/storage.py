@@ -118,7 +118,7 @@ class DataLayout:
         try:
             return parquet_rows(path)
         except FileNotFoundError:
-            raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)") from None
+            raise not_materialised(table, symbol, day, path) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +207,11 @@ def stored_partition(root: Path, layer: str, table: str, symbol: str, day: dt.da
     try:
         return readable_parquet(path)
     except FileNotFoundError:
-        raise FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)") from None
+        raise not_materialised(table, symbol, day, path) from None
+
+
+def not_materialised(table: str, symbol: str, day: dt.date, path) -> FileNotFoundError:
+    return FileNotFoundError(f"partition {table} {symbol}/{day} has not been materialised ({path} missing)")
 
 
 def read_partition(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> pd.DataFrame:

@@ -64,8 +64,8 @@ class BinanceRestSource:
         return 0 < (today - day).days <= OI_HISTORY_DAYS
 
     def where_days(self, symbol: str) -> str:
-        return (f"Binance REST keeps open interest for its last {OI_HISTORY_DAYS} days only, and a day once it has "
-                f"ended: --source archive has older days")
+        return (f"Binance REST keeps open interest for its last {OI_HISTORY_DAYS} days only, and serves a day once it "
+                f"has ended: --source archive has older days")
 
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         spec = tables.get(dataset).raw
