@@ -17,7 +17,9 @@ from liq_pipeline.lib.rawfiles import sha256_of
 
 from .conftest import REPO, UM
 
-START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
+# two whole months of the real samples (April from the OI files' first day): enough for both months' roll-ups
+START, END = dt.date(2026, 4, 5), dt.date(2026, 5, 31)
+DAYS = (END - START).days + 1
 
 
 def liq_env(env_root) -> dict:
@@ -67,9 +69,9 @@ def test_files_run_over_the_real_window(real, tmp_path):
     kl = source_rows("monthly/klines/BTCUSDT/1h/*.zip", 0, int, START, END)
     oi = source_rows("daily/metrics/BTCUSDT/*.zip", 0, _ms_from_text, START, END)
     fu = source_rows("monthly/fundingRate/BTCUSDT/*.zip", 0, int, START, END)
-    assert q("SELECT count(*) FROM klines")[0][0] == len(kl) == 65 * 24
+    assert q("SELECT count(*) FROM klines")[0][0] == len(kl) == DAYS * 24
     assert q("SELECT count(*) FROM open_interest")[0][0] == len(oi)
-    assert q("SELECT count(*) FROM funding")[0][0] == len(fu) == 65 * 3
+    assert q("SELECT count(*) FROM funding")[0][0] == len(fu) == DAYS * 3
     bars = {}
     for iv in ("30m", "1h"):
         f = next((real / "liquidationBars/BTCUSDT" / iv).glob("*.csv"))
@@ -107,7 +109,7 @@ def test_files_run_over_the_real_window(real, tmp_path):
         # the range in one run; then, after the months' roll-up, the warehouse alone (so its views show them)
         assert sorted(tuple(sorted(k.to_user_string() for k in r.asset_selection)) if r.asset_selection else ("all",)
                       for r in runs) == [("all",), ("warehouse",)]
-        want = {f"{START + dt.timedelta(days=i)}|BTCUSDT" for i in range(65)}
+        want = {f"{START + dt.timedelta(days=i)}|BTCUSDT" for i in range(DAYS)}
         keys = [dg.AssetKey(["raw", t]) for t in tables.SOURCED] + \
                [dg.AssetKey([t.layer, t.name]) for t in tables.TABLES.values() if t.period == "day"] + \
                [dg.AssetKey("warehouse")]
@@ -167,7 +169,7 @@ def check_monthly_reports(tmp_path):
               env_root=tmp_path).stdout.splitlines()
     assert [r.rsplit(",", 1)[0] for r in out[1:]] == ["2026-04,flow", "2026-04,static", "2026-05,flow", "2026-05,static"]
     n = liq("sql", "SELECT count(*) FROM validation_daily", "--format", "csv", env_root=tmp_path).stdout.splitlines()[1]
-    assert int(n) == 2 * ((END - START).days + 1)
+    assert int(n) == 2 * DAYS
 
 
 def fingerprint(root, days) -> dict:
