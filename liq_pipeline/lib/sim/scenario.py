@@ -81,6 +81,10 @@ class Scenario:
         return dt.date.fromisoformat(self.start)
 
     @property
+    def last_date(self) -> dt.date:
+        return self.start_date + dt.timedelta(days=self.days - 1)
+
+    @property
     def interval(self) -> str:
         """The bar as the archive names it (1m, 5m)."""
         return next(name for name, seconds in KLINE_INTERVALS.items() if seconds == self.interval_s)

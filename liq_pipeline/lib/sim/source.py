@@ -51,7 +51,7 @@ class SimulatedSource:
 
     def where_days(self, symbol: str) -> str:
         sc = self.market(symbol).scenario
-        return f"the simulated market has its scenario's days, {sc.start_date}..{sc.start_date + dt.timedelta(days=sc.days - 1)}"
+        return f"the simulated market has its scenario's days, {sc.start_date}..{sc.last_date}"
 
     def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
         return self.market(symbol).pull(dataset, symbol, day)
@@ -108,15 +108,14 @@ class ScenarioMarket(MirrorSource):
     def _check_day(self, symbol: str, day: dt.date) -> None:
         sc = self.scenario
         self.check_symbol(symbol)
-        last = sc.start_date + dt.timedelta(days=sc.days - 1)
-        if not sc.start_date <= day <= last:
-            raise InputError(f"partition {day}|{symbol}: outside the simulated scenario {sc.start_date}..{last} "
+        if not sc.start_date <= day <= sc.last_date:
+            raise InputError(f"partition {day}|{symbol}: outside the simulated scenario {sc.start_date}..{sc.last_date} "
                              f"(liq run --source simulated simulates exactly --start..--end)")
 
     def has_day(self, symbol: str, day: dt.date) -> bool:
         """The simulated market has exactly its scenario's days (it starts with no history)."""
         sc = self.scenario
-        return symbol == sc.symbol and sc.start_date <= day < sc.start_date + dt.timedelta(days=sc.days)
+        return symbol == sc.symbol and sc.start_date <= day <= sc.last_date
 
     def fetch(self, rel: str) -> bytes | None:
         try:
