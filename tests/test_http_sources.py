@@ -136,6 +136,24 @@ def test_archive_verifies_and_never_downloads_twice(archive_copy, tmp_path):
         assert len(fake.requests) == 3                       # day 2: served from the mirror, nothing asked
 
 
+def test_archive_confirms_a_symbol_with_the_request_its_day_check_reuses(archive_copy, real, tmp_path):
+    """Over HTTP the archive cannot be listed: a symbol is confirmed by its first day's kline CHECKSUM, and
+    `liq run`'s check of that day (has_day) does not ask for it again."""
+    for rel in ("futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2026-04.zip.CHECKSUM",
+                f"futures/um/daily/metrics/BTCUSDT/BTCUSDT-metrics-{DAY}.zip.CHECKSUM"):
+        (archive_copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(real / rel, archive_copy / rel)
+    with FakeBinance(archive_root=archive_copy) as fake:
+        src = ArchiveSource(tmp_path / "raw", f"{fake.url}/data", intervals=["1h"], http=fast_http())
+        src.check_symbol("BTCUSDT", DAY)
+        checksum = f"/data/{KL}.CHECKSUM"
+        assert fake.count(checksum) == 1
+        assert src.has_day("BTCUSDT", DAY)
+        assert fake.count(checksum) == 1
+        with pytest.raises(InputError, match=r"symbol BTCUSTD: the source has no 1h klines for it on 2026-04-05"):
+            src.check_symbol("BTCUSTD", DAY)
+
+
 def test_archive_truncated_zip_is_rejected_and_not_stored(archive_copy, tmp_path):
     with FakeBinance(archive_root=archive_copy) as fake:
         fake.fault(f"/data/{KL}", 200, (archive_copy / KL).read_bytes()[:-300])

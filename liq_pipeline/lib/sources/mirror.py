@@ -76,7 +76,8 @@ class MirrorSource:
         if self.intervals and self.listdir(str(layout.kline_dirs(symbol)[0])) is None:
             # a transport that cannot list (HTTP): the day's kline file must exist, daily or monthly
             iv = self.intervals[0]
-            if not any(self.fetch(f"{rel}.CHECKSUM") is not None for rel in layout.candidates("klines", symbol, day, iv)):
+            # the answer has_day reuses for the day (one request for both, not two)
+            if not any(self._exists(str(rel)) for rel in layout.candidates("klines", symbol, day, iv)):
                 raise InputError(f"symbol {symbol}: the source has no {iv} klines for it on {day} "
                                  f"(looked in {self.origin(str(layout.kline_dirs(symbol)[0]))}); is it a USD-M symbol?")
             return
