@@ -127,8 +127,9 @@ def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3):
 
 
 def test_a_row_count_on_object_storage_reads_the_footer_not_the_object(s3, monkeypatch):
-    """The gates count every partition's rows and the raw manifests every truth file's: on object storage from
-    the Parquet footer alone (ranged GETs of the object's tail), not a GET of megabytes."""
+    """The gates count every partition's rows, the raw manifests every truth file's and `liq status` finds each
+    dataset's newest time: on object storage from the Parquet footer alone (ranged GETs of the object's tail), not
+    a GET of megabytes."""
     import datetime as dt
 
     import numpy as np
@@ -169,6 +170,15 @@ def test_a_row_count_on_object_storage_reads_the_footer_not_the_object(s3, monke
 
     with pytest.raises(FileNotFoundError, match=r"partition big BTCUSDT/2026-04-06 has not been materialised"):
         layout.rows("clean", "big", "BTCUSDT", day + dt.timedelta(days=1))
+
+    # `liq status` takes each dataset's newest time from the same footer's column statistics
+    from liq_pipeline.lib import status
+    times = pd.DataFrame({"ts": pd.date_range("2026-04-05", periods=400_000, freq="200ms", tz="UTC").as_unit("ms"),
+                          "x": rng.random(400_000)})
+    layout.write(times, "clean", "liquidation_events", "BTCUSDT", day)
+    fetched.clear()
+    latest = status._latest_time(storage.partition_file(root, "clean", "liquidation_events", "BTCUSDT", day), "ts")
+    assert latest == times.ts.max().to_pydatetime() and sum(fetched) <= storage.PARQUET_TAIL
     not_parquet = root / "raw/simulated/truth/notes.parquet"
     storage.write_bytes_atomic(not_parquet, b"rows: 3\n")
     with pytest.raises(InputError, match=r"notes.parquet: not a Parquet file"):

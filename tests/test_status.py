@@ -47,6 +47,22 @@ def test_freshness_ages_gaps_and_what_is_judged(root):
     assert not any(r.stale for r in st.freshness(root, NOW, dt.timedelta(days=11)))
 
 
+def test_the_newest_time_is_the_footers_and_the_columns_where_a_writer_kept_no_statistics(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    day = dt.date(2026, 5, 10)
+    table = pa.Table.from_pandas(_hours(day, "ts").sample(frac=1, random_state=1), preserve_index=False)
+    newest = dt.datetime(2026, 5, 10, 23, tzinfo=dt.UTC)
+    with_stats, without = tmp_path / "with.parquet", tmp_path / "without.parquet"
+    pq.write_table(table, with_stats, row_group_size=5)              # the newest hour in one of five row groups
+    pq.write_table(table, without, write_statistics=False)
+    assert pq.read_metadata(with_stats).num_row_groups == 5
+    assert pq.read_metadata(without).row_group(0).column(0).statistics is None
+    assert st._latest_time(with_stats, "ts") == st._latest_time(without, "ts") == newest
+    pq.write_table(table.slice(0, 0), without)
+    assert st._latest_time(without, "ts") is None
+
+
 def test_recorder_state_is_judged_by_its_last_message(tmp_path):
     path = tmp_path / "forceOrder" / "_recorder_status.json"
     assert st.recorder_state(tmp_path, NOW, dt.timedelta(hours=1))["stale"]          # no status file

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from . import tables
 from .params import ParameterError
 from .recorder import STATUS_FILE
-from .storage import readable_parquet
+from .storage import parquet_footer, readable_parquet
 
 # What a daily operation must keep fresh: the estimator's inputs and its output. Other tables are shown only.
 JUDGED = ("klines", "open_interest", "funding", "heatmap")
@@ -46,12 +46,24 @@ def _days(folder: Path) -> list[dt.date]:
 
 
 def _latest_time(path: Path, column: str) -> dt.datetime | None:
-    value = pc.max(pq.read_table(readable_parquet(path), columns=[column]).column(0)).as_py()
+    value = _column_max(path, column)
     if value is None:
         return None
     if isinstance(value, str):        # a date column (the volume profile's)
         value = dt.datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _column_max(path: Path, column: str):
+    """The column's largest value from the row groups' statistics in the footer (on object storage, a small ranged
+    GET instead of the object); the column itself is read only where a row group was written without them."""
+    footer = parquet_footer(path)
+    index = footer.schema.to_arrow_schema().get_field_index(column)
+    groups = [footer.row_group(i) for i in range(footer.num_row_groups)]
+    stats = [g.column(index).statistics for g in groups if g.num_rows]
+    if all(s is not None and s.has_min_max for s in stats):
+        return max((s.max for s in stats), default=None)
+    return pc.max(pq.read_table(readable_parquet(path), columns=[column]).column(0)).as_py()
 
 
 def freshness(root: Path, now: dt.datetime, max_age: dt.timedelta) -> list[Freshness]:

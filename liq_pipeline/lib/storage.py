@@ -249,13 +249,13 @@ def readable_parquet(path: Path):
 PARQUET_TAIL = 64 * 1024      # the first guess at a footer's size: a partition's is a few KiB
 
 
-def parquet_rows(path: Path) -> int:
-    """A Parquet file's row count, from its footer alone. An object is not fetched whole (a day's simulated
-    positions are megabytes): one ranged GET of its tail, a second only if the footer is longer than that; either
-    says whether the object exists (FileNotFoundError)."""
+def parquet_footer(path: Path):
+    """A Parquet file's footer (row count, schema, each row group's column statistics), read alone. An object is
+    not fetched whole (a day's simulated positions are megabytes): one ranged GET of its tail, a second only if the
+    footer is longer than that; either says whether the object exists (FileNotFoundError)."""
     import pyarrow.parquet as pq
     if not is_remote(path):
-        return pq.read_metadata(readable_parquet(path)).num_rows
+        return pq.read_metadata(readable_parquet(path))
     tail = path.fs.cat_file(path.path, start=-PARQUET_TAIL)      # a suffix range: the whole of a smaller object
     if len(tail) < 12 or tail[-4:] != b"PAR1":
         raise InputError(f"{path}: not a Parquet file (it does not end in PAR1)")
@@ -264,7 +264,12 @@ def parquet_rows(path: Path) -> int:
         tail = path.fs.cat_file(path.path, start=-need)
     # a Parquet file is PAR1 <data> <footer> <length> PAR1: its tail behind the leading magic reads as one whose
     # footer is all there is, which is all pyarrow reads of it here
-    return pq.read_metadata(parquet_source(b"PAR1" + tail[-need:])).num_rows
+    return pq.read_metadata(parquet_source(b"PAR1" + tail[-need:]))
+
+
+def parquet_rows(path: Path) -> int:
+    """A Parquet file's row count, from its footer alone (`parquet_footer`)."""
+    return parquet_footer(path).num_rows
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
