@@ -183,3 +183,41 @@ def test_a_row_count_on_object_storage_reads_the_footer_not_the_object(s3, monke
     storage.write_bytes_atomic(not_parquet, b"rows: 3\n")
     with pytest.raises(InputError, match=r"notes.parquet: not a Parquet file"):
         rawfiles.count_rows(not_parquet, "truth-parquet")
+
+
+def test_status_on_object_storage_lists_a_tables_days_at_once_and_reads_one_footer(s3, monkeypatch):
+    """`liq status` over a data root of many days: one listing per table and symbol, and the newest partition's
+    footer, never a request per day (on S3 each is a round trip: a year of days was thousands of HEADs)."""
+    import datetime as dt
+
+    import pandas as pd
+    import s3fs
+
+    from liq_pipeline.lib import status, storage
+
+    root = storage.data_root(f"s3://{BUCKET}/status")   # moto keeps one store per process: a prefix of its own
+    layout = storage.DataLayout(root)
+    first, days = dt.date(2026, 4, 1), 40
+    for i in range(days):
+        day = first + dt.timedelta(days=i)
+        hours = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=24, freq="1h").as_unit("ms")
+        layout.write(pd.DataFrame({"open_time": hours}), "clean", "klines", "BTCUSDT", day)
+        if day != dt.date(2026, 5, 8):
+            layout.write(pd.DataFrame({"ts": hours}), "clean", "open_interest", "BTCUSDT", day)
+    storage.write_bytes_atomic(root / "clean/klines/symbol=BTCUSDT/date=2026-05-11/.data.x.parquet.tmp", b"half")
+
+    calls = []
+    call_s3 = s3fs.S3FileSystem._call_s3
+
+    async def counted(self, method, *args, **kwargs):
+        calls.append(getattr(method, "__name__", str(method)))
+        return await call_s3(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counted)
+    now = dt.datetime(2026, 5, 11, 6, tzinfo=dt.UTC)
+    rows = {r.table: r for r in status.freshness(root, now, dt.timedelta(hours=36))}
+    assert rows["klines"].latest == dt.datetime(2026, 5, 10, 23, tzinfo=dt.UTC) and rows["klines"].missing_days == []
+    assert rows["open_interest"].missing_days == [dt.date(2026, 5, 8)]
+    assert calls.count("get_object") == 2 and "head_object" not in calls
+    # a listing of each table's symbols, one of each symbol's days (one page of up to 1,000 keys each here)
+    assert calls.count("list_objects_v2") <= 2 * 15

@@ -130,3 +130,15 @@ def test_an_empty_data_root_is_unhealthy_and_says_what_was_never_made(tmp_path):
     report = json.loads(proc.stdout)
     assert proc.returncode == 1 and not report["healthy"] and report["datasets"] == []
     assert report["never_made"] == list(st.JUDGED)
+
+
+def test_a_tables_days_are_its_partition_files_and_nothing_else(tmp_path):
+    from liq_pipeline.lib import storage
+    folder = tmp_path / "clean/klines/symbol=BTCUSDT"
+    for name in ("date=2026-05-02/data.parquet", "date=2026-05-01/data.parquet",
+                 "date=2026-05-03/.data.abc.parquet.tmp",          # left by a killed write: no partition yet
+                 "date=2026-05-04/notes.txt", "date=bad/data.parquet", "README"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"")
+    assert storage.stored_days(folder) == [dt.date(2026, 5, 1), dt.date(2026, 5, 2)]
+    assert storage.stored_days(tmp_path / "nothing") == []

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from . import tables
 from .params import ParameterError
 from .recorder import STATUS_FILE
-from .storage import parquet_footer, readable_parquet
+from .storage import parquet_footer, readable_parquet, stored_days
 
 # What a daily operation must keep fresh: the estimator's inputs and its output. Other tables are shown only.
 JUDGED = ("klines", "open_interest", "funding", "heatmap")
@@ -39,10 +39,6 @@ class Freshness:
     missing_days: list[dt.date]        # among the last GAP_DAYS days up to yesterday, from the first day held
     judged: bool
     stale: bool
-
-
-def _days(folder: Path) -> list[dt.date]:
-    return sorted(dt.date.fromisoformat(p.name[5:]) for p in folder.glob("date=*") if (p / "data.parquet").exists())
 
 
 def _latest_time(path: Path, column: str) -> dt.datetime | None:
@@ -73,7 +69,7 @@ def freshness(root: Path, now: dt.datetime, max_age: dt.timedelta) -> list[Fresh
         if t.time_col is None:
             continue
         for sym_dir in sorted((root / t.layer / t.name).glob("symbol=*")):
-            days = _days(sym_dir)
+            days = stored_days(sym_dir)
             if not days:
                 continue
             latest = None

@@ -169,6 +169,19 @@ def partition_dir(root: Path, layer: str, table: str, symbol: str, day: dt.date)
     return root / layer / table / f"symbol={symbol}" / f"date={day.isoformat()}"
 
 
+PARTITION_FILE = re.compile(r"date=(\d{4}-\d{2}-\d{2})/data\.parquet")
+
+
+def stored_days(folder: Path) -> list[dt.date]:
+    """The days that have a partition file under a table's `symbol=…` folder, from one listing: on object storage a
+    paginated LIST of the prefix, not a request per day."""
+    if is_remote(folder):
+        names = [k[len(folder.path):].lstrip("/") for k in folder.fs.find(folder.path)]
+    else:
+        names = [p.relative_to(folder).as_posix() for p in folder.glob("date=*/data.parquet")]
+    return sorted(dt.date.fromisoformat(m.group(1)) for m in map(PARTITION_FILE.fullmatch, names) if m)
+
+
 def partition_file(root: Path, layer: str, table: str, symbol: str, day: dt.date) -> Path:
     """The one Parquet file of a partition."""
     return partition_dir(root, layer, table, symbol, day) / "data.parquet"
