@@ -32,6 +32,20 @@ def s3(tmp_path, monkeypatch):
     s3fs.S3FileSystem.clear_instance_cache()
 
 
+def s3_calls(monkeypatch) -> list[str]:
+    """The S3 operations s3fs makes from here on in this process (head_object, get_object, list_objects_v2, ...)."""
+    import s3fs
+    calls = []
+    call_s3 = s3fs.S3FileSystem._call_s3
+
+    async def counted(self, method, *args, **kwargs):
+        calls.append(getattr(method, "__name__", str(method)))
+        return await call_s3(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counted)
+    return calls
+
+
 def objects(client, under: str = "") -> dict[str, str]:
     """Key -> ETag (the content's MD5 for a single-part object) of everything under the prefix."""
     out = {}
@@ -89,7 +103,7 @@ def test_a_run_on_object_storage(tmp_path, s3, monkeypatch):
     assert os.listdir(tmp_path) and set(os.listdir(tmp_path)) <= {"work", "cache", "dagster_home"}
 
 
-def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3):
+def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3, monkeypatch):
     """Reads on object storage go straight for the object (one GET, no exists() before it): a missing day is left
     out of a range, and named when it was asked for; the warehouse reads the same objects through a filesystem
     whose listings it keeps."""
@@ -106,8 +120,10 @@ def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3):
     for i in (0, 2):
         frame = pd.DataFrame({"symbol": ["BTCUSDT"], "x": [i]})
         assert layout.write(frame, "clean", "t", "BTCUSDT", days[i]).rows == 1
+    calls = s3_calls(monkeypatch)
     got = layout.read_days("clean", "t", "BTCUSDT", days)
     assert got["x"].tolist() == [0, 2]
+    assert calls == ["get_object"] * 3        # s3fs would ask each object's size first (a HEAD) to split big reads
     assert layout.rows("clean", "t", "BTCUSDT", days[2]) == 1
     # an object is handed to Arrow as Arrow's own buffer: a Python file object (BytesIO) makes Arrow's pool threads
     # call back into Python, and one alive at exit aborts the process (bench/exit_abort.py)
@@ -124,6 +140,41 @@ def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3):
     con = warehouse._connect(":memory:", root)
     glob = warehouse.parquet_glob(root, "clean", "t")
     assert con.execute(f"SELECT count(*), sum(x) FROM read_parquet('{glob}')").fetchall() == [(2, 2)]
+
+    # a raw archive zip is fetched whole, once (zipfile's seeks on an object would each be a ranged GET)
+    import io
+    import zipfile
+    from liq_pipeline.lib import rawfiles
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("BTCUSDT-1h-2026-04-05.csv", "open_time,open\n1,2\n3,4\n")
+    storage.write_bytes_atomic(root / "raw/archive/x.zip", buf.getvalue())
+    calls.clear()
+    assert rawfiles.count_rows(root / "raw/archive/x.zip", "archive-zip") == 2 and calls == ["get_object"]
+
+
+def test_the_warehouse_lists_each_tables_prefix_once_however_many_days_it_holds(s3, monkeypatch):
+    """DuckDB's glob walks a table's folders one listing each (a year: 366 of them a table); the build lists the
+    table's prefix flat first, into the listing its filesystem keeps, and the glob then costs no request."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from liq_pipeline.lib import storage, warehouse
+
+    root = storage.data_root(f"s3://{BUCKET}/warehouse")
+    layout = storage.DataLayout(root)
+    calls, other = s3_calls(monkeypatch), {}
+    for days in (3, 30):
+        for i in range(days):
+            layout.write(pd.DataFrame({"symbol": ["BTCUSDT"], "ts": [pd.Timestamp("2026-04-01", tz="UTC") +
+                                                                    pd.Timedelta(days=i)]}),
+                         "clean", "funding", "BTCUSDT", dt.date(2026, 4, 1) + dt.timedelta(days=i))
+        calls.clear()
+        assert warehouse.build(root, {"funding": "clean", "open_interest": "clean"})["funding"] == days
+        other[days] = sorted(c for c in calls if c != "get_object")        # the files' footers and rows: GETs
+    # a listing per table (the empty one: s3fs's find also asks whether its prefix is a file), whatever the days
+    assert other[3] == other[30] == ["head_object", "list_objects_v2", "list_objects_v2", "list_objects_v2"]
 
 
 def test_a_row_count_on_object_storage_reads_the_footer_not_the_object(s3, monkeypatch):
@@ -191,7 +242,6 @@ def test_status_on_object_storage_lists_a_tables_days_at_once_and_reads_one_foot
     import datetime as dt
 
     import pandas as pd
-    import s3fs
 
     from liq_pipeline.lib import status, storage
 
@@ -206,14 +256,7 @@ def test_status_on_object_storage_lists_a_tables_days_at_once_and_reads_one_foot
             layout.write(pd.DataFrame({"ts": hours}), "clean", "open_interest", "BTCUSDT", day)
     storage.write_bytes_atomic(root / "clean/klines/symbol=BTCUSDT/date=2026-05-11/.data.x.parquet.tmp", b"half")
 
-    calls = []
-    call_s3 = s3fs.S3FileSystem._call_s3
-
-    async def counted(self, method, *args, **kwargs):
-        calls.append(getattr(method, "__name__", str(method)))
-        return await call_s3(self, method, *args, **kwargs)
-
-    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counted)
+    calls = s3_calls(monkeypatch)
     now = dt.datetime(2026, 5, 11, 6, tzinfo=dt.UTC)
     rows = {r.table: r for r in status.freshness(root, now, dt.timedelta(hours=36))}
     assert rows["klines"].latest == dt.datetime(2026, 5, 10, 23, tzinfo=dt.UTC) and rows["klines"].missing_days == []

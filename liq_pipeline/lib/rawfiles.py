@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from .errors import InputError
-from .storage import parquet_rows
+from .storage import is_remote, parquet_rows, read_bytes
 
 
 def sha256_of(data_or_path: bytes | Path) -> str:
@@ -43,6 +43,8 @@ def read_zip_csv(source: bytes | Path, where: str | None = None) -> bytes:
     naming it."""
     where = where or str(source)
     try:
+        if not isinstance(source, bytes) and is_remote(source):
+            source = read_bytes(source)     # one GET: zipfile's seeks on an object would each be a ranged GET
         with (io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")) as f, zipfile.ZipFile(f) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")]
             if len(names) != 1:
@@ -62,7 +64,7 @@ def count_rows(path: Path, fmt: str) -> int:
         return len(lines) - has_header
     if fmt == "truth-parquet":
         return parquet_rows(path)
-    data = path.read_bytes()
+    data = read_bytes(path)
     if fmt == "rest-json":
         import json
         return len(json.loads(data))

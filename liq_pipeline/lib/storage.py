@@ -55,7 +55,12 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path:
                              f"{', '.join(p + '://' for p in REMOTE_PROTOCOLS)} is supported")
     from upath import UPath
     # no listings cache: other processes (other symbols' runs) write under the same prefixes
-    return UPath(value.rstrip("/"), use_listings_cache=False)
+    options = {"use_listings_cache": False}
+    if m.group(1) == "s3":
+        # s3fs asks an object's size (a HEAD) before each whole read, to split one larger than 50 MB into parallel
+        # ranges; a partition is a few MB, so one GET is all a read needs
+        options["max_concurrency"] = 1
+    return UPath(value.rstrip("/"), **options)
 
 
 def is_remote(path) -> bool:

@@ -53,10 +53,24 @@ def _listed(fs):
 
 
 def _connect(path: Path, root, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    return _connect_listed(path, root, read_only)[0]
+
+
+def _connect_listed(path: Path, root, read_only: bool = False):
+    """The connection, and the filesystem with cached listings it reads a remote root through (None if local)."""
     con = duckdb.connect(str(path), read_only=read_only)
-    if is_remote(root):
-        con.register_filesystem(_listed(root.fs))
-    return con
+    listed = _listed(root.fs) if is_remote(root) else None
+    if listed is not None:
+        con.register_filesystem(listed)
+    return con, listed
+
+
+def _has_partitions(root: Path, layer: str, table: str, listed) -> bool:
+    """Whether the table has a partition file. On object storage, from one flat listing of the table's prefix, which
+    the filesystem keeps: DuckDB's glob then walks it without a request (it would list every day's folder apart)."""
+    if listed is None:
+        return any((root / layer / table).glob("symbol=*/date=*/data.parquet"))
+    return any(k.endswith("/data.parquet") for k in listed.find((root / layer / table).path))
 
 
 def build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None = None) -> dict[str, int | None]:
@@ -109,7 +123,7 @@ def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]]
     if incremental:
         shutil.copyfile(target, tmp)
     counts = {}
-    con = _connect(tmp, root)
+    con, listed = _connect_listed(tmp, root)
     try:
         # views that already read Parquet stay as they are (listing a table's files grows with its history)
         reading = {v for v, sql in con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
@@ -119,7 +133,7 @@ def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]]
             if incremental and sort:
                 _replace_days(con, root, layer, table, changed, sort)
             elif not (incremental and table in reading):
-                files = any((root / layer / table).glob("symbol=*/date=*/data.parquet"))
+                files = _has_partitions(root, layer, table, listed)
                 sql = (f"SELECT * FROM read_parquet('{_quote(parquet_glob(root, layer, table))}', union_by_name = true, "
                        f"hive_partitioning = false)") if files else schemas.duckdb_empty_select(table)
                 if sort:
