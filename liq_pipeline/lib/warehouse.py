@@ -66,11 +66,13 @@ def _connect_listed(path: Path, root, read_only: bool = False):
 
 
 def _has_partitions(root: Path, layer: str, table: str, listed) -> bool:
-    """Whether the table has a partition file. On object storage, from one flat listing of the table's prefix, which
-    the filesystem keeps: DuckDB's glob then walks it without a request (it would list every day's folder apart)."""
+    """Whether the table has a partition file (what its view's glob matches). On object storage the table's prefix
+    is listed flat first, once, into the listing the filesystem keeps: that glob, and DuckDB's after it, then walk
+    it without a request (each would list every day's folder apart)."""
     if listed is None:
         return any((root / layer / table).glob("symbol=*/date=*/data.parquet"))
-    return any(k.endswith("/data.parquet") for k in listed.find((root / layer / table).path))
+    prefix = (root / layer / table).path
+    return bool(listed.find(prefix)) and bool(listed.glob(f"{prefix}/symbol=*/date=*/data.parquet"))
 
 
 def build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None = None) -> dict[str, int | None]:
