@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from .errors import InputError
-from .storage import is_remote, parquet_rows, read_bytes
+from .storage import parquet_rows, read_bytes
 
 
 def sha256_of(data_or_path: bytes | Path) -> str:
@@ -43,9 +43,10 @@ def read_zip_csv(source: bytes | Path, where: str | None = None) -> bytes:
     naming it."""
     where = where or str(source)
     try:
-        if not isinstance(source, bytes) and is_remote(source):
-            source = read_bytes(source)     # one GET: zipfile's seeks on an object would each be a ranged GET
-        with (io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")) as f, zipfile.ZipFile(f) as zf:
+        # read whole (on object storage one GET: zipfile's seeks on an object would each be a ranged GET); a zip
+        # is several times smaller than the CSV read out of it
+        data = source if isinstance(source, bytes) else read_bytes(source)
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")]
             if len(names) != 1:
                 raise InputError(f"{where}: expected one CSV inside the zip, found {names}")
