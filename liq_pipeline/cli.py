@@ -321,7 +321,11 @@ def sql(query, data_dir, fmt) -> None:
 
     try:
         cols, rows = warehouse.query(_root(data_dir), query)
-    except (FileNotFoundError, warehouse.duckdb.Error) as exc:
+    except (FileNotFoundError, warehouse.QueryRefused) as exc:
+        _fail(str(exc))
+    except (warehouse.duckdb.PermissionException, warehouse.duckdb.InvalidInputException) as exc:
+        _fail(warehouse.refusal(exc) if "disabled by configuration" in str(exc) or "locked" in str(exc) else str(exc))
+    except warehouse.duckdb.Error as exc:
         _fail(str(exc))
     if fmt == "json":
         import json

@@ -177,20 +177,82 @@ def _quote(s: str) -> str:
     return s.replace("'", "''")
 
 
+class QueryRefused(ValueError):
+    """An analyst's statement that is not a query: refused before it runs, in one line."""
+
+
+# What `liq sql` runs: queries (SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE parse as SELECT) and EXPLAIN.
+QUERY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+# DuckDB's own controls, in the order they must be set: the directories a view may read are named before external
+# access is switched off (after which they cannot change), and the configuration is locked last.
+_SANDBOX = ("SET enable_external_access = false", "SET autoinstall_known_extensions = false",
+            "SET autoload_known_extensions = false", "SET allow_community_extensions = false",
+            "SET lock_configuration = true")
+
+
+def view_directories(root) -> list[str]:
+    """The folders the warehouse's views read: each registered table's own (root/layer/table/), nothing above."""
+    from .tables import TABLES
+    return sorted(f"{root / t.layer / t.name}/" for t in TABLES.values())
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, root) -> None:
+    """Lock a read-only connection to the warehouse: no file, URL or database outside the views' own folders,
+    no extension installed or loaded, no setting changed. On an object-store root the views read through the
+    root's fsspec filesystem, registered before the lock; DuckDB's allowed_directories names its prefixes the
+    same way, so the query reaches those prefixes and nothing else in the bucket or on the machine."""
+    dirs = ", ".join(f"'{_quote(d)}'" for d in view_directories(root))
+    con.execute(f"SET allowed_directories = [{dirs}]")
+    for statement in _SANDBOX:
+        con.execute(statement)
+
+
+def parse_query(con: duckdb.DuckDBPyConnection, sql: str) -> list:
+    """The statements of an analyst's SQL, each a query, as DuckDB's own parser reads them; anything else
+    (COPY, EXPORT, ATTACH, INSTALL, LOAD, SET, CREATE, ...) is refused naming its kind."""
+    statements = con.extract_statements(sql)
+    if not statements:
+        raise QueryRefused("sql: no statement given")
+    for i, st in enumerate(statements, 1):
+        if st.type not in QUERY_STATEMENTS:
+            words = st.query.split()
+            verb = " ".join(words[:2] if words[0].upper() == "FORCE" else words[:1]).upper()
+            where = f"statement {i}, " if len(statements) > 1 else ""
+            raise QueryRefused(f"sql: {where}{verb} is refused: the warehouse answers queries only "
+                               f"(SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN)")
+    return statements
+
+
+def refusal(exc: Exception) -> str:
+    """One line for a query DuckDB's sandbox stopped (a file, URL or setting out of its reach)."""
+    first = str(exc).splitlines()[0].removeprefix("Permission Error: ").removeprefix("Invalid Input Error: ")
+    return f"sql: refused: {first} (a query reads the warehouse's tables and views only)"
+
+
 def query(root: Path, sql: str) -> tuple[list[str], list[tuple]]:
-    """Run SQL on the warehouse read-only: writes fail inside DuckDB, not by our inspection."""
+    """Run an analyst's SQL on the warehouse: a read-only connection in DuckDB's sandbox (see _sandbox), queries
+    only. Each statement runs in order; the last one's rows are returned."""
     con = connect_read_only(root)
     try:
-        cur = con.execute(sql)
-        cols = [d[0] for d in cur.description] if cur.description else []
-        return cols, cur.fetchall()
+        statements = parse_query(con, sql)
+        for st in statements:
+            cur = con.execute(st)
+            cols = [d[0] for d in cur.description] if cur.description else []
+            rows = cur.fetchall()
+        return cols, rows
     finally:
         con.close()
 
 
 def connect_read_only(root: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only, sandboxed connection to the warehouse (close it: `with contextlib.closing(...)`)."""
     path = warehouse_path(root)
     if not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `liq run` first")
-    return _connect(path, root, read_only=True)
-
+    con = _connect(path, root, read_only=True)
+    try:
+        _sandbox(con, root)
+    except BaseException:
+        con.close()
+        raise
+    return con
