@@ -142,3 +142,50 @@ def test_a_tables_days_are_its_partition_files_and_nothing_else(tmp_path):
         (folder / name).write_bytes(b"")
     assert storage.stored_days(folder) == [dt.date(2026, 5, 1), dt.date(2026, 5, 2)]
     assert storage.stored_days(tmp_path / "nothing") == []
+
+
+def _time_value(table, day: dt.date):
+    """A value of the table's time column for a partition stored under `day`: a timestamp at 12:00, or the period
+    as text (a day, or a month for a monthly table)."""
+    kind = table.columns[table.time_col]
+    if kind == "str":
+        return day.strftime("%Y-%m" if table.period == "month" else "%Y-%m-%d")
+    return pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=12)
+
+
+def test_status_reads_every_registered_table_daily_monthly_empty_and_missing(tmp_path):
+    """Every table of the registry, as a run leaves it: daily tables with a timestamp or a day as text, the monthly
+    roll-up with a month as text (a real run's validation_monthly crashed `liq status`), an empty partition, and a
+    judged table never made."""
+    from liq_pipeline.lib import tables
+    layout = DataLayout(tmp_path / "data")
+    day, month = dt.date(2026, 5, 10), dt.date(2026, 4, 1)
+    never, empty = "funding", "liquidation_events"
+    for t in tables.TABLES.values():
+        if t.name == never:
+            continue
+        when = month if t.period == "month" else day
+        frame = pd.DataFrame({"symbol": ["BTCUSDT"], t.time_col: [_time_value(t, when)]})
+        layout.write(frame.head(0) if t.name == empty else frame, t.layer, t.name, "BTCUSDT", when)
+    rows = {r.table: r for r in st.freshness(layout.root, NOW, dt.timedelta(hours=36))}
+    assert set(rows) == set(tables.TABLES) - {never}
+    assert rows["validation_monthly"].latest == dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+    assert rows["validation_monthly"].missing_days == []                # April ended and is there; May has not ended
+    assert rows["volume_profile"].latest == dt.datetime(2026, 5, 10, tzinfo=dt.UTC)
+    assert rows["klines"].latest == dt.datetime(2026, 5, 10, 12, tzinfo=dt.UTC) and not rows["klines"].stale
+    assert rows[empty].latest is None and rows[empty].age is None
+    june = st.freshness(layout.root, dt.datetime(2026, 6, 2, tzinfo=dt.UTC), dt.timedelta(hours=36))
+    assert [r.missing_days for r in june if r.table == "validation_monthly"] == [[dt.date(2026, 5, 1)]]
+
+    for fmt in ("table", "json"):
+        proc = subprocess.run([sys.executable, "-m", "liq_pipeline.cli", "status", "--data-dir", str(layout.root),
+                               "--as-of", NOW.isoformat(), "--format", fmt], capture_output=True, text=True,
+                              env={"DAGSTER_HOME": str(tmp_path / "no_instance"), "PATH": ""})
+        assert proc.returncode == 1 and proc.stderr == "", proc.stderr            # funding was never made
+        if fmt == "json":
+            report = json.loads(proc.stdout)
+            assert report["never_made"] == [never]
+            assert {d["table"] for d in report["datasets"]} == set(tables.TABLES) - {never}
+        else:
+            assert "validation_monthly       BTCUSDT    2026-04-01 00:00" in proc.stdout
+            assert f"{never:24s} -          never made  STALE" in proc.stdout

@@ -36,7 +36,7 @@ class Freshness:
     symbol: str
     latest: dt.datetime | None         # the newest timestamp stored
     age: dt.timedelta | None
-    missing_days: list[dt.date]        # among the last GAP_DAYS days up to yesterday, from the first day held
+    missing_days: list[dt.date]        # days (a monthly table: months) absent in the last GAP_DAYS days
     judged: bool
     stale: bool
 
@@ -45,9 +45,35 @@ def _latest_time(path: Path, column: str) -> dt.datetime | None:
     value = _column_max(path, column)
     if value is None:
         return None
-    if isinstance(value, str):        # a date column (the volume profile's)
-        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, str):        # a period written as text: a day (the volume profile's) or a month (a roll-up's)
+        value = period_start(value)
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def period_start(value: str) -> dt.datetime:
+    """The start (UTC) of a period column's value: 'YYYY-MM-DD' a day, 'YYYY-MM' a month."""
+    try:
+        return dt.datetime.strptime(value, "%Y-%m" if len(value) == 7 else "%Y-%m-%d").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither a day (YYYY-MM-DD) nor a month (YYYY-MM)") from None
+
+
+def _month(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _missing(period: str, stored: list[dt.date], yesterday: dt.date) -> list[dt.date]:
+    """The periods absent in the last GAP_DAYS days up to yesterday, from the first one held. A monthly table's
+    period is a month (stored under its first day): one is missing once it has ended without its partition."""
+    if period == "month":
+        last_ended = _month(yesterday + dt.timedelta(days=1)) - dt.timedelta(days=1)
+        months, m = [], _month(max(stored[0], yesterday - dt.timedelta(days=GAP_DAYS - 1)))
+        while m <= _month(last_ended):
+            months.append(m)
+            m = _month(m + dt.timedelta(days=32))
+        return [m for m in months if m >= stored[0] and m not in set(stored)]
+    window = [yesterday - dt.timedelta(days=i) for i in range(GAP_DAYS)]
+    return sorted(d for d in window if d >= stored[0] and d not in set(stored))
 
 
 def _column_max(path: Path, column: str):
@@ -77,9 +103,7 @@ def freshness(root: Path, now: dt.datetime, max_age: dt.timedelta) -> list[Fresh
                 latest = _latest_time(sym_dir / f"date={day}" / "data.parquet", t.time_col)
                 if latest is not None:
                     break
-            window = [yesterday - dt.timedelta(days=i) for i in range(GAP_DAYS)]
-            have = set(days)
-            missing = sorted(d for d in window if d >= days[0] and d not in have)
+            missing = _missing(t.period, days, yesterday)
             age = now - latest if latest is not None else None
             judged = t.name in JUDGED
             out.append(Freshness(t.name, sym_dir.name[7:], latest, age, missing, judged,
