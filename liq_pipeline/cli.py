@@ -106,14 +106,17 @@ def main() -> None:
 @click.option("--agg-trades", is_flag=True, help="Also aggTrades: over REST (binance/auto; heavy) or from the simulator.")
 @click.option("--bracket-fallback", is_flag=True,
               help="Run a symbol with no bracket table on the fallback tiers (stated in the model's metadata) "
-                   "instead of refusing it. The simulated source always does.")
+                   "instead of refusing it.")
+@click.option("--any-symbol", is_flag=True,
+              help="--source simulated: also simulate a symbol with no bracket table (on the fallback tiers); "
+                   "without it, such a symbol is refused as a typo would be.")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="in_process", show_default=True,
               help="Inside each run: one process, independent assets in parallel processes, or each step a Celery "
                    "task for the workers on --broker (`liq worker`).")
 @click.option("--broker", envvar=CELERY_BROKER_VAR, default=DEFAULT_CELERY_BROKER, show_default=True,
               help=f"Celery broker and result backend of --executor celery (${CELERY_BROKER_VAR}).")
 def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades, bracket_fallback,
-        executor, broker) -> None:
+        any_symbol, executor, broker) -> None:
     """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse: one Dagster run per
     symbol over the whole range, symbols in parallel, through the instance in $DAGSTER_HOME."""
     # A launcher started in the background may hand down SIGTERM ignored, and an ignored signal stays ignored in
@@ -137,6 +140,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
         _fail(str(exc))
     storage_cfg = {"data_dir": str(root)}
     source_cfg = {"kind": source, "agg_trades": agg_trades, "bracket_fallback": bracket_fallback,
+                  **({"any_symbol": True} if any_symbol else {}),
                   **({"intervals": ivs} if ivs else {}),
                   **({"path": str(Path(source_path).resolve())} if source_path else {})}
     if source == "simulated":
@@ -202,8 +206,9 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     click.echo(f"liq run: source={source} symbols={','.join(syms)} days={days[0]}..{days[-1]} ({len(days)})")
     click.echo(f"  data root: {root}\n  dagster instance: {home}")
     for sym in fallback:
-        click.echo(f"  {sym}: no bracket table of its own: runs on the FALLBACK tiers (lib/brackets; the model's "
-                   f"metadata says so; `liq brackets refresh` fetches Binance's)")
+        why = "--any-symbol: simulated" if any_symbol else "no bracket table of its own: runs"
+        click.echo(f"  {sym}: {why} on the FALLBACK tiers (lib/brackets; the model's metadata says so; "
+                   f"`liq brackets refresh` fetches Binance's)")
     for sym, hist in history.items():
         if hist:
             click.echo(f"  {sym}: first day starts warm: history {hist[0]}..{hist[-1]} ({len(hist)} days of "

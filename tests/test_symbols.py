@@ -184,7 +184,7 @@ def test_any_symbol_gets_its_own_simulated_market():
 def test_a_simulated_market_names_the_tiers_it_trades_on(tmp_path):
     from liq_pipeline.lib.sim.source import SimulatedSource
 
-    src = SimulatedSource(tmp_path, lambda s: scenario_for(s, days=1, start="2026-04-05"))
+    src = SimulatedSource(tmp_path, lambda s: scenario_for(s, days=1, start="2026-04-05"), any_symbol=True)
     pulled, _ = (src.pull("klines", sym, dt.date(2026, 4, 5)) for sym in ("SOLUSDT", "PEPEUSDT"))
     meta = {sym: json.loads((src.market(sym).mirror / "scenario.json").read_text()) for sym in ("SOLUSDT", "PEPEUSDT")}
     assert meta["SOLUSDT"]["brackets"] == "brackets-SOLUSDT-2026-10-07.csv (shipped)"
@@ -251,3 +251,34 @@ def test_refresh_top_n_ranks_trading_perpetuals_by_open_interest_in_usd(bracket_
     assert "largest perpetuals by open interest: BTCUSDT $7.00B, ETHUSDT $6.80B" in run.output
     written = sorted(p.name.split("-")[1] for p in bracket_dir.iterdir())
     assert written == ["BTCUSDT", "ETHUSDT"]
+
+
+@pytest.mark.parametrize("kind", ["simulated", "files", "archive", "binance", "auto"])
+def test_a_typo_is_refused_on_every_source(kind, real, tmp_path):
+    """What `liq run` asks each source before a symbol becomes a partition: a typo of a real symbol is no market."""
+    from liq_pipeline.defs.resources import SourceResource
+
+    day = dt.date(2026, 4, 5)
+    with FakeBinance(archive_root=real) as fake:
+        src = SourceResource(kind=kind, path=str(real), archive_url=f"{fake.url}/data", rest_url=fake.url,
+                             intervals=["1h"] if kind != "simulated" else None, sim_start=str(day),
+                             sim_days=1).open(tmp_path / "raw")
+        src.check_symbol("BTCUSDT", day)                                  # the real one is there
+        with pytest.raises(InputError, match="symbol BTCUSDX: "):
+            src.check_symbol("BTCUSDX", day)
+    assert not (tmp_path / "raw").exists() or not any("BTCUSDX" in str(p) for p in (tmp_path / "raw").rglob("*"))
+
+
+def test_the_simulated_market_runs_a_symbol_without_a_table_only_when_asked_and_says_so(dagster_env):
+    args = ("run", "--source", "simulated", "--symbols", "PEPEUSDT", "--start", "2026-04-05", "--end", "2026-04-05")
+    typo = liq(*args, env_root=dagster_env, check=False)
+    assert typo.returncode == 1 and typo.stdout == "", typo.stdout
+    assert typo.stderr.count("symbol PEPEUSDT: the simulated market has no bracket table for it") == 1, typo.stderr
+    assert "--any-symbol" in typo.stderr
+    with dg.DagsterInstance.get() as instance:
+        assert not instance.has_dynamic_partition("symbol", "PEPEUSDT")
+    asked = liq(*args, "--any-symbol", env_root=dagster_env)
+    assert "PEPEUSDT: --any-symbol: simulated on the FALLBACK tiers" in asked.stdout
+    with pytest.raises(AssertionError, match="any_symbol: only the simulated market"):
+        liq("run", "--source", "files", "--path", str(dagster_env), "--symbols", "PEPEUSDT", "--any-symbol",
+            "--start", "2026-04-05", "--end", "2026-04-05", env_root=dagster_env)

@@ -51,7 +51,10 @@ class SourceResource(dg.ConfigurableResource):
     sim_days: int = Field(default=30, ge=1, le=3660, description="Simulated market: days simulated")
     bracket_fallback: bool = Field(default=False, description="A symbol with no bracket table of its own runs on the "
                                    "fallback tiers (lib/brackets; the model's metadata says so) instead of being "
-                                   "refused. The simulated source always does: its exchange trades on them")
+                                   "refused")
+    any_symbol: bool = Field(default=False, description="Simulated market: also a symbol with no bracket table of "
+                             "its own (its exchange then trades on the fallback tiers, and the model says so); "
+                             "unset, a symbol it has no table for is refused like a typo")
 
     def market(self) -> str:
         """Whose defaults the estimator takes (lib/model/config.MARKET_DEFAULTS): the simulated market's, or real
@@ -59,7 +62,14 @@ class SourceResource(dg.ConfigurableResource):
         return "simulated" if self.kind == SourceKind.simulated else "real"
 
     def bracket_fallback_allowed(self) -> bool:
-        return self.bracket_fallback or self.kind == SourceKind.simulated
+        return self.bracket_fallback or self.any_symbol
+
+    @model_validator(mode="after")
+    def _any_symbol_is_simulated(self):
+        if self.any_symbol and self.kind != SourceKind.simulated:
+            raise ValueError("any_symbol: only the simulated market makes up a symbol's market; every other source "
+                             "confirms a symbol itself (--bracket-fallback runs one without a bracket table)")
+        return self
 
     @field_validator("intervals")
     @classmethod
@@ -109,7 +119,7 @@ class SourceResource(dg.ConfigurableResource):
             return AutoSource(ArchiveSource(raw_root, self.archive_url, ivs),
                               BinanceRestSource(raw_root, self.rest_url, ivs, agg_trades=self.agg_trades))
         from ..lib.sim.source import SimulatedSource
-        return SimulatedSource(raw_root, self.scenario, ivs)
+        return SimulatedSource(raw_root, self.scenario, ivs, any_symbol=self.any_symbol)
 
     def scenario(self, symbol: str):
         """The simulated market of `symbol` (each symbol its own: lib/sim/profiles)."""

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from .. import brackets
 from ..errors import InputError
 from ..params import ParameterError, parse_symbol
 from ..sources.base import Pull, RawFile
@@ -24,8 +25,9 @@ class SimulatedSource:
     """Every symbol's market: `scenario` is one Scenario (that symbol only) or a function of the symbol."""
     name = "simulated"
 
-    def __init__(self, raw_root: Path, scenario: Scenario | Callable[[str], Scenario], intervals: list[str] | None = None):
-        self.raw_root, self.intervals = raw_root, intervals
+    def __init__(self, raw_root: Path, scenario: Scenario | Callable[[str], Scenario], intervals: list[str] | None = None,
+                 any_symbol: bool = False):
+        self.raw_root, self.intervals, self.any_symbol = raw_root, intervals, any_symbol
         self._scenario_for = scenario if callable(scenario) else None
         self._only = None if callable(scenario) else scenario
         self._markets: dict[str, ScenarioMarket] = {}
@@ -38,13 +40,21 @@ class SimulatedSource:
         return self._markets[symbol]
 
     def check_symbol(self, symbol: str, day: dt.date | None = None) -> None:
-        """Any well-formed symbol gets a market (with its own scenario); a fixed scenario has only its own."""
+        """A symbol with a bracket table gets a market of its own (its own scenario); another well-formed one only
+        when asked for (`any_symbol`), so a typo is refused like on every other source. A fixed scenario has only
+        its own symbol."""
         try:
             parse_symbol(symbol)
         except ParameterError as exc:
             raise InputError(str(exc)) from None
-        if self._only is not None and symbol != self._only.symbol:
-            raise InputError(f"symbol {symbol}: the simulated scenario is for {self._only.symbol}")
+        if self._only is not None:
+            if symbol != self._only.symbol:
+                raise InputError(f"symbol {symbol}: the simulated scenario is for {self._only.symbol}")
+            return
+        known = brackets.known_symbols()
+        if symbol not in known and not self.any_symbol:
+            raise InputError(f"symbol {symbol}: the simulated market has no bracket table for it (it has "
+                             f"{', '.join(known)}); a typo? --any-symbol simulates it on the fallback tiers")
 
     def has_day(self, symbol: str, day: dt.date) -> bool:
         return self.market(symbol).has_day(symbol, day)

@@ -81,6 +81,13 @@ class MirrorSource:
                 raise InputError(f"symbol {symbol}: the source has no {iv} klines for it on {day} "
                                  f"(looked in {self.origin(str(layout.kline_dirs(symbol)[0]))}); is it a USD-M symbol?")
             return
+        if self.intervals:      # asked-for intervals are not looked up: the symbol's folder must still list one
+            found = {n for d in layout.kline_dirs(symbol) for n in (self.listdir(str(d)) or [])}
+            if not found & set(self.intervals):
+                raise InputError(f"symbol {symbol}: no {','.join(self.intervals)} klines in "
+                                 f"{self.origin(str(layout.kline_dirs(symbol)[0].parent))} (unknown symbol, or a "
+                                 f"folder not in the archive layout)")
+            return
         self._kline_intervals(symbol)
 
     def has_day(self, symbol: str, day: dt.date) -> bool:
