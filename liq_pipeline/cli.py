@@ -37,6 +37,9 @@ storage:
 # a 65-day run stored 1,430 of them before its first step (15 s). Dagster's own switch; the cost is that a
 # failed range run leaves its partitions "missing", not "failed", in the UI (the run itself shows the failure).
 PLANNED_AS_RANGE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+DAGSTER_UI = "http://127.0.0.1:3000"           # where `make dev` serves the UI
+RUN_PURPOSE = {"history": "the history before the first day", "days": "the days", "months": "the months' roll-up",
+               "warehouse": "the warehouse with the roll-up"}
 
 
 def _dagster_home_path() -> Path:
@@ -215,12 +218,13 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
                        f"klines, OI, funding) pulled first")
     t0 = time.monotonic()
     months = launch.completed_months(days[0], days[-1])
-    total = (launch.job_size() * len(days) + (len(months) + 1 if months else 0)) * len(syms) + \
-        len(launch.HISTORY_ASSETS) * sum(map(len, history.values()))
+    # one unit, in the bar and the summary: materialisations (a partition of one asset)
+    per_symbol = launch.job_size() * len(days) + (len(months) + 1 if months else 0)
+    total = per_symbol * len(syms) + len(launch.HISTORY_ASSETS) * sum(map(len, history.values()))
     with _own_stderr() as terminal:
         console = Console(file=terminal)
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("partitions·assets"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                      TextColumn("materialisations"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                       console=console, transient=not console.is_terminal,
                       # the bar moves once a poll (≥ 1 s): rich's default of 10 renders a second cost the run's
                       # thread CPU for a clock; where no terminal shows the bar, it needs none
@@ -232,14 +236,19 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
                                      history=history)
     failed = [o for o in outcomes if not o.success]
     for o in outcomes:
-        click.echo(f"  {o.symbol} {days[0]}..{days[-1]}: {'ok' if o.success else 'FAILED'} (run {o.run_id[:8]})")
+        click.echo(f"  {o.symbol} {days[0]}..{days[-1]}: {'ok' if o.success else 'FAILED'}")
+        for r in o.runs:
+            click.echo(f"    {r.job} ({RUN_PURPOSE[r.purpose]}): {'ok' if r.success else 'FAILED'}  "
+                       f"{DAGSTER_UI}/runs/{r.run_id}")
     if failed:
         _fail("\n".join(f"{o.symbol} (run {o.run_id}):\n  " + "\n  ".join(o.errors or ["run failed (see the Dagster UI)"])
                          for o in failed))
     from .lib import warehouse
     cols, rows = warehouse.query(root, "SELECT table_name FROM information_schema.tables ORDER BY 1")
     data_flag = "" if data_dir is None and not os.environ.get("LIQ_DATA_DIR") else f" --data-dir {root}"
-    click.echo(f"done in {time.monotonic() - t0:.1f} s: {len(days) * len(syms)} partitions. Outputs:")
+    click.echo(f"done in {time.monotonic() - t0:.1f} s: {total} materialisations ({len(days)} day(s) × {len(syms)} "
+               f"symbol(s) × {launch.job_size()} assets" + (f", {len(months)} month(s)" if months else "") +
+               (", the history first" if any(history.values()) else "") + "). Outputs:")
     click.echo(f"  clean Parquet: {root / 'clean'}\n  model Parquet: {root / 'model'}\n"
                f"  warehouse:     {storage.warehouse_path(root)} ({', '.join(r[0] for r in rows)})")
     click.echo(f"  query it:      liq sql \"SELECT symbol, count(*) FROM klines GROUP BY 1\"{data_flag}")
@@ -247,7 +256,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     for m in months:
         click.echo(f"  {m:%Y-%m} report: {storage.DataLayout(root).reports(syms[0]) / f'{m:%Y-%m}' / 'audit.md'}; "
                    f"liq grade --symbol {syms[0]} --month {m:%Y-%m}{data_flag}")
-    click.echo("  the runs:      make dev  (Dagster UI on http://127.0.0.1:3000)")
+    click.echo(f"  the runs:      make dev, then the links above (the Dagster UI on {DAGSTER_UI})")
 
 
 @main.command()
@@ -257,7 +266,8 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
 @click.option("--model", type=click.Choice(MODELS), default=MODELS[0], show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "png", "html"]), default="table",
               show_default=True, help="png: a picture; html: one self-contained interactive page (zoom, hover).")
-@click.option("--out", default=None, help="Where the PNG or HTML goes (default data/reports/SYM/heatmap-MODEL-TF.png|html).")
+@click.option("--out", default=None, help="Write to this file instead of printing (png and html: default "
+                                          "data/reports/SYM/heatmap-MODEL-TF.png|html).")
 @data_dir_option
 def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     """Liquidation levels over a timeframe: now and the window's peak per price bucket, or a heatmap picture."""
@@ -273,26 +283,30 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         _fail(f"--at: {at!r} is not an ISO-8601 time ({exc})" if "symbol" not in str(exc) else str(exc))
     at_ts = (at_ts.astimezone(dt.UTC) if at_ts.tzinfo else at_ts.replace(tzinfo=dt.UTC)) if at_ts else None
     root = _root(data_dir)
-    from .lib import warehouse
     try:
-        con = warehouse.connect_read_only(root)
+        view = _heatmap_view(root, sym, model, at_ts, timeframe, window=fmt in ("png", "html"))
     except FileNotFoundError as exc:
         _fail(str(exc))
-    view = levels_query.query(con, sym, model, at_ts, timeframe, window=fmt in ("png", "html"))
     if view is None or not view.levels:
         _fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
               f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {storage.warehouse_path(root)}")
     when, price = view.ts, view.price
+    # a timeframe longer than the history held shows what there is, and says so
+    short = (f"the data holds {view.covered / dt.timedelta(days=1):.1f} days of the {timeframe}, from "
+             f"{view.first:%Y-%m-%d %H:%M} UTC") if view.short_of_timeframe else ""
     if fmt in ("png", "html"):
         from .lib import plots
         path = Path(out) if out else root / "reports" / sym / f"heatmap-{model}-{timeframe}.{fmt}"
-        title = f"{sym} estimated liquidation heatmap ({model} model), {timeframe} to {when:%Y-%m-%d %H:%M} UTC"
+        title = f"{sym} estimated liquidation heatmap ({model} model), {timeframe} to {when:%Y-%m-%d %H:%M} UTC" + \
+            (f"; {short}" if short else "")
         (plots.heatmap_png if fmt == "png" else plots.heatmap_html)(view.window_frame(), title, path)
         click.echo(str(path))
-    elif fmt == "json":
+        return
+    if fmt == "json":
         import json
-        click.echo(json.dumps({"symbol": sym, "model": model, "timeframe": timeframe, "ts": when.isoformat(),
-                               "price": price, "levels": view.levels}, indent=1))
+        text = json.dumps({"symbol": sym, "model": model, "timeframe": timeframe, "ts": when.isoformat(),
+                           "from": view.first.isoformat(), "covers_timeframe": not short, "price": price,
+                           "levels": view.levels}, indent=1) + "\n"
     elif fmt == "csv":
         import csv
         import io
@@ -301,19 +315,42 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         writer = csv.DictWriter(buf, [*lead, *levels_query.LEVEL_COLUMNS], lineterminator="\n")
         writer.writeheader()
         writer.writerows({**lead, **level} for level in view.levels)
-        click.echo(buf.getvalue(), nl=False)
+        text = buf.getvalue()
     else:
-        from .lib.contracts import price_decimals
-        d = price_decimals(price)
-        click.echo(f"{sym} {model} model, {timeframe}, snapshot {when:%Y-%m-%d %H:%M} UTC, price {price:,.{d}f}")
-        click.echo(f"{'price range':>23s} {'long $M':>9s} {'short $M':>9s} {'peak L $M':>10s} {'peak S $M':>10s}")
-        marked = False
-        for r in view.levels:
-            if not marked and r["price_low"] < price:
-                click.echo(f"{'— price ' + format(price, f',.{d}f') + ' —':^23s}")
-                marked = True
-            click.echo(f"{r['price_low']:>11,.{d}f}–{r['price_high']:<11,.{d}f} {r['long_usd'] / 1e6:9.2f} "
-                       f"{r['short_usd'] / 1e6:9.2f} {r['long_peak_usd'] / 1e6:10.2f} {r['short_peak_usd'] / 1e6:10.2f}")
+        text = _heatmap_table(view, sym, model, timeframe, short)
+    if out:         # every format goes where --out says; the picture formats above print their path too
+        storage.write_bytes_atomic(Path(out), text.encode())
+        click.echo(out)
+    else:
+        click.echo(text, nl=False)
+
+
+def _heatmap_table(view, sym: str, model: str, timeframe: str, short: str) -> str:
+    from .lib.contracts import price_decimals
+
+    price = view.price
+    d = price_decimals(price)
+    lines = [f"{sym} {model} model, {timeframe}, snapshot {view.ts:%Y-%m-%d %H:%M} UTC, price {price:,.{d}f}"
+             + (f" ({short})" if short else ""),
+             f"{'price range':>23s} {'long $M':>9s} {'short $M':>9s} {'peak L $M':>10s} {'peak S $M':>10s}"]
+    marked = False
+    for r in view.levels:
+        if not marked and r["price_low"] < price:
+            lines.append(f"{'— price ' + format(price, f',.{d}f') + ' —':^23s}")
+            marked = True
+        lines.append(f"{r['price_low']:>11,.{d}f}–{r['price_high']:<11,.{d}f} {r['long_usd'] / 1e6:9.2f} "
+                     f"{r['short_usd'] / 1e6:9.2f} {r['long_peak_usd'] / 1e6:10.2f} {r['short_peak_usd'] / 1e6:10.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def _heatmap_view(root, *args, **kwargs):
+    """The query on a connection that lives in this frame only: a frame that outlives its command (matplotlib's
+    imports keep one reachable through a cycle) would hold the connection past exit, where DuckDB reports it leaked."""
+    from .lib import warehouse
+    from .lib.model import levels_query
+
+    with contextlib.closing(warehouse.connect_read_only(root)) as con:
+        return levels_query.query(con, *args, **kwargs)
 
 
 @main.command()

@@ -60,10 +60,13 @@ def test_simulated_run_end_to_end(tmp_path):
     assert "BTCUSDT 2026-04-05..2026-04-06: ok" in stdout and "liq sql" in stdout
     # the progress bar moves while the run goes: it froze at 0 while the run captured the process's stderr, and
     # showed only the range's end (42 or 44 of 46) before the last run's
-    counts = {(int(a), int(b)) for a, b in re.findall(r"(\d+)/(\d+) partitions·assets", terminal)}
+    counts = {(int(a), int(b)) for a, b in re.findall(r"(\d+)/(\d+) materialisations", terminal)}
     total = max(b for _, b in counts)
     moving = sorted(d for d, _ in counts if 0 < d < total)
     assert (total, total) in counts and len(moving) >= 2 and moving[0] <= total // 2, sorted(counts)
+    # the summary counts in the bar's unit and names every run it launched, with its page in the UI
+    assert re.search(rf"done in [\d.]+ s: {total} materialisations", stdout), stdout
+    assert re.findall(r"daily_job \(the days\): ok  http://127\.0\.0\.1:3000/runs/[0-9a-f-]{36}\n", stdout), stdout
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     q = lambda sql: con.execute(sql).fetchall()
     assert q("SELECT count(*), min(interval), max(interval) FROM klines") == [(2 * 1440, "1m", "1m")]

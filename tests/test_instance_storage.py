@@ -139,3 +139,30 @@ def test_an_assets_index_row_is_written_by_the_events_that_leave_it_as_the_whole
              event("a", "PLANNED")]
     kept = _last_of_each_kind(batch, [10, 11, 12, 13, 14, 15])
     assert [(e.name, i) for e, i in kept] == [("a:OBS", 11), ("a:MAT", 13), ("b:MAT", 14), ("a:PLANNED", 15)]
+
+
+DATE_SYMBOL = dg.MultiPartitionsDefinition({"date": dg.DailyPartitionsDefinition("2026-01-01", end_date="2026-02-01"),
+                                            "symbol": dg.StaticPartitionsDefinition(["BTCUSDT"])})
+
+
+@dg.asset(partitions_def=DATE_SYMBOL, backfill_policy=dg.BackfillPolicy.single_run())
+def book(context: dg.AssetExecutionContext):
+    return dg.MaterializeResult()
+
+
+def test_a_range_of_date_symbol_partitions_is_stored_in_day_order(tmp_path, monkeypatch):
+    """Dagster hands a multi-partitioned range's materialisations over in a set's order: the UI's latest
+    materialisation of the asset was a day from the middle of the range. Stored in day order, it is the last day."""
+    monkeypatch.setenv(EVENT_BATCH_SIZE_VAR, EVENT_BATCH_SIZE)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DEFAULT_DAGSTER_YAML.replace("env: DAGSTER_HOME", str(home)))
+    instance = dg.DagsterInstance.from_config(str(home))
+    result = dg.materialize([book], instance=instance,
+                            tags={"dagster/asset_partition_range_start": "2026-01-01|BTCUSDT",
+                                  "dagster/asset_partition_range_end": "2026-01-31|BTCUSDT"})
+    assert result.success
+    key = dg.AssetKey("book")
+    assert instance.get_latest_materialization_event(key).dagster_event.partition == "2026-01-31|BTCUSDT"
+    stored = [m.partition_key for m in instance.fetch_materializations(key, limit=100).records]   # newest first
+    assert stored == sorted(stored, reverse=True) and len(stored) == 31

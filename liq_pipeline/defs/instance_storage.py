@@ -53,6 +53,16 @@ def _last_of_each_kind(events: Sequence[EventLogEntry], ids: Sequence[int]) -> l
     return [(events[i], ids[i]) for i in sorted(last.values())]
 
 
+def _in_partition_order(events: Sequence[EventLogEntry]) -> list[EventLogEntry]:
+    """A range step's events, each asset's in partition order (date|symbol keys sort by day). Dagster hands them
+    over in the order of a set of partition keys; stored so, they share one timestamp and the UI's "latest
+    materialization" (the highest storage id) was a day from the middle of the range."""
+    first_seen: dict = {}
+    for e in events:
+        first_seen.setdefault(e.dagster_event.asset_key, len(first_seen))
+    return sorted(events, key=lambda e: (first_seen[e.dagster_event.asset_key], e.dagster_event.partition or ""))
+
+
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     """SqliteEventLogStorage with a reused engine per file, NORMAL synchronous commits and batched writes."""
 
@@ -97,6 +107,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS for e in events):
             super().store_event_batch(events)                 # one by one, as Dagster would
             return
+        events = _in_partition_order(events)
         inserts = [self.prepare_insert_event(e) for e in events]
         with self.run_connection(events[0].run_id) as conn:
             for insert in inserts:

@@ -57,11 +57,27 @@ def job_size() -> int:
 
 
 @dataclasses.dataclass
-class RunOutcome:
-    symbol: str
+class LaunchedRun:
+    job: str            # the job, and what the run did when it was not the range itself
+    purpose: str
     run_id: str
     success: bool
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    symbol: str
+    runs: list[LaunchedRun]      # every run launched for the symbol, in order; the last one failed if any did
     errors: list[str]
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.runs)
+
+    @property
+    def run_id(self) -> str:
+        """The run that failed, else the last one."""
+        return self.runs[-1].run_id
 
 
 PRELOAD = "liq_pipeline.definitions"
@@ -94,20 +110,22 @@ def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict,
     heap.tune_collector()
     parallel.start(len(history) + (last - first).days + 1)      # the step workers get ready while the raw steps pull
     daily, monthly = dg.reconstructable(daily_job_definition), dg.reconstructable(monthly_job_definition)
-    runs = ([(daily, history[0], history[-1], {HISTORY_TAG: "true"}, HISTORY_ASSETS)] if history else []) + \
-        [(daily, first, last, {}, None)]
+    runs = ([(daily, "history", history[0], history[-1], {HISTORY_TAG: "true"}, HISTORY_ASSETS)] if history else []) + \
+        [(daily, "days", first, last, {}, None)]
     months = completed_months(first, last)
     if months:
-        runs += [(monthly, months[0], months[-1], {}, None), (daily, last, last, {}, [WAREHOUSE])]
+        runs += [(monthly, "months", months[0], months[-1], {}, None),
+                 (daily, "warehouse", last, last, {}, [WAREHOUSE])]
+    launched = []
     with dg.DagsterInstance.get() as instance:
-        for job, run_first, run_last, extra, selection in runs:
+        for job, purpose, run_first, run_last, extra, selection in runs:
             result = dg.execute_job(job, instance=instance, run_config=config,
                                     tags={**range_tags(run_first, run_last, symbol), **tags, **extra},
                                     asset_selection=selection)
+            launched.append(LaunchedRun(result.job_def.name, purpose, result.run_id, result.success))
             if not result.success:
                 break
-        return RunOutcome(symbol, result.run_id, result.success,
-                          [] if result.success else run_errors(instance, result.run_id))
+        return RunOutcome(symbol, launched, [] if result.success else run_errors(instance, result.run_id))
 
 
 def run_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:

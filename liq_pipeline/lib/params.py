@@ -41,10 +41,13 @@ def parse_date(value: str | dt.date, param: str = "date") -> dt.date:
     if isinstance(value, dt.date):
         d = value
     else:
+        text = str(value).strip()
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ParameterError(f"{param}: {value!r} is not a date in YYYY-MM-DD form")
         try:
-            d = dt.date.fromisoformat(str(value).strip())
-        except ValueError:
-            raise ParameterError(f"{param}: {value!r} is not a date in YYYY-MM-DD form") from None
+            d = dt.date.fromisoformat(text)
+        except ValueError as exc:        # the form is right, the day is not in the calendar
+            raise ParameterError(f"{param}: {value!r} is no such day ({exc})") from None
     if d < EARLIEST_DATE:
         raise ParameterError(f"{param}: {d} is before {EARLIEST_DATE}, when USD-M perpetuals began")
     return d

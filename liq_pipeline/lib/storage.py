@@ -147,6 +147,18 @@ def warehouse_path(root) -> Path:
     return cache_dir(root) / "warehouse.duckdb"
 
 
+def _file_mode() -> int:
+    """The mode a file created here would get under this process's umask. The atomic writers' temp files are made
+    0600 (mkstemp); renamed into place as they are, every output was private to its writer whatever the umask."""
+    try:        # Linux reports the umask without setting it (os.umask would change it for every thread a moment)
+        status = Path("/proc/self/status").read_text()
+        mask = int(re.search(r"^Umask:\s*([0-7]+)", status, re.M).group(1), 8)
+    except (OSError, AttributeError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder and rename: readers never see half a file. On object storage, one
     PUT of the whole bytes does the same."""
@@ -156,6 +168,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -207,6 +220,7 @@ def write_partition(df: pd.DataFrame, root: Path, layer: str, table: str, symbol
     for stale in path.parent.glob(".data.*.parquet.tmp"):     # left by a killed run (one writer per root)
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".data.", suffix=".parquet.tmp")
+    os.fchmod(fd, _file_mode())
     os.close(fd)
     try:
         pq.write_table(table_, tmp, compression="zstd")

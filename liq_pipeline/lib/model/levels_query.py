@@ -35,6 +35,18 @@ class HeatmapView:
     levels: list[dict]              # LEVEL_COLUMNS, highest price first: at the snapshot, and the window's peak
     window: list[tuple]             # WINDOW_COLUMNS (ts in epoch ms): every snapshot of the window, by bucket
     mult: int                       # buckets of the timeframe, in BUCKETs
+    first: dt.datetime | None = None    # the window's earliest snapshot
+    asked: dt.timedelta | None = None   # the timeframe's span
+    stride: dt.timedelta | None = None  # the time between the window's snapshots
+
+    @property
+    def covered(self) -> dt.timedelta | None:
+        """How much of the timeframe the data fills: less than asked where the warehouse's history is shorter."""
+        return None if self.first is None else self.ts - self.first + self.stride
+
+    @property
+    def short_of_timeframe(self) -> bool:
+        return self.covered is not None and self.asked is not None and self.covered < self.asked
 
     def window_frame(self):
         """The window as a frame with each bucket's price range (what plots.heatmap_png/html draw)."""
@@ -97,7 +109,7 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
         {window_ctes}
         SELECT side, b, max(usd), sum(usd) FILTER (WHERE lv.ts = now.t), any_value(epoch_ms(now.t)),
                (SELECT any_value(price) FROM lv, now WHERE lv.ts = now.t),
-               (SELECT min(price) FROM lv), (SELECT max(price) FROM lv)
+               (SELECT min(price) FROM lv), (SELECT max(price) FROM lv), (SELECT epoch_ms(min(ts)) FROM lv)
         FROM lv, now GROUP BY side, b
     """, args).fetchall()
     if not rows:
@@ -126,4 +138,5 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
             WHERE exp(b * $mult * {LOG_BUCKET}) BETWEEN $path_lo AND $path_hi
             ORDER BY lv.ts, side, b
         """, {**args, "path_lo": path_lo, "path_hi": path_hi}).fetchall()
-    return HeatmapView(when, price_now, levels, picture, mult)
+    first = dt.datetime.fromtimestamp(rows[0][8] / 1000, dt.UTC)
+    return HeatmapView(when, price_now, levels, picture, mult, first, span_of, stride)
