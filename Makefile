@@ -7,14 +7,17 @@ START ?= 2026-04-05
 END ?= 2026-05-04
 SYMBOLS ?= BTCUSDT
 
-.PHONY: setup run test test-fast dev bench
+.PHONY: setup test-deps run test test-fast dev bench
 
+# Python packages only (the locked environment, test tools included): `make run` needs nothing but python3.
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --extra dev --compile-bytecode
-	@# Redis: the Celery executor's broker (its test starts one on 127.0.0.1); Debian's package where missing
+
+# What only the tests need beyond Python: Redis, the Celery executor's broker (its test starts one on 127.0.0.1).
+test-deps: setup
 	@command -v redis-server >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
-		echo "installing redis-server (Debian package)"; \
+		echo "installing redis-server (Debian package, for the Celery test)"; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 ## The whole pipeline on the built-in simulated market (no network), into ./data and ./dagster_home.
@@ -22,16 +25,16 @@ run: setup
 	$(VENV)/bin/liq run --source simulated --symbols $(SYMBOLS) --start $(START) --end $(END)
 
 ## Every test, the slow end-to-end ones included.
-test: setup
+test: test-deps
 	$(VENV)/bin/python -m pytest -q -n auto --dist worksteal --durations=15
 
 ## Unit and asset tests only (skips the end-to-end runs).
-test-fast: setup
+test-fast: test-deps
 	$(VENV)/bin/python -m pytest -q -n auto --dist worksteal -m "not slow"
 
-## The Dagster UI on http://127.0.0.1:3000 (lineage, partitions, checks, reruns).
+## The Dagster UI on http://127.0.0.1:3000 (lineage, partitions, checks, reruns); Ctrl-C stops it.
 dev: setup
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/dagster_home} DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1 DAGSTER_EVENT_BATCH_SIZE=1000 $(VENV)/bin/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/dagster_home} exec $(VENV)/bin/liq ui
 
 bench: setup
 	$(VENV)/bin/python bench/run_all.py

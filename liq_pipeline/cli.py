@@ -495,6 +495,26 @@ def worker(broker, concurrency, name) -> None:
     os.execve(sys.executable, args, env)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to serve on (loopback unless told).")
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
+def ui(host, port) -> None:
+    """The Dagster UI and daemon (`dg dev`) on the instance in $DAGSTER_HOME: lineage, partitions, checks, runs,
+    reruns, backfills, schedules. Stops on Ctrl-C (SIGINT) or SIGTERM."""
+    project = Path(__file__).resolve().parent.parent
+    if "[tool.dg]" not in ((project / "pyproject.toml").read_text() if (project / "pyproject.toml").exists() else ""):
+        _fail(f"ui: `dg dev` runs from the project's checkout (its pyproject.toml); none at {project}")
+    home = _dagster_home()
+    dg_cli = Path(sys.executable).with_name("dg")
+    # A signal ignored here stays ignored across exec and in every child: a launcher started in the background (or
+    # under nohup) handed SIGINT/SIGTERM ignored down to the webserver and daemon, which then never stopped.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    click.echo(f"Dagster UI on http://{host}:{port} (instance {home}); Ctrl-C stops it", err=True)
+    os.chdir(project)
+    os.execv(dg_cli, [str(dg_cli), "dev", "--host", host, "--port", str(port)])
+
+
 @main.group()
 def symbols() -> None:
     """USD-M contracts: exchange info (tick, lot, status) and which bracket table each symbol runs on."""

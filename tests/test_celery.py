@@ -28,7 +28,7 @@ def free_port() -> int:
 def redis_url(tmp_path):
     server = shutil.which("redis-server")
     if server is None:
-        pytest.fail("redis-server not found: `make setup` installs it (Debian package redis-server)")
+        pytest.fail("redis-server not found: `make test-deps` installs it (Debian package redis-server)")
     port = free_port()
     proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,4 +1,5 @@
 """`liq run --source simulated` through raw, clean, gates and the warehouse; reruns agree byte for byte."""
+import os
 import re
 
 import duckdb
@@ -53,11 +54,18 @@ def liq_on_a_terminal(*args, env_root) -> tuple[str, str]:
     return proc.stdout, terminal
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @pytest.mark.slow
-def test_simulated_run_end_to_end(tmp_path):
-    stdout, terminal = liq_on_a_terminal("run", "--source", "simulated", "--symbols", "BTCUSDT", "--start", "2026-04-05",
-                                         "--end", "2026-04-06", "--seed", "3", env_root=tmp_path)
-    assert "BTCUSDT 2026-04-05..2026-04-06: ok" in stdout and "liq sql" in stdout
+def test_simulated_run_end_to_end(tmp_path, monkeypatch):
+    # two days that end a month: the run launches the days, the month's roll-up and the warehouse again
+    stdout, terminal = liq_on_a_terminal("run", "--source", "simulated", "--symbols", "BTCUSDT", "--start", "2026-04-29",
+                                         "--end", "2026-04-30", "--seed", "3", env_root=tmp_path)
+    assert "BTCUSDT 2026-04-29..2026-04-30: ok" in stdout and "liq sql" in stdout
     # the progress bar moves while the run goes: it froze at 0 while the run captured the process's stderr, and
     # showed only the range's end (42 or 44 of 46) before the last run's
     counts = {(int(a), int(b)) for a, b in re.findall(r"(\d+)/(\d+) materialisations", terminal)}
@@ -66,7 +74,13 @@ def test_simulated_run_end_to_end(tmp_path):
     assert (total, total) in counts and len(moving) >= 2 and moving[0] <= total // 2, sorted(counts)
     # the summary counts in the bar's unit and names every run it launched, with its page in the UI
     assert re.search(rf"done in [\d.]+ s: {total} materialisations", stdout), stdout
-    assert re.findall(r"daily_job \(the days\): ok  http://127\.0\.0\.1:3000/runs/[0-9a-f-]{36}\n", stdout), stdout
+    runs = re.findall(r"    (\w+) \((.+?)\): ok  http://127\.0\.0\.1:3000/runs/([0-9a-f-]{36})\n", stdout)
+    assert [r[:2] for r in runs] == [("daily_job", "the days"), ("monthly_job", "the months' roll-up"),
+                                     ("daily_job", "the warehouse with the roll-up")], stdout
+    import dagster as dg
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    with dg.DagsterInstance.get() as instance:
+        assert {instance.get_run_by_id(r[2]).job_name for r in runs} == {"daily_job", "monthly_job"}
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     q = lambda sql: con.execute(sql).fetchall()
     assert q("SELECT count(*), min(interval), max(interval) FROM klines") == [(2 * 1440, "1m", "1m")]
@@ -92,24 +106,27 @@ def test_simulated_run_end_to_end(tmp_path):
     con.close()
 
     # liq heatmap, every format
+    ran = []             # every command of a user's first hour prints nothing on stderr (checked below)
     out = liq("heatmap", "--symbol", "BTCUSDT", "--timeframe", "1d", env_root=tmp_path).stdout
-    assert "BTCUSDT flow model, 1d, snapshot 2026-04-06 23:00 UTC" in out and "— price" in out
+    assert "BTCUSDT flow model, 1d, snapshot 2026-04-30 23:00 UTC" in out and "— price" in out
     # its whole time is a target (< 300 ms): it must not import pandas (~0.6 s) or the duckdb package (~0.15 s)
     loaded = liq_modules(tmp_path, "heatmap", "--symbol", "BTCUSDT", "--timeframe", "1d")
     assert not {m.split(".")[0] for m in loaded} & {"pandas", "duckdb", "numpy", "dagster"}
     import json
-    js = json.loads(liq("heatmap", "--timeframe", "7d", "--format", "json", "--model", "static", env_root=tmp_path).stdout)
+    ran.append(liq("heatmap", "--timeframe", "7d", "--format", "json", "--model", "static", env_root=tmp_path))
+    js = json.loads(ran[-1].stdout)
     assert js["model"] == "static" and js["levels"] and {"price_low", "long_usd", "short_peak_usd"} <= set(js["levels"][0])
     assert all(l["long_usd"] == 0 for l in js["levels"] if l["price_low"] >= js["price"])
-    csv_out = liq("heatmap", "--format", "csv", "--at", "2026-04-06T12:00", env_root=tmp_path).stdout
+    ran.append(liq("heatmap", "--format", "csv", "--at", "2026-04-30T12:00", env_root=tmp_path))
+    csv_out = ran[-1].stdout
     lines = csv_out.splitlines()
     assert lines[0] == "symbol,model,timeframe,ts,price,price_low,price_high,long_usd,long_peak_usd,short_usd,short_peak_usd"
-    assert lines[1].startswith("BTCUSDT,flow,1d,2026-04-06T12:00:00+00:00,")
+    assert lines[1].startswith("BTCUSDT,flow,1d,2026-04-30T12:00:00+00:00,")
     png = tmp_path / "h.png"
-    liq("heatmap", "--timeframe", "30d", "--format", "png", "--out", str(png), env_root=tmp_path)
+    ran.append(liq("heatmap", "--timeframe", "30d", "--format", "png", "--out", str(png), env_root=tmp_path))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     page = tmp_path / "h.html"
-    liq("heatmap", "--timeframe", "7d", "--format", "html", "--out", str(page), env_root=tmp_path)
+    ran.append(liq("heatmap", "--timeframe", "7d", "--format", "html", "--out", str(page), env_root=tmp_path))
     html = page.read_text()
     # one self-contained page: plotly inlined (no script loaded from elsewhere), both sides and the price, hover
     assert "<script src=" not in html and "Plotly.newPlot" in html and len(html) > 1_000_000
@@ -119,13 +136,25 @@ def test_simulated_run_end_to_end(tmp_path):
     none = liq("heatmap", "--at", "2020-01-01T00:00", env_root=tmp_path, check=False)
     assert none.returncode == 1 and "no flow heatmap snapshot for BTCUSDT" in none.stderr
 
+    # a new user's next commands after the run: each exits 0 and prints nothing on stderr (no leak dump, no warning)
+    # (the heatmap's other formats ran above: their stderr is checked below)
+    for args in (("status", "--as-of", "2026-05-01T06:00"), ("heatmap", "--format", "png"),
+                 ("grade", "--symbol", "BTCUSDT", "--month", "2026-04"),
+                 ("sql", "SELECT symbol, count(*) AS n FROM klines GROUP BY 1"), ("symbols", "list")):
+        done = liq(*args, env_root=tmp_path)
+        assert done.stderr == "" and done.stdout, (args, done.stderr)
+    assert [r.stderr for r in ran] == [""] * 4
+    assert "the data holds 2.0 days of the 90d" in liq("heatmap", "--timeframe", "90d", env_root=tmp_path).stdout
+    mode = (tmp_path / "data/reports/BTCUSDT/2026-04/validation.json").stat().st_mode & 0o777
+    assert mode == 0o666 & ~_umask(), oct(mode)            # an output is as readable as any file the user makes
+
     # same seed, another data root: identical clean data
     other = tmp_path / "again"
     other.mkdir()
-    liq("run", "--source", "simulated", "--start", "2026-04-05", "--end", "2026-04-06", "--seed", "3", env_root=other)
+    liq("run", "--source", "simulated", "--start", "2026-04-29", "--end", "2026-04-30", "--seed", "3", env_root=other)
     for table in ("klines", "open_interest", "sim_positions", "liquidation_events"):
-        a = pd.read_parquet(tmp_path / f"data/clean/{table}/symbol=BTCUSDT/date=2026-04-06/data.parquet")
-        b = pd.read_parquet(other / f"data/clean/{table}/symbol=BTCUSDT/date=2026-04-06/data.parquet")
+        a = pd.read_parquet(tmp_path / f"data/clean/{table}/symbol=BTCUSDT/date=2026-04-30/data.parquet")
+        b = pd.read_parquet(other / f"data/clean/{table}/symbol=BTCUSDT/date=2026-04-30/data.parquet")
         pd.testing.assert_frame_equal(a, b)
     raw_a = sorted((tmp_path / "data/raw/simulated").rglob("*.zip"))
     raw_b = sorted((other / "data/raw/simulated").rglob("*.zip"))

@@ -5,13 +5,13 @@ import dagster as dg
 
 from ..lib import tables, warehouse
 from .gates import asset_key
-from .partitions import date_symbol, days_by_symbol, range_policy
+from .partitions import date_symbol, days_by_symbol, range_asset
 from .resources import StorageResource
 
 
-@dg.asset(
+@range_asset(
     key=["warehouse"], deps=[asset_key(t) for t in tables.TABLES.values()], partitions_def=date_symbol,
-    backfill_policy=range_policy, group_name="warehouse", kinds={"duckdb"},
+    group_name="warehouse", kinds={"duckdb"},
     description="data/warehouse.duckdb: read-only views for analysts (" + ", ".join(tables.TABLES) + ")",
 )
 def warehouse_views(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:

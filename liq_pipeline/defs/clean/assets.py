@@ -9,7 +9,7 @@ from ...lib.clean import clean_and_write_day
 from ...lib.errors import InputError
 from ..gates import asset_key, check_spec, gated_step
 from ..metadata import written_metadata
-from ..partitions import date_symbol, range_policy
+from ..partitions import date_symbol, range_multi_asset
 from ..ranges import failure
 from ..resources import StorageResource
 
@@ -17,8 +17,8 @@ from ..resources import StorageResource
 def build_clean_asset(table: tables.Table) -> dg.AssetsDefinition:
     name = table.name
 
-    @dg.multi_asset(
-        name=f"clean_{name}", partitions_def=date_symbol, backfill_policy=range_policy, can_subset=True,
+    @range_multi_asset(
+        name=f"clean_{name}", partitions_def=date_symbol, can_subset=True,
         specs=[dg.AssetSpec(asset_key(table), deps=[dg.AssetKey(["raw", name])], partitions_def=date_symbol,
                             group_name="clean", kinds={"parquet"},
                             description=f"Clean `{name}` (warehouse view `{name}`): {table.description}")],

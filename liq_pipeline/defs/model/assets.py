@@ -24,7 +24,7 @@ from ...lib.storage import concat_days, write_bytes_atomic
 from .. import preview_apis
 from ..gates import RangeGate, asset_key, check_spec, gate_outputs, gated_step, wanted
 from ..metadata import written_metadata
-from ..partitions import date_symbol, days_by_symbol, range_policy
+from ..partitions import date_symbol, days_by_symbol, range_multi_asset
 from ..ranges import RangeOutput, failure
 from ..resources import SourceResource, StorageResource
 from .config import EstimatorConfig
@@ -44,8 +44,8 @@ def _window(offset_start: int, offset_end: int) -> dg.MultiPartitionMapping:
 PROFILE = tables.get("volume_profile")
 
 
-@dg.multi_asset(
-    name="volume_profile", partitions_def=date_symbol, backfill_policy=range_policy, can_subset=True,
+@range_multi_asset(
+    name="volume_profile", partitions_def=date_symbol, can_subset=True,
     specs=[dg.AssetSpec(asset_key(PROFILE), partitions_def=date_symbol, group_name="model", kinds={"parquet"},
                         description=PROFILE.description,
                         deps=[dg.AssetDep(dg.AssetKey(["clean", "klines"]), partition_mapping=_window(-PROFILE_DAYS, -1))])],
@@ -142,8 +142,8 @@ def _estimated_days(layout, symbol: str, days: list[dt.date], cfg, fallback: boo
                                              est.snapshots, write)
 
 
-@dg.multi_asset(
-    name="liquidation_model", partitions_def=date_symbol, backfill_policy=range_policy, can_subset=True,
+@range_multi_asset(
+    name="liquidation_model", partitions_def=date_symbol, can_subset=True,
     specs=[dg.AssetSpec(asset_key(tables.get(t)), partitions_def=date_symbol, group_name="model", kinds={"parquet"},
                         description=tables.get(t).description,
                         deps=_inputs + ([dg.AssetDep(dg.AssetKey(["model", "heatmap"]), partition_mapping=_window(-1, -1))]

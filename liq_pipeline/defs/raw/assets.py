@@ -9,7 +9,7 @@ from ...lib import tables
 from ...lib.errors import InputError, SourceError
 from ...lib.rawfiles import count_rows
 from ...lib.storage import write_json_atomic
-from ..partitions import date_symbol, days_by_symbol, range_policy
+from ..partitions import date_symbol, days_by_symbol, range_asset
 from ..ranges import RangeOutput, failure
 from ..resources import SourceResource, StorageResource
 
@@ -17,8 +17,8 @@ from ..resources import SourceResource, StorageResource
 def build_raw_asset(table: tables.Table) -> dg.AssetsDefinition:
     name = table.name
 
-    @dg.asset(
-        key=["raw", name], partitions_def=date_symbol, backfill_policy=range_policy, group_name="raw", kinds={"file"},
+    @range_asset(
+        key=["raw", name], partitions_def=date_symbol, group_name="raw", kinds={"file"},
         description=f"{name} as pulled from the configured source (immutable), with a manifest."
                     + ("" if table.raw.required else " Optional: absent days are recorded, not errors."),
     )

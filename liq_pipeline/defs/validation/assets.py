@@ -20,7 +20,7 @@ from .. import preview_apis
 from ..gates import asset_key, check_spec, gated_step
 from ..metadata import written_metadata
 from ..model.config import EstimatorConfig
-from ..partitions import date_symbol, month_symbol, range_policy
+from ..partitions import date_symbol, month_symbol, range_multi_asset
 from ..ranges import failure
 from ..resources import SourceResource, StorageResource
 
@@ -53,8 +53,8 @@ def _write_periods(layout, symbol, firsts, table: tables.Table, validate, *args)
         yield first, period, {**written_metadata(written), **_grades_metadata(period)}
 
 
-@dg.multi_asset(
-    name="validation_daily", partitions_def=date_symbol, backfill_policy=range_policy, can_subset=True,
+@range_multi_asset(
+    name="validation_daily", partitions_def=date_symbol, can_subset=True,
     specs=[dg.AssetSpec(asset_key(DAILY), partitions_def=date_symbol, group_name="validation", kinds={"parquet"},
                         description=DAILY.description, deps=_day_inputs)],
     check_specs=[check_spec(DAILY)],
@@ -79,8 +79,8 @@ def _monthly_mapping() -> dg.MultiPartitionMapping:
         })
 
 
-@dg.multi_asset(
-    name="validation_monthly", partitions_def=month_symbol, backfill_policy=range_policy, can_subset=True,
+@range_multi_asset(
+    name="validation_monthly", partitions_def=month_symbol, can_subset=True,
     specs=[dg.AssetSpec(asset_key(MONTHLY), partitions_def=month_symbol, group_name="validation", kinds={"parquet"},
                         description=MONTHLY.description + " Writes data/reports/SYM/YYYY-MM/.",
                         deps=[dg.AssetDep(asset_key(DAILY), partition_mapping=_monthly_mapping())])],
