@@ -33,9 +33,9 @@ storage:
       base_dir:
         env: DAGSTER_HOME
 """
-# A range run announces its planned materialisations as one event per asset (the range), not one per partition:
-# a 65-day run stored 1,430 of them before its first step (15 s). Dagster's own switch; the cost is that a
-# failed range run leaves its partitions "missing", not "failed", in the UI (the run itself shows the failure).
+# A range run announces its planned materialisations as one event per asset (the range), not one per partition
+# and asset before its first step. Dagster's own switch; the cost is that a failed range run leaves its
+# partitions "missing", not "failed", in the UI (the run itself shows the failure).
 PLANNED_AS_RANGE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 DAGSTER_UI = "http://127.0.0.1:3000"           # where `make dev` serves the UI
 RUN_PURPOSE = {"history": "the history before the first day", "days": "the days", "months": "the months' roll-up",

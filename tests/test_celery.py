@@ -49,9 +49,10 @@ def redis_url(tmp_path):
 
 def start_worker(root: Path, broker: str) -> subprocess.Popen:
     env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "LIQ_DATA_DIR": str(root / "data")}
-    log = open(root / "worker.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "liq_pipeline.cli", "worker", "--broker", broker, "--concurrency", "2",
-                             "--name", "test"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(root / "worker.log", "w") as log:         # the worker keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "liq_pipeline.cli", "worker", "--broker", broker, "--concurrency",
+                                 "2", "--name", "test"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     deadline = time.monotonic() + 90
     while " ready." not in (root / "worker.log").read_text():          # Celery's word once it takes tasks
         if time.monotonic() > deadline or proc.poll() is not None:

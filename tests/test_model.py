@@ -202,9 +202,8 @@ def test_volume_profile_asset_on_first_days_and_gaps(tmp_path):
         # the gate alone (the asset deselected, as a rerun of the check from the UI) validates what is stored
         storage.write_partition(prof.assign(volume_usd=-prof.volume_usd), tmp_path, "model", "volume_profile",
                                 "BTCUSDT", day)
-        from liq_pipeline.defs.partitions import date_symbol, range_tags
-        gate_job = dg.define_asset_job("gate_alone", dg.AssetSelection.checks_for_assets(volume_profile_asset),
-                                       partitions_def=date_symbol)
+        from liq_pipeline.defs.partitions import range_tags
+        gate_job = dg.define_asset_job("gate_alone", dg.AssetSelection.checks_for_assets(volume_profile_asset))
         alone = dg.Definitions(assets=[volume_profile_asset], jobs=[gate_job],
                                resources={"storage": StorageResource(data_dir=str(tmp_path))}) \
             .resolve_job_def("gate_alone").execute_in_process(instance=inst, raise_on_error=False,

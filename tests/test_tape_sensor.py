@@ -39,7 +39,7 @@ def test_new_and_grown_tapes_are_requested_once_and_their_events_reach_the_clean
         assert len(again.run_requests) == 2 and again.run_requests[0].run_key != first.run_requests[0].run_key
 
         request = again.run_requests[0]
-        result = defs.get_job_def("tape_job").execute_in_process(
+        result = defs.resolve_job_def("tape_job").execute_in_process(
             run_config=request.run_config, partition_key=request.partition_key, instance=instance, tags=request.tags)
         assert result.success
     lines = [json.loads(x) for x in (tapes / "forceOrder" / f"forceOrder-{DAY}.jsonl").read_text().splitlines()]

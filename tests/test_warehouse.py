@@ -31,7 +31,7 @@ def klines(symbol: str, day: dt.date) -> pd.DataFrame:
 def rows(root, table: str) -> pd.DataFrame:
     con = duckdb.connect(str(warehouse_path(root)), read_only=True)
     try:
-        return con.execute(f"SELECT * FROM {table} ORDER BY ALL").df()
+        return con.sql(f"SELECT * FROM {table} ORDER BY ALL").to_arrow_table().to_pandas()   # .df() warns in pandas 3
     finally:
         con.close()
 

@@ -6,7 +6,7 @@ and across machines:
 - celery: each step is a Celery task (dagster-celery), run by whichever worker takes it from the broker (Redis
   here). Workers load the same definitions and write to the same instance and data root;
 - k8s (with $LIQ_K8S_EXECUTOR=1 and dagster-k8s installed, the `k8s` extra): each step in its own Kubernetes Job
-  (README, deployment).
+  (docs/scaling.md, Kubernetes).
 
 Each mode is Dagster's own executor; this only puts them behind one config selector (Dagster's default executor
 offers the first two the same way).
@@ -18,8 +18,8 @@ from dagster_celery import celery_executor
 
 from . import EXECUTORS as CLI_MODES
 
-# The k8s mode imports dagster-k8s (and the Kubernetes client: ~0.7 s in every process that loads the
-# definitions), so only a deployment that uses it turns it on.
+# The k8s mode imports dagster-k8s and the Kubernetes client in every process that loads the definitions, so only
+# a deployment that uses it turns it on.
 K8S_VAR = "LIQ_K8S_EXECUTOR"
 
 

@@ -19,9 +19,8 @@ from .metadata import markdown_table
 from .partitions import date_symbol, days_by_symbol, month_symbol, partition_key
 from .ranges import RangeOutput
 
-# Rows validated in one great-expectations call: big enough to amortise its fixed cost (~0.2 s) over many days,
-# small enough that batches keep pace with the step: the step waits only for its last batch (at 2M rows, the
-# model's heatmap gate kept it waiting ~6 s after its last day).
+# Rows validated in one great-expectations call: big enough to amortise its fixed cost over many days, small
+# enough that batches keep pace with the step, which waits only for its last batch.
 MAX_GATE_ROWS = 500_000
 
 

@@ -26,7 +26,7 @@ class RangeOutput:
         pk = partition_key(day, symbol)
         self.done[pk] = metadata
         # context.add_asset_metadata(partition_key=) re-enumerates the run's whole range on every call, with a
-        # query of the instance for the dynamic symbols (~20 ms: 20 s for a 65-day run of 19 assets). Our keys
+        # query of the instance for the dynamic symbols: quadratic in a range's length. Our keys
         # come from context.partition_keys, so the check is moot: add to the step's metadata directly (Dagster is
         # pinned; the public call stays as the fallback).
         step = getattr(self.context.op_execution_context, "_step_execution_context", None)

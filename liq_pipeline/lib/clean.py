@@ -47,7 +47,7 @@ def _parse_file(table: tables.Table, data: bytes, f: dict, symbol: str, where: s
 
 # A file that spans many days (a month of funding, a vendor's whole history of liquidation bars) is named by each
 # of those days' manifests: a process parses it once (keyed by its checksum, still verified every day), not once a
-# day; a year of 30m bars took ~20 ms a day to parse again. Only files of up to MULTI_DAY_ROWS_KEPT rows are kept
+# day (a vendor's history would be parsed again for each of its days). Only files of up to MULTI_DAY_ROWS_KEPT rows are kept
 # (a month of 1m klines is 43k): a month of aggregate trades, tens of millions of rows, is parsed again instead.
 _MULTI_DAY: dict[tuple, pd.DataFrame] = {}
 MULTI_DAY_FILES_KEPT = 8

@@ -4,8 +4,8 @@ points, never at import.
 Such a process holds a large heap for its whole life: Dagster, great-expectations, pandas and scipy are millions
 of objects once imported. Python's cyclic collector, at its default thresholds, runs a young-generation pass
 every 700 allocations and now and then a full pass over that whole heap, and one more full pass at exit to free
-memory the operating system is about to take back anyway. A one-day `liq run` spent 1.9 s in collections and
-2.3 s exiting, of 17 s (bench/pipeline_speed.py shows the whole command).
+memory the operating system is about to take back anyway: a noticeable share of a short `liq run`
+(bench/pipeline_speed.py shows the whole command).
 
 Reference counting still frees at once everything that is not in a cycle; only cyclic garbage waits longer,
 at most a few tens of thousands of container objects.

@@ -23,9 +23,7 @@ from . import heap
 
 WORKERS_VAR = "LIQ_WORKERS"
 # Fewer days than this in a process's runs are worked in place: starting the workers (each imports pandas,
-# great-expectations and scipy: ~2.5 s of CPU) costs more than they save on a short range (the real files, a
-# day after the first: 1 day 5.1 s with them, 4.5 s without; 3 days 5.8 s and 5.5 s; 7 days 7.0 s and 6.9 s,
-# with 2.5 s more CPU).
+# great-expectations and scipy) costs more than they save on a short range.
 POOL_MIN_DAYS = 8
 
 _pool: cf.ProcessPoolExecutor | None = None

@@ -113,7 +113,7 @@ def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFra
     ax.set_ylabel("price (USDT)")
     ax.legend(loc="upper left", fontsize=8, facecolor="#222", labelcolor="white")
     if panel:
-        # one filled step outline per side: a month of 5-minute bars as bar patches took ~5 s to draw
+        # one filled step outline per side: a month of 5-minute bars as bar patches is thousands of artists
         r = realised.sort_values("ts")
         axes[1].fill_between(r["ts"], r["long_usd"].fillna(0) / 1e6, step="mid", lw=0, color="#1f77b4",
                              label="longs liquidated")
@@ -147,7 +147,7 @@ def skill_scatter(frame: pd.DataFrame, title: str, path: Path) -> Path:
         ax.set_yscale("log")
         for axis in (ax.xaxis, ax.yaxis):
             # decades only, labelled in plain USD (1k, 10M): the default minor ticks and 10^n labels (through
-            # matplotlib's mathtext) took two thirds of the figure's time
+            # matplotlib's mathtext) would be most of the figure's time
             axis.set_major_formatter(FuncFormatter(usd_label))
             axis.set_minor_locator(NullLocator())
         ax.set_xlabel(f"predicted {side} USD per 1h bar")

@@ -30,8 +30,8 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def labels(codes, names: list[str]) -> pd.Series:
     """`names[codes]` as a string column of the tables' type (pandas' "str", Arrow-backed). Built in Arrow from
-    the codes: spelling out numpy strings and converting them took ~40x longer (7 s for a year's 33M simulated
-    position rows), and the model's heatmap pays it every day."""
+    the codes: spelling out numpy strings and converting them is an order of magnitude slower, and the model's
+    heatmap pays it every day."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa

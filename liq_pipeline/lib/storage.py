@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # pandas and pyarrow are imported where a frame is read or written, not here: `liq heatmap` and `liq sql` import
-# this module for the data root alone, and their whole time is a target (pandas alone takes ~0.6 s to import).
+# this module for the data root alone, and their whole time is a target (importing pandas would be most of it).
 
 
 CACHE_DIR_VAR = "LIQ_CACHE_DIR"

@@ -2,7 +2,7 @@
 
 Its name (the warehouse view), layer, column types, key, time column, great-expectations suite and
 description, and for tables fed from a source, how that source holds it (`RawSpec`). The raw, clean and
-model assets, their gates, the warehouse views, the sources' fetch strategy and the README's table of
+model assets, their gates, the warehouse views, the sources' fetch strategy and docs/pipeline.md's table of
 tables are all made from these entries: adding a table is one entry (plus its suite file).
 """
 from __future__ import annotations
@@ -168,7 +168,7 @@ def get(name: str) -> Table:
 
 
 def markdown() -> str:
-    """The README's table of tables, made from the registry."""
+    """docs/pipeline.md's table of tables, made from the registry."""
     rows = ["| table | layer | key | columns | what it holds |", "|---|---|---|---|---|"]
     for t in _TABLES:
         rows.append(f"| `{t.name}` | {t.layer} | {', '.join(t.key)} | {', '.join(t.columns)} | {t.description} |")

@@ -22,8 +22,8 @@ import uuid
 from pathlib import Path
 
 # DuckDB's engine itself: the duckdb package re-exports this module's connect, connection class and errors (they
-# are the same objects), and importing the package adds ~0.15 s (its Python relational API, a version lookup through
-# importlib.metadata) that nothing here uses, in `liq heatmap`, whose whole time is a target (< 300 ms).
+# are the same objects), and importing the package adds its Python relational API and a version lookup through
+# importlib.metadata that nothing here uses, in `liq heatmap`, whose whole time is a target (< 300 ms).
 try:
     import _duckdb as duckdb
 except ImportError:          # a duckdb that no longer ships its engine as a top-level module
@@ -45,8 +45,7 @@ LISTING_SECONDS = 30
 def _listed(fs):
     """The root's filesystem, with its listings cached for LISTING_SECONDS: DuckDB asks a file's size and kind several
     times before reading it (a dozen HEADs a file through the pipeline's uncached filesystem); from the listing
-    its glob made, those cost nothing. A full build of 10 days took 2.2 s and 532 requests instead of 7.7 s and
-    2,406, a query over 20 files 0.34 s instead of 1.0. What that trusts: a file replaced after the listing was
+    its glob made, those cost nothing (a build makes about a fifth of the requests). What that trusts: a file replaced after the listing was
     made (a rerun of its partition) fails the read until the listing expires; a new file is not seen till then."""
     options = {**fs.storage_options, "use_listings_cache": True, "listings_expiry_time": LISTING_SECONDS}
     return type(fs)(**options, skip_instance_cache=True)

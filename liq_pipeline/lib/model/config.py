@@ -42,7 +42,7 @@ class ModelConfig:
     # (volume ≈ 4% of OI) 1.0 closes about 4% of the book. Not the default: the simulated market trades ~23% of
     # its OI an hour (background churn that opens no position), where 1.0 turns the book over in ~3 h and the
     # flow's funding correlation falls to −0.03 (`make run`'s April grade C 71.4 → F 50.0). Turnover relative to
-    # the market's own typical volume / OI was tried too (README, Benchmarks): it ties 1.0 on real data and still
+    # the market's own typical volume / OI was tried too (docs/model.md, changes tried): it ties 1.0 on real data and still
     # hurts the simulated market, whose positions are held ~6 days. So it is a default of real market data only
     # (MARKET_DEFAULTS): the pipeline runs every source but the simulated one with 1.0.
     turnover_decay: float | None = None

@@ -1,6 +1,6 @@
 """What `liq heatmap` reads: a window of heatmap_levels from the warehouse, done in DuckDB alone.
 
-The command's whole time is a target (< 300 ms), and importing pandas would take ~0.6 s of it: the window comes
+The command's whole time is a target (< 300 ms), and importing pandas would take most of it: the window comes
 back from SQL as plain rows and the levels table is summed from them in Python; pandas is imported only for a
 picture (`window_frame`).
 """
@@ -64,7 +64,7 @@ def _snapshot_filter(at: dt.datetime, window: dt.timedelta, stride: dt.timedelta
     """The snapshots a window shows, as a predicate: stride-aligned (from the epoch) in (at − window, at], and `at`
     itself. A range, which DuckDB prunes by its zone maps, and a remainder: an IN list of the times cost more to
     bind and test than the whole scan. The remainder is taken of epoch_us, a TIMESTAMPTZ's own microseconds: epoch_ms
-    divides every row's first, which cost a 90-day window's query ~4 ms of its ~10."""
+    would divide every row's first."""
     at_ms = round(at.timestamp() * 1000)
     return ("ts > make_timestamptz($first_us) AND ts <= make_timestamptz($at_us) "
             "AND (epoch_us(ts) % $stride_us = 0 OR ts = make_timestamptz($at_us))",

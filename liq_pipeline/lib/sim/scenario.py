@@ -64,7 +64,7 @@ class Scenario:
     price_decimals: int = 1                # the contract's tick (0.1) and lot step (0.001) as decimals
     qty_decimals: int = 3
     # sim_positions cadence: every 4 hours, the snapshots the validation's truth distance scores. Hourly ones were
-    # 4x the rows (12.8M for 30 days; their gate alone took 24 s) for no metric; the market is the same either way.
+    # 4x the rows (and 4x their gate's work) for no metric; the market is the same either way.
     snapshot_minutes: int = 240
     agg_trades: bool = False               # also emit aggTrades (every position flow as a taker trade)
     oi_minutes: int = 5

@@ -1,5 +1,5 @@
 """Sources behind one interface (base.Source). `SourceKind` is the one list of them: the CLI's choices, the
-source resource's typed field and the README's table are made from it."""
+source resource's typed field and docs/sources.md's table are made from it."""
 from __future__ import annotations
 
 import enum
