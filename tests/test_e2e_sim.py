@@ -144,6 +144,9 @@ def test_simulated_run_end_to_end(tmp_path, monkeypatch):
         done = liq(*args, env_root=tmp_path)
         assert done.stderr == "" and done.stdout, (args, done.stderr)
     assert [r.stderr for r in ran] == [""] * 4
+    out = tmp_path / "levels.json"                 # --out takes every format, not only the pictures
+    assert liq("heatmap", "--format", "json", "--out", str(out), env_root=tmp_path).stdout.strip() == str(out)
+    assert json.loads(out.read_text())["levels"]
     assert "the data holds 2.0 days of the 90d" in liq("heatmap", "--timeframe", "90d", env_root=tmp_path).stdout
     mode = (tmp_path / "data/reports/BTCUSDT/2026-04/validation.json").stat().st_mode & 0o777
     assert mode == 0o666 & ~_umask(), oct(mode)            # an output is as readable as any file the user makes
