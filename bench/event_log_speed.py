@@ -1,6 +1,6 @@
 """What Dagster's event log costs a range run: one step over N day partitions that stores a materialisation and
 a check evaluation per day (as every gated asset of the pipeline does), through Dagster's own SQLite storage
-and through the instance's (defs/instance_storage.py, what dagster.yaml names).
+and through the instance's (runtime/instance_storage.py, what dagster.yaml names).
 
     python bench/event_log_speed.py [--days 365]
 """
@@ -14,8 +14,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from liq_pipeline.cli import DEFAULT_DAGSTER_YAML
-from liq_pipeline.defs import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, preview_apis
+from liq_pipeline.defs import preview_apis
+from liq_pipeline.runtime import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, instance_settings
+
+DEFAULT_DAGSTER_YAML = instance_settings()
 
 
 def _job(days: int):

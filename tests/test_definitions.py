@@ -178,7 +178,7 @@ def test_source_kind_is_typed_and_estimator_config_validated():
 
 def test_every_executor_mode_is_one_config_away_on_the_same_definitions():
     from liq_pipeline.defs import EXECUTORS
-    from liq_pipeline.defs.launch import run_config
+    from liq_pipeline.runtime.launch import run_config
 
     job = defs.resolve_job_def("daily_job")
     assert job.executor_def.name == "liq_executor"
@@ -194,7 +194,7 @@ def test_steps_run_in_processes_forked_by_the_multiprocess_executor(dagster_env,
     """`liq run --executor multiprocess`'s config: each step in its own process, forked from Dagster's forkserver
     with the definitions preloaded. A real day's history assets (raw and clean klines, OI, funding, and their
     gates) run that way, each step in a process of its own."""
-    from liq_pipeline.defs.launch import HISTORY_ASSETS, daily_job_definition, run_config
+    from liq_pipeline.runtime.launch import HISTORY_ASSETS, daily_job_definition, run_config
     from liq_pipeline.defs.partitions import range_tags
 
     day = dt.date(2026, 4, 5)
@@ -220,7 +220,7 @@ def test_a_cluster_turns_on_dagster_k8s_step_executor_with_the_same_definitions(
     script = """
 import dagster as dg
 from liq_pipeline.definitions import defs
-from liq_pipeline.defs.launch import run_config
+from liq_pipeline.runtime.launch import run_config
 job = defs.resolve_job_def("daily_job")
 config = run_config({"data_dir": "s3://bucket/prefix"}, {"kind": "auto"})
 config["execution"] = {"config": {"k8s": {"job_namespace": "liq", "image_pull_policy": "IfNotPresent",

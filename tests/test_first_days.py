@@ -68,7 +68,8 @@ def test_every_day_of_the_real_oi_window_passes_every_gate_as_a_first_day(market
 def test_the_history_a_first_day_gets_is_what_the_source_has_before_it_without_a_gap(real, tmp_path):
     from liq_pipeline.lib.sim.scenario import Scenario
     from liq_pipeline.lib.sim.source import SimulatedSource
-    from liq_pipeline.lib.sources.base import history_days, history_to_pull
+    from liq_pipeline.lib.plan import history_to_pull
+    from liq_pipeline.lib.sources.base import history_days
     from liq_pipeline.lib.sources.mirror import FilesSource
     from liq_pipeline.lib.storage import DataLayout
 

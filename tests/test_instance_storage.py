@@ -1,10 +1,12 @@
-"""The instance's batching SQLite event log (defs/instance_storage.py) records what Dagster's own does."""
+"""The instance's batching SQLite event log (runtime/instance_storage.py) records what Dagster's own does."""
 import dagster as dg
 import pytest
 
-from liq_pipeline.cli import DEFAULT_DAGSTER_YAML
-from liq_pipeline.defs import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, preview_apis
-from liq_pipeline.defs.instance_storage import BatchingSqliteEventLogStorage
+from liq_pipeline.defs import preview_apis
+from liq_pipeline.runtime import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR, instance_settings
+from liq_pipeline.runtime.instance_storage import BatchingSqliteEventLogStorage
+
+DEFAULT_DAGSTER_YAML = instance_settings()
 
 DAYS = dg.DailyPartitionsDefinition("2026-01-01", end_date="2026-01-06")
 
@@ -114,15 +116,24 @@ def test_two_processes_write_one_instance_at_once(tmp_path):
     assert sorted(c.partition for c in checks) == DAYS.get_partition_keys()
 
 
-def test_a_new_dagster_home_gets_the_settings_of_the_checkouts_instance():
-    """`liq run` writes DEFAULT_DAGSTER_YAML into a $DAGSTER_HOME that has none: the same settings as the committed
-    dagster_home/dagster.yaml that `make run` and `make dev` use (telemetry off, the run queue, our storage)."""
+def test_a_new_dagster_home_gets_the_shipped_settings_and_an_old_one_is_carried_over(tmp_path, monkeypatch):
+    """`liq` writes the shipped dagster.yaml into a $DAGSTER_HOME that has none (telemetry off, the run queue, our
+    storage); an instance made before runtime/ existed names the storage's old module, and is pointed at the new."""
     import yaml
 
-    from .conftest import REPO
-    committed = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
-    assert yaml.safe_load(DEFAULT_DAGSTER_YAML) == committed
-    assert committed["telemetry"] == {"enabled": False}
+    from liq_pipeline import runtime
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "new"))
+    settings = yaml.safe_load((runtime.instance_home() / "dagster.yaml").read_text())
+    assert settings["telemetry"] == {"enabled": False}
+    assert settings["storage"]["custom"]["module"] == "liq_pipeline.runtime.instance_storage"
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "dagster.yaml").write_text(DEFAULT_DAGSTER_YAML.replace("runtime.instance_storage", "defs.instance_storage"))
+    monkeypatch.setenv("DAGSTER_HOME", str(old))
+    runtime.instance_home()
+    assert (old / "dagster.yaml").read_text() == DEFAULT_DAGSTER_YAML
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
 
 
 def test_an_assets_index_row_is_written_by_the_events_that_leave_it_as_the_whole_batch_would():
@@ -130,7 +141,7 @@ def test_an_assets_index_row_is_written_by_the_events_that_leave_it_as_the_whole
     in batch order, is what the whole sequence would leave."""
     from types import SimpleNamespace
 
-    from liq_pipeline.defs.instance_storage import _last_of_each_kind
+    from liq_pipeline.runtime.instance_storage import _last_of_each_kind
 
     def event(asset, kind):
         return SimpleNamespace(dagster_event=SimpleNamespace(asset_key=asset), dagster_event_type=kind, name=f"{asset}:{kind}")

@@ -86,7 +86,8 @@ def test_job_runs_name_the_last_success_and_failure():
         ok = daily.execute_in_process(instance=instance, run_config={"ops": {"maybe": {"config": {"fail": False}}}})
         bad = daily.execute_in_process(instance=instance, raise_on_error=False,
                                        run_config={"ops": {"maybe": {"config": {"fail": True}}}})
-        jobs = st.job_runs(instance)
+        from liq_pipeline.runtime.runs import job_runs
+        jobs = job_runs(instance)
     assert jobs["daily"]["last_success"]["run_id"] == ok.run_id and jobs["daily"]["last_failure"]["run_id"] == bad.run_id
 
 

@@ -16,6 +16,23 @@ def failure(asset: str, day: dt.date, symbol: str, exc: Exception) -> dg.Failure
     return dg.Failure(f"{asset} partition {day}|{symbol}: {msg}", allow_retries=False)
 
 
+def add_partition_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey, partition: dg.MultiPartitionKey,
+                           metadata: dict) -> None:
+    """Dagster's public call. It re-enumerates the run's whole range on every call (quadratic in a range's length);
+    the processes `liq run` starts replace this writer with runtime/private.py's direct one (install_metadata_writer),
+    which skips that check: our keys come from the run's own partition keys."""
+    context.add_asset_metadata(metadata, asset_key=key, partition_key=partition)
+
+
+_writer = add_partition_metadata
+
+
+def install_metadata_writer(writer) -> None:
+    """How RangeOutput hands a partition's metadata to the step (runtime/ installs its faster one)."""
+    global _writer
+    _writer = writer
+
+
 class RangeOutput:
     """Per-partition metadata of one asset in a step that handles a range of partitions."""
 
@@ -25,16 +42,7 @@ class RangeOutput:
     def add(self, day: dt.date, symbol: str, metadata: dict) -> None:
         pk = partition_key(day, symbol)
         self.done[pk] = metadata
-        # context.add_asset_metadata(partition_key=) re-enumerates the run's whole range on every call, with a
-        # query of the instance for the dynamic symbols: quadratic in a range's length. Our keys
-        # come from context.partition_keys, so the check is moot: add to the step's metadata directly (Dagster is
-        # pinned; the public call stays as the fallback).
-        step = getattr(self.context.op_execution_context, "_step_execution_context", None)
-        if step is not None and hasattr(step, "_metadata_accumulator"):
-            step._metadata_accumulator = step._metadata_accumulator.with_additional_asset_metadata(
-                asset_key=self.key, metadata=metadata, partition_key=pk)
-        else:
-            self.context.add_asset_metadata(metadata, asset_key=self.key, partition_key=pk)
+        _writer(self.context, self.key, pk, metadata)
 
     def result(self) -> dg.MaterializeResult:
         """Every partition of the step materialised, each with the metadata added for it."""

@@ -8,3 +8,11 @@ class InputError(ValueError):
 
 class SourceError(RuntimeError):
     """A remote source refused or failed in a way retrying will not fix."""
+
+
+class PartitionError(InputError):
+    """An InputError of one (day, symbol) partition: a range step reports it naming the partition."""
+
+    def __init__(self, day, symbol: str, cause: Exception):
+        self.day, self.symbol = day, symbol
+        super().__init__(str(cause))

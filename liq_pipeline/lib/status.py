@@ -1,5 +1,5 @@
 """Health of a data root: how fresh each dataset is per symbol, the gaps of the last 30 days, the recorder's
-state and the Dagster jobs' last success and failure (what `liq status` prints and judges)."""
+state (what `liq status` prints and judges; the Dagster jobs' last runs come from runtime/runs.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -123,19 +123,3 @@ def recorder_state(tapes: Path, now: dt.datetime, max_age: dt.timedelta) -> dict
     if state["stale"]:
         state["problem"] = "stopped" if state.get("stopped") else "no message for longer than --max-age"
     return state
-
-
-def job_runs(instance) -> dict[str, dict]:
-    """The last success and the last failure of each job in the Dagster instance."""
-    import dagster as dg
-
-    out = {}
-    for name in sorted({r.job_name for r in instance.get_runs(limit=500)}):
-        row = {}
-        for label, status in (("last_success", dg.DagsterRunStatus.SUCCESS), ("last_failure", dg.DagsterRunStatus.FAILURE)):
-            runs = instance.get_run_records(dg.RunsFilter(job_name=name, statuses=[status]), limit=1)
-            row[label] = ({"run_id": runs[0].dagster_run.run_id, "ended": dt.datetime.fromtimestamp(
-                runs[0].end_time, dt.UTC).isoformat(timespec="seconds") if runs[0].end_time else None}
-                if runs else None)
-        out[name] = row
-    return out

@@ -157,7 +157,6 @@ TABLES: dict[str, Table] = {t.name: t for t in _TABLES}
 SOURCED = tuple(t.name for t in _TABLES if t.raw is not None)
 REQUIRED = frozenset(t.name for t in _TABLES if t.raw is not None and t.raw.required)
 TRUTH = tuple(t.name for t in _TABLES if t.raw is not None and t.raw.kind == "truth")
-MODEL = tuple(t.name for t in _TABLES if t.layer == "model")
 
 
 def get(name: str) -> Table:

@@ -11,15 +11,11 @@ import numpy as np
 import pandas as pd
 
 from ..storage import Written
-from .levels_query import LOG_BUCKET    # one bucket for the tables and the query
+from .buckets import LOG_BUCKET, bucket_low  # noqa: F401  (bucket_low: the tables' price edges, imported from here)
 
 
 def bucket_of(price) -> np.ndarray:
     return np.floor(np.log(np.asarray(price, float)) / LOG_BUCKET).astype(np.int64)
-
-
-def bucket_low(k) -> np.ndarray:
-    return np.exp(np.asarray(k, float) * LOG_BUCKET)
 
 
 def rollup(heatmap: pd.DataFrame) -> pd.DataFrame:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 
-BUCKET = 0.0025
-LOG_BUCKET = math.log1p(BUCKET)
+from .buckets import BUCKET, LOG_BUCKET, bucket_low
 # timeframe -> (window, snapshot stride, bucket multiple, price range shown)
 TIMEFRAMES = {
     "1d": (dt.timedelta(days=1), dt.timedelta(hours=1), 1, 0.06),
@@ -21,11 +19,6 @@ TIMEFRAMES = {
 }
 LEVEL_COLUMNS = ("price_low", "price_high", "long_usd", "long_peak_usd", "short_usd", "short_peak_usd")
 WINDOW_COLUMNS = ("ts", "side", "b", "usd", "price", "is_now")
-
-
-def bucket_low(k: float) -> float:
-    """levels.bucket_low of one bucket, without numpy."""
-    return math.exp(k * LOG_BUCKET)
 
 
 @dataclasses.dataclass
@@ -52,11 +45,10 @@ class HeatmapView:
         """The window as a frame with each bucket's price range (what plots.heatmap_png/html draw)."""
         import pandas as pd
 
-        from .levels import bucket_low as bucket_low_of
         win = pd.DataFrame(self.window, columns=list(WINDOW_COLUMNS))
         win["ts"] = pd.to_datetime(win["ts"], unit="ms", utc=True)
-        win["price_low"] = bucket_low_of(win["b"] * self.mult)
-        win["price_high"] = bucket_low_of((win["b"] + 1) * self.mult)
+        win["price_low"] = bucket_low(win["b"] * self.mult)
+        win["price_high"] = bucket_low((win["b"] + 1) * self.mult)
         return win
 
 

@@ -3,13 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING, Protocol
-
-from ..model.profile import PROFILE_DAYS
-
-if TYPE_CHECKING:
-    from ..storage import DataLayout
-
+from typing import Protocol
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,12 +64,3 @@ def history_days(source: Source, symbol: str, first: dt.date, most: int) -> list
         days.append(day)
         day -= dt.timedelta(days=1)
     return days[::-1]
-
-
-def history_to_pull(layout: DataLayout, source: Source, symbol: str, first: dt.date) -> list[dt.date]:
-    """The days before `first` to pull so that its book starts warm and its volume profile is whole: up to the
-    profile's window, as far back as the source has them without a gap; none when the data root already
-    holds the day before (a continuation, or history pulled earlier)."""
-    if layout.partition("clean", "klines", symbol, first - dt.timedelta(days=1)).exists():
-        return []
-    return history_days(source, symbol, first, PROFILE_DAYS)

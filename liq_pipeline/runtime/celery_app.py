@@ -1,4 +1,4 @@
-"""The Celery app a `liq worker` runs (celery -A liq_pipeline.defs.celery_app worker): dagster-celery's own app and
+"""The Celery app a `liq worker` runs (celery -A liq_pipeline.runtime.celery_app worker): dagster-celery's own app and
 step task, on the broker of $LIQ_CELERY_BROKER (the one `liq run --executor celery --broker` submits to)."""
 import os
 
@@ -6,7 +6,7 @@ from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
-from . import CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER
+from . import CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER, private  # noqa: F401  (a worker runs steps: the direct writer)
 
 
 def _app(broker: str):

@@ -20,9 +20,9 @@ import uuid
 
 import dagster as dg
 
+from ..defs.partitions import range_tags
 from ..lib import heap, parallel, tables
-from . import quiet_dagster_warnings
-from .partitions import range_tags
+from . import private, quiet_dagster_warnings
 
 LAUNCH_TAG = "liq/launch"
 POLL_SHARE = 20         # the progress poll waits at least this many times as long as the last poll took
@@ -80,7 +80,8 @@ class RunOutcome:
         return self.runs[-1].run_id
 
 
-PRELOAD = "liq_pipeline.definitions"
+# what the multiprocess executor's forkserver imports once: the definitions, and the direct metadata writer
+PRELOAD = ["liq_pipeline.definitions", "liq_pipeline.runtime.private"]
 
 
 def run_config(storage: dict, source: dict, executor: str = "in_process", max_concurrent: int = 2,
@@ -88,7 +89,7 @@ def run_config(storage: dict, source: dict, executor: str = "in_process", max_co
     """The run config of `liq run`'s runs; `executor` picks the mode of defs/executors.liq_executor."""
     # multiprocess: each step's process is forked from a server that has imported the definitions once (Dagster's
     # forkserver start method), not spawned to import them again in every step
-    multiprocess = {"max_concurrent": max_concurrent, "start_method": {"forkserver": {"preload_modules": [PRELOAD]}}}
+    multiprocess = {"max_concurrent": max_concurrent, "start_method": {"forkserver": {"preload_modules": PRELOAD}}}
     execution = {"in_process": {"in_process": {}}, "multiprocess": {"multiprocess": multiprocess},
                  "celery": {"celery": {"broker": broker, "backend": broker}}}[executor]
     return {"resources": {"storage": {"config": storage}, "source": {"config": source}},
@@ -141,7 +142,7 @@ def run_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:
                 err = err.cause
             if err.cls_name == "DagsterAssetCheckFailedError":
                 continue                     # the failed gate itself is reported, with its reasons, below
-            msg = err.message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
+            msg = private.failure_message(err.message.strip())
             if err.cls_name != "Failure" and err.stack:
                 msg += f"\n    at {err.stack[-1].strip().splitlines()[0]}"
             errors.append(msg)

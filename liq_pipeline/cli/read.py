@@ -1,0 +1,170 @@
+"""Reading what the pipeline made: `liq heatmap`, `liq sql`, `liq grade`. Light at import: `liq heatmap`'s whole
+time is a target (< 300 ms), so pandas, numpy, DuckDB's Python package and Dagster stay out of it."""
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from ..lib import storage
+from ..lib.model.config import MODELS
+from ..lib.params import ParameterError
+from .base import data_dir_option, data_root, fail, main
+
+
+@main.command()
+@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--timeframe", type=click.Choice(["1d", "7d", "30d", "90d"]), default="1d", show_default=True)
+@click.option("--at", "at", default=None, help="Snapshot time, ISO-8601 UTC (default: the latest).")
+@click.option("--model", type=click.Choice(MODELS), default=MODELS[0], show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "png", "html"]), default="table",
+              show_default=True, help="png: a picture; html: one self-contained interactive page (zoom, hover).")
+@click.option("--out", default=None, help="Write to this file instead of printing (png and html: default "
+                                          "data/reports/SYM/heatmap-MODEL-TF.png|html).")
+@data_dir_option
+def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
+    """Liquidation levels over a timeframe: now and the window's peak per price bucket, or a heatmap picture."""
+    import datetime as dt
+
+    from ..lib.model import levels_query
+    from ..lib.params import parse_symbol
+
+    try:
+        sym = parse_symbol(symbol)
+        at_ts = dt.datetime.fromisoformat(at) if at else None
+    except (ParameterError, ValueError) as exc:
+        fail(f"--at: {at!r} is not an ISO-8601 time ({exc})" if "symbol" not in str(exc) else str(exc))
+    at_ts = (at_ts.astimezone(dt.UTC) if at_ts.tzinfo else at_ts.replace(tzinfo=dt.UTC)) if at_ts else None
+    root = data_root(data_dir)
+    try:
+        view = _heatmap_view(root, sym, model, at_ts, timeframe, window=fmt in ("png", "html"))
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    if view is None or not view.levels:
+        fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
+              f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {storage.warehouse_path(root)}")
+    when, price = view.ts, view.price
+    # a timeframe longer than the history held shows what there is, and says so
+    short = (f"the data holds {view.covered / dt.timedelta(days=1):.1f} days of the {timeframe}, from "
+             f"{view.first:%Y-%m-%d %H:%M} UTC") if view.short_of_timeframe else ""
+    if fmt in ("png", "html"):
+        from ..lib import plots
+        path = Path(out) if out else root / "reports" / sym / f"heatmap-{model}-{timeframe}.{fmt}"
+        title = f"{sym} estimated liquidation heatmap ({model} model), {timeframe} to {when:%Y-%m-%d %H:%M} UTC" + \
+            (f"; {short}" if short else "")
+        (plots.heatmap_png if fmt == "png" else plots.heatmap_html)(view.window_frame(), title, path)
+        click.echo(str(path))
+        return
+    if fmt == "json":
+        import json
+        text = json.dumps({"symbol": sym, "model": model, "timeframe": timeframe, "ts": when.isoformat(),
+                           "from": view.first.isoformat(), "covers_timeframe": not short, "price": price,
+                           "levels": view.levels}, indent=1) + "\n"
+    elif fmt == "csv":
+        import csv
+        import io
+        buf = io.StringIO()
+        lead = {"symbol": sym, "model": model, "timeframe": timeframe, "ts": when.isoformat(), "price": price}
+        writer = csv.DictWriter(buf, [*lead, *levels_query.LEVEL_COLUMNS], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**lead, **level} for level in view.levels)
+        text = buf.getvalue()
+    else:
+        text = _heatmap_table(view, sym, model, timeframe, short)
+    if out:         # every format goes where --out says; the picture formats above print their path too
+        storage.write_bytes_atomic(Path(out), text.encode())
+        click.echo(out)
+    else:
+        click.echo(text, nl=False)
+
+
+def _heatmap_table(view, sym: str, model: str, timeframe: str, short: str) -> str:
+    from ..lib.contracts import price_decimals
+
+    price = view.price
+    d = price_decimals(price)
+    lines = [f"{sym} {model} model, {timeframe}, snapshot {view.ts:%Y-%m-%d %H:%M} UTC, price {price:,.{d}f}"
+             + (f" ({short})" if short else ""),
+             f"{'price range':>23s} {'long $M':>9s} {'short $M':>9s} {'peak L $M':>10s} {'peak S $M':>10s}"]
+    marked = False
+    for r in view.levels:
+        if not marked and r["price_low"] < price:
+            lines.append(f"{'— price ' + format(price, f',.{d}f') + ' —':^23s}")
+            marked = True
+        lines.append(f"{r['price_low']:>11,.{d}f}–{r['price_high']:<11,.{d}f} {r['long_usd'] / 1e6:9.2f} "
+                     f"{r['short_usd'] / 1e6:9.2f} {r['long_peak_usd'] / 1e6:10.2f} {r['short_peak_usd'] / 1e6:10.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def _heatmap_view(root, *args, **kwargs):
+    """The query on a connection that lives in this frame only: a frame that outlives its command (matplotlib's
+    imports keep one reachable through a cycle) would hold the connection past exit, where DuckDB reports it leaked."""
+    from ..lib import warehouse
+    from ..lib.model import levels_query
+
+    with contextlib.closing(warehouse.connect_read_only(root)) as con:
+        return levels_query.query(con, *args, **kwargs)
+
+
+@main.command()
+@click.argument("query")
+@data_dir_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def sql(query, data_dir, fmt) -> None:
+    """Run a read-only SQL query on the warehouse."""
+    from ..lib import warehouse
+
+    try:
+        cols, rows = warehouse.query(data_root(data_dir), query)
+    except (FileNotFoundError, warehouse.QueryRefused) as exc:
+        fail(str(exc))
+    except (warehouse.duckdb.PermissionException, warehouse.duckdb.InvalidInputException) as exc:
+        fail(warehouse.refusal(exc) if "disabled by configuration" in str(exc) or "locked" in str(exc) else str(exc))
+    except warehouse.duckdb.Error as exc:
+        fail(str(exc))
+    if fmt == "json":
+        import json
+        click.echo(json.dumps([dict(zip(cols, r)) for r in rows], default=str, indent=1))
+    elif fmt == "csv":
+        import csv
+        w = csv.writer(sys.stdout)
+        w.writerow(cols)
+        w.writerows(rows)
+    else:
+        import pandas as pd
+        with pd.option_context("display.max_rows", 200, "display.width", 200):
+            click.echo(pd.DataFrame(rows, columns=cols).to_string(index=False))
+
+
+@main.command()
+@click.option("--symbol", required=True, help="e.g. BTCUSDT")
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--model", type=click.Choice(MODELS), default=MODELS[0], show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@data_dir_option
+def grade(symbol, month, model, fmt, data_dir) -> None:
+    """The graded monthly verdict (data/reports/SYM/YYYY-MM/validation.json): grade, score, each component with
+    its sample size and 95% interval. Exits 1 when the month has no report or was not graded."""
+    import json
+
+    from ..lib.params import parse_symbol
+    from ..lib.validation.report import render_grade, verdict_file
+
+    try:
+        sym = parse_symbol(symbol)
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+            raise ParameterError(f"month: {month!r} is not YYYY-MM")
+    except ParameterError as exc:
+        fail(str(exc))
+    root = data_root(data_dir)
+    path = storage.DataLayout(root).reports(sym) / month / verdict_file(model)
+    if not path.exists():
+        fail(f"no verdict for {sym} {month} ({model}) at {path}: `liq run` a range that completes the month "
+              f"(or materialise validation/validation_monthly for {month}-01|{sym})")
+    doc = json.loads(path.read_text())
+    click.echo(json.dumps(doc, indent=1) if fmt == "json" else render_grade(doc, path))
+    if doc["grade"] is None:
+        sys.exit(1)

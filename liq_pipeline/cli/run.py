@@ -1,0 +1,160 @@
+"""`liq run`: plan a range (lib/plan.py), launch its runs through the instance (runtime/launch.py), say what was
+made and where."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import click
+
+from ..defs import EXECUTORS
+from ..lib import storage
+from ..lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
+from ..lib.sources import SOURCE_KINDS, SourceKind
+from ..runtime import CELERY_BROKER_VAR, DAGSTER_UI, DEFAULT_CELERY_BROKER, instance_home
+from .base import data_dir_option, data_root, fail, main, own_stderr
+
+RUN_PURPOSE = {"history": "the history before the first day", "days": "the days", "months": "the months' roll-up",
+               "warehouse": "the warehouse with the roll-up"}
+
+
+@main.command()
+@click.option("--source", type=click.Choice(SOURCE_KINDS), default=SourceKind.simulated.value, show_default=True)
+@click.option("--path", "source_path", default="", help="Folder in the archive layout (--source files).")
+@click.option("--symbols", default="BTCUSDT", show_default=True, help="Comma-separated USD-M symbols.")
+@click.option("--start", required=True, help="First day, YYYY-MM-DD (UTC).")
+@click.option("--end", required=True, help="Last day, YYYY-MM-DD (UTC), inclusive.")
+@click.option("--intervals", default="", help="Kline intervals, e.g. 1m or 1h,5m (default: all the folder has; 1m). "
+                                              "The simulated market's bar: 1m (default) or 5m.")
+@data_dir_option
+@click.option("--seed", type=int, default=None, help="Simulated market seed (--source simulated).")
+@click.option("--agg-trades", is_flag=True, help="Also aggTrades: over REST (binance/auto; heavy) or from the simulator.")
+@click.option("--bracket-fallback", is_flag=True,
+              help="Run a symbol with no bracket table on the fallback tiers (stated in the model's metadata) "
+                   "instead of refusing it.")
+@click.option("--any-symbol", is_flag=True,
+              help="--source simulated: also simulate a symbol with no bracket table (on the fallback tiers); "
+                   "without it, such a symbol is refused as a typo would be.")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="in_process", show_default=True,
+              help="Inside each run: one process, independent assets in parallel processes, or each step a Celery "
+                   "task for the workers on --broker (`liq worker`).")
+@click.option("--broker", envvar=CELERY_BROKER_VAR, default=DEFAULT_CELERY_BROKER, show_default=True,
+              help=f"Celery broker and result backend of --executor celery (${CELERY_BROKER_VAR}).")
+def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades, bracket_fallback,
+        any_symbol, executor, broker) -> None:
+    """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse: one Dagster run per
+    symbol over the whole range, symbols in parallel, through the instance in $DAGSTER_HOME."""
+    # A launcher started in the background may hand down SIGTERM ignored, and an ignored signal stays ignored in
+    # every child: Dagster could then not stop its log-mirroring `tail -F` helpers, which outlive the run and
+    # hold our stdout open. Restore the default, so the run and its helpers can be stopped.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        syms = parse_symbols(symbols)
+        days = parse_date_range(start, end)
+        ivs = [parse_interval(i.strip(), "intervals") for i in intervals.split(",") if i.strip()]
+        if source == "files" and not source_path:
+            raise ParameterError("path: --source files needs --path DIR")
+        if source_path and not Path(source_path).is_dir():
+            raise ParameterError(f"path: {source_path} is not a folder")
+    except ParameterError as exc:
+        fail(str(exc))
+    root = data_root(data_dir)
+    try:   # one launcher per data root, held until the command ends
+        click.get_current_context().with_resource(storage.run_lock(root))
+    except storage.DataRootBusy as exc:
+        fail(str(exc))
+    storage_cfg = {"data_dir": str(root)}
+    source_cfg = {"kind": source, "agg_trades": agg_trades, "bracket_fallback": bracket_fallback,
+                  **({"any_symbol": True} if any_symbol else {}),
+                  **({"intervals": ivs} if ivs else {}),
+                  **({"path": str(Path(source_path).resolve())} if source_path else {})}
+    if source == "simulated":
+        source_cfg.update(sim_start=days[0].isoformat(), sim_days=len(days), **({"sim_seed": seed} if seed is not None else {}))
+
+    from pydantic import ValidationError
+
+    from ..defs.resources import SourceResource
+    from ..lib.errors import InputError, SourceError
+    from ..lib.plan import plan_run
+
+    try:
+        resource = SourceResource(**source_cfg)
+    except ValidationError as exc:       # the resource's own checks (e.g. the simulated market's one interval)
+        fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+    try:   # bad input adds nothing: every symbol and day is confirmed by the source before it becomes a partition
+        plan = plan_run(resource.open(root / "raw"), storage.DataLayout(root), syms, days,
+                        resource.bracket_fallback_allowed())
+    except (InputError, SourceError) as exc:
+        fail(str(exc))
+    history, fallback = plan.history, plan.fallback
+    home = instance_home()
+    if executor == "celery":        # a run with no worker to take its steps would wait forever: say so now
+        from ..runtime.celery_app import workers
+        try:
+            listening = workers(broker)
+        except Exception as exc:
+            fail(f"broker: cannot reach {broker} ({type(exc).__name__}: {exc})")
+        if not listening:
+            fail(f"executor celery: no worker is listening on {broker}; start one with `liq worker --broker {broker}`")
+
+    import dagster as dg
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from ..runtime import launch
+
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("symbol", [s for s in syms if not instance.has_dynamic_partition("symbol", s)])
+    click.echo(f"liq run: source={source} symbols={','.join(syms)} days={days[0]}..{days[-1]} ({len(days)})")
+    click.echo(f"  data root: {root}\n  dagster instance: {home}")
+    for sym in fallback:
+        why = "--any-symbol: simulated" if any_symbol else "no bracket table of its own: runs"
+        click.echo(f"  {sym}: {why} on the FALLBACK tiers (lib/brackets; the model's metadata says so; "
+                   f"`liq brackets refresh` fetches Binance's)")
+    for sym, hist in history.items():
+        if hist:
+            click.echo(f"  {sym}: first day starts warm: history {hist[0]}..{hist[-1]} ({len(hist)} days of "
+                       f"klines, OI, funding) pulled first")
+    t0 = time.monotonic()
+    months = launch.completed_months(days[0], days[-1])
+    # one unit, in the bar and the summary: materialisations (a partition of one asset)
+    per_symbol = launch.job_size() * len(days) + (len(months) + 1 if months else 0)
+    total = per_symbol * len(syms) + len(launch.HISTORY_ASSETS) * sum(map(len, history.values()))
+    with own_stderr() as terminal:
+        console = Console(file=terminal)
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("materialisations"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                      console=console, transient=not console.is_terminal,
+                      # the bar moves once a poll (≥ 1 s): rich's default of 10 renders a second cost the run's
+                      # thread CPU for a clock; where no terminal shows the bar, it needs none
+                      refresh_per_second=2, auto_refresh=console.is_terminal) as progress:
+            task = progress.add_task(f"{len(syms)} symbol(s) × {len(days)} day(s)", total=total)
+            outcomes = launch.launch(syms, days[0], days[-1],
+                                     launch.run_config(storage_cfg, source_cfg, executor, broker=broker),
+                                     {"liq/source": source}, on_progress=lambda n: progress.update(task, completed=n),
+                                     history=history)
+    failed = [o for o in outcomes if not o.success]
+    for o in outcomes:
+        click.echo(f"  {o.symbol} {days[0]}..{days[-1]}: {'ok' if o.success else 'FAILED'}")
+        for r in o.runs:
+            click.echo(f"    {r.job} ({RUN_PURPOSE[r.purpose]}): {'ok' if r.success else 'FAILED'}  "
+                       f"{DAGSTER_UI}/runs/{r.run_id}")
+    if failed:
+        fail("\n".join(f"{o.symbol} (run {o.run_id}):\n  " + "\n  ".join(o.errors or ["run failed (see the Dagster UI)"])
+                         for o in failed))
+    from ..lib import warehouse
+    cols, rows = warehouse.query(root, "SELECT table_name FROM information_schema.tables ORDER BY 1")
+    data_flag = "" if data_dir is None and not os.environ.get("LIQ_DATA_DIR") else f" --data-dir {root}"
+    click.echo(f"done in {time.monotonic() - t0:.1f} s: {total} materialisations ({len(days)} day(s) × {len(syms)} "
+               f"symbol(s) × {launch.job_size()} assets" + (f", {len(months)} month(s)" if months else "") +
+               (", the history first" if any(history.values()) else "") + "). Outputs:")
+    click.echo(f"  clean Parquet: {root / 'clean'}\n  model Parquet: {root / 'model'}\n"
+               f"  warehouse:     {storage.warehouse_path(root)} ({', '.join(r[0] for r in rows)})")
+    click.echo(f"  query it:      liq sql \"SELECT symbol, count(*) FROM klines GROUP BY 1\"{data_flag}")
+    click.echo(f"                 liq heatmap --symbol {syms[0]} --timeframe 7d{data_flag}")
+    for m in months:
+        click.echo(f"  {m:%Y-%m} report: {storage.DataLayout(root).reports(syms[0]) / f'{m:%Y-%m}' / 'audit.md'}; "
+                   f"liq grade --symbol {syms[0]} --month {m:%Y-%m}{data_flag}")
+    click.echo(f"  the runs:      make dev, then the links above (the Dagster UI on {DAGSTER_UI})")
