@@ -19,7 +19,7 @@ from pathlib import Path
 READ = """
 import io, sys
 import pyarrow.parquet as pq
-from liq_pipeline.lib.storage import parquet_source
+from liq_pipeline.lib.io.storage import parquet_source
 import pyarrow as pa
 how, files = sys.argv[1], sys.argv[2:]
 for p in files:

@@ -15,8 +15,8 @@ import sys
 import time
 
 
-from liq_pipeline.lib import brackets
-from liq_pipeline.lib.liqprice import BracketArrays
+from liq_pipeline.lib.market import brackets
+from liq_pipeline.lib.market.liqprice import BracketArrays
 from liq_pipeline.lib.model.book import run_flow
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days, sim_frames

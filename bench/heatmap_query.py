@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 
-from liq_pipeline.lib import brackets, schemas, storage, warehouse
-from liq_pipeline.lib.liqprice import BracketArrays
+from liq_pipeline.lib.market import brackets
+from liq_pipeline.lib.io import schemas, storage, warehouse
+from liq_pipeline.lib.market.liqprice import BracketArrays
 from liq_pipeline.lib.model import levels as lv, levels_query
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days, sim_frames

@@ -26,8 +26,8 @@ from scipy.optimize import nnls
 import realdata
 import walk_forward as wf
 from feedback_calibration import print_windows
-from liq_pipeline.lib import brackets
-from liq_pipeline.lib.liqprice import BracketArrays
+from liq_pipeline.lib.market import brackets
+from liq_pipeline.lib.market.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days
 

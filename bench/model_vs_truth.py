@@ -16,8 +16,8 @@ import sys
 import numpy as np
 import pandas as pd
 
-from liq_pipeline.lib import brackets
-from liq_pipeline.lib.liqprice import BracketArrays
+from liq_pipeline.lib.market import brackets
+from liq_pipeline.lib.market.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days, sim_frames
 from liq_pipeline.lib.sim.market import simulate

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from liq_pipeline.lib import parse
-from liq_pipeline.lib.rawfiles import read_zip_csv
+from liq_pipeline.lib.io import parse
+from liq_pipeline.lib.io.rawfiles import read_zip_csv
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/data/real"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from websockets.asyncio.server import serve
 
-from liq_pipeline.lib.recorder import Recorder, RecorderConfig
+from liq_pipeline.lib.sources.recorder import Recorder, RecorderConfig
 
 
 def payload(i: int) -> str:

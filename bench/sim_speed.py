@@ -15,7 +15,7 @@ CHILD = """
 import json, resource, time
 from liq_pipeline.lib.sim.market import simulate
 from liq_pipeline.lib.sim.scenario import Scenario
-import liq_pipeline.lib.brackets, numpy, pandas  # imports are not the simulation's time
+import liq_pipeline.lib.market.brackets, numpy, pandas  # imports are not the simulation's time
 t = time.perf_counter()
 res = simulate(Scenario.default(days={days}))
 wall = time.perf_counter() - t

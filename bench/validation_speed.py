@@ -8,7 +8,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from liq_pipeline.lib.storage import DataLayout
+from liq_pipeline.lib.io.storage import DataLayout
 from liq_pipeline.lib.validation import suite
 
 

@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 import realdata
-from liq_pipeline.lib import brackets
-from liq_pipeline.lib.liqprice import BracketArrays
+from liq_pipeline.lib.market import brackets
+from liq_pipeline.lib.market.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import MODELS, ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days
 from liq_pipeline.lib.params import KLINE_INTERVALS

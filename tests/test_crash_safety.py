@@ -95,8 +95,8 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(real, tmp_path, marker, u
 
 
 def test_an_analyst_holding_the_warehouse_open_keeps_a_whole_view_while_it_is_rebuilt(tmp_path):
-    from liq_pipeline.lib import warehouse
-    from liq_pipeline.lib.storage import DataLayout
+    from liq_pipeline.lib.io import warehouse
+    from liq_pipeline.lib.io.storage import DataLayout
 
     layout = DataLayout(tmp_path)
     day = pd.Timestamp("2026-04-05", tz="UTC")

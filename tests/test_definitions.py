@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from liq_pipeline.definitions import defs
-from liq_pipeline.lib import tables, warehouse
+from liq_pipeline.lib.io import tables, warehouse
 
 from .conftest import REPO
 
@@ -96,7 +96,7 @@ def test_packaged_wheel_ships_the_suites_and_every_package(tmp_path):
     target = tmp_path / "site"
     subprocess.run([*uv, "pip", "install", "--quiet", "--no-deps", "--target", str(target),
                     str(next(tmp_path.glob("*.whl")))], check=True)
-    code = ("import liq_pipeline.lib.quality as q, pandas as pd; d = q.default_expectations_dir(); "
+    code = ("import liq_pipeline.lib.io.quality as q, pandas as pd; d = q.default_expectations_dir(); "
             "print(d); print(q.run_suite('clean_funding', pd.DataFrame(), {'funding_cap': 0.003, "
             "'neg_funding_cap': -0.003}).evaluated)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
@@ -123,7 +123,8 @@ def test_daily_schedule_requests_yesterday_for_every_symbol():
         got = _skip_then_requests(instance, dt.datetime(2026, 11, 20, 3, tzinfo=dt.UTC), "daily_schedule")
         assert [(r.run_key, r.partition_key) for r in got.run_requests] == [
             ("2026-11-19|BTCUSDT", "2026-11-19|BTCUSDT"), ("2026-11-19|ETHUSDT", "2026-11-19|ETHUSDT")]
-        assert all(r.run_config == {"resources": {"source": {"config": {"kind": "auto"}}}} for r in got.run_requests)
+        assert all(r.run_config == {"resources": {"source": {"config": {"feed": {"auto": {}}, "market": "real"}}}}
+                   for r in got.run_requests)
         # the first of a month asks for the last day of the month before
         first = _tick(instance, dt.datetime(2026, 3, 1, 3, tzinfo=dt.UTC))
         assert [r.partition_key for r in first.run_requests] == ["2026-02-28|BTCUSDT", "2026-02-28|ETHUSDT"]
@@ -147,17 +148,27 @@ def test_monthly_schedule_requests_the_finished_month_for_every_symbol():
     assert sched.cron_schedule == "0 5 1 * *" and sched.job_name == "monthly_job"
 
 
-def test_source_kind_is_typed_and_estimator_config_validated():
+def test_a_source_is_one_feed_of_a_kind_with_its_own_settings_and_estimator_config_validated():
     from liq_pipeline.defs.model.config import EstimatorConfig
-    from liq_pipeline.defs.resources import SourceResource
+    from liq_pipeline.defs.resources import FEEDS, FilesFeed, SimulatedFeed, SourceResource
     from liq_pipeline.lib.model.config import ModelConfig
+    from liq_pipeline.lib.sources import SOURCE_KINDS
 
-    with pytest.raises(Exception, match="kind"):
-        SourceResource(kind="ftp")
-    with pytest.raises(Exception, match="kind=files needs path"):
-        SourceResource(kind="files")
+    assert tuple(FEEDS) == tuple(SOURCE_KINDS)
+    # no feed carries a field another kind ignores: each kind's settings are its own
+    shared = set.intersection(*(set(f.model_fields) for f in FEEDS.values()))
+    assert shared == {"kind"}, shared
+    job = defs.resolve_job_def("daily_job")
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, {"resources": {"source": {"config": {"feed": {"ftp": {}}}}}})
+    with pytest.raises(dg.DagsterInvalidConfigError):            # a files feed needs its folder
+        dg.validate_run_config(job, {"resources": {"source": {"config": {"feed": {"files": {}}}}}})
+    with pytest.raises(dg.DagsterInvalidConfigError):            # a setting of another kind
+        dg.validate_run_config(job, {"resources": {"source": {"config": {"feed": {"files": {"path": "/x", "seed": 1}}}}}})
     with pytest.raises(Exception, match="intervals: '7m' is not a kline interval"):
-        SourceResource(intervals=["7m"])
+        FilesFeed(path="/x", intervals=["7m"])
+    with pytest.raises(Exception, match="market: 'moon' is not one of simulated, real"):
+        SourceResource(market="moon")
     with pytest.raises(Exception, match="leverage_mix .* must be non-negative and sum to 1"):
         EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.7])
     cfg = EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.3], decay_half_life_hours=0, turnover_decay=0).build()
@@ -166,7 +177,9 @@ def test_source_kind_is_typed_and_estimator_config_validated():
     assert EstimatorConfig(turnover_decay=0.5).build().turnover_decay == 0.5
     assert EstimatorConfig().build() == ModelConfig()
     # real market data runs on its own defaults (what the walk-forward chose), the simulated market on the fields'
-    assert SourceResource().market() == "simulated" and SourceResource(kind="files", path="/x").market() == "real"
+    # the market is an explicit choice, not the source's kind (liq run derives its default and tags the run with it)
+    assert SourceResource().market == "simulated" and isinstance(SourceResource().feed, SimulatedFeed)
+    assert SourceResource(feed=FilesFeed(path="/x")).market == "simulated"
     real = EstimatorConfig().build("real")
     assert real == ModelConfig.for_market("real") and (real.turnover_decay, real.flow_weight) == (1.0, 0.5)
     # a setting beats the default: the field defaults can be had on real data too
@@ -182,7 +195,7 @@ def test_every_executor_mode_is_one_config_away_on_the_same_definitions():
 
     job = defs.resolve_job_def("daily_job")
     assert job.executor_def.name == "liq_executor"
-    storage, source = {"data_dir": "/tmp/x"}, {"kind": "simulated"}
+    storage, source = {"data_dir": "/tmp/x"}, {"feed": {"simulated": {}}, "market": "simulated"}
     for mode in EXECUTORS:                  # what `liq run --executor MODE` sends
         dg.validate_run_config(job, run_config(storage, source, mode, broker="redis://127.0.0.1:6379/0"))
     with pytest.raises(dg.DagsterInvalidConfigError):
@@ -198,7 +211,8 @@ def test_steps_run_in_processes_forked_by_the_multiprocess_executor(dagster_env,
     from liq_pipeline.defs.partitions import range_tags
 
     day = dt.date(2026, 4, 5)
-    config = run_config({"data_dir": str(dagster_env / "data")}, {"kind": "files", "path": str(real)}, "multiprocess")
+    config = run_config({"data_dir": str(dagster_env / "data")}, {"feed": {"files": {"path": str(real)}}, "market": "real"},
+                        "multiprocess")
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("symbol", ["BTCUSDT"])
         result = dg.execute_job(dg.reconstructable(daily_job_definition), instance=instance, run_config=config,
@@ -222,7 +236,7 @@ import dagster as dg
 from liq_pipeline.definitions import defs
 from liq_pipeline.runtime.launch import run_config
 job = defs.resolve_job_def("daily_job")
-config = run_config({"data_dir": "s3://bucket/prefix"}, {"kind": "auto"})
+config = run_config({"data_dir": "s3://bucket/prefix"}, {"feed": {"auto": {}}, "market": "real"})
 config["execution"] = {"config": {"k8s": {"job_namespace": "liq", "image_pull_policy": "IfNotPresent",
                                           "env_vars": ["LIQ_DATA_DIR", "AWS_ENDPOINT_URL"]}}}
 dg.validate_run_config(job, config)

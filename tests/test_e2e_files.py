@@ -13,7 +13,7 @@ import json
 import duckdb
 import pytest
 
-from liq_pipeline.lib.rawfiles import sha256_of
+from liq_pipeline.lib.io.rawfiles import sha256_of
 
 from .conftest import REPO, UM
 
@@ -101,7 +101,7 @@ def test_files_run_over_the_real_window(real, tmp_path):
     # one run covered the range, and every (day, symbol) partition of every asset is recorded as materialised
     # and gated in the persistent instance, where `dagster dev` shows them
     import dagster as dg
-    from liq_pipeline.lib import tables
+    from liq_pipeline.lib.io import tables
     os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     with dg.DagsterInstance.get() as inst:
         runs = inst.get_runs(dg.RunsFilter(job_name="daily_job"))
@@ -197,7 +197,7 @@ def test_a_range_run_equals_day_by_day_runs(real, tmp_path):
         liq("run", "--source", "files", "--path", str(real), "--start", d, "--end", d, env_root=daily)
     files = sorted(p.relative_to(whole / "data") for p in (whole / "data").rglob("*.parquet"))
     assert files == sorted(p.relative_to(daily / "data") for p in (daily / "data").rglob("*.parquet"))
-    from liq_pipeline.lib import tables
+    from liq_pipeline.lib.io import tables
     per_day = sum(t.period == "day" for t in tables.TABLES.values())          # no month is completed here
     assert len(files) == len(days) * per_day + 30 * 3   # and the 30 days of clean klines, OI, funding before the first day
     for f in files:
@@ -310,7 +310,7 @@ def test_a_fresh_first_day_starts_warm_and_passes_every_gate(real, tmp_path, fir
     proc = liq("run", "--source", "files", "--path", str(real), "--start", first, "--end", first, env_root=tmp_path)
     assert f"history {day - dt.timedelta(days=history)}..{day - dt.timedelta(days=1)} ({history} days" in proc.stdout
     import dagster as dg
-    from liq_pipeline.lib import tables
+    from liq_pipeline.lib.io import tables
     os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     past = {f"{day - dt.timedelta(days=i)}|BTCUSDT" for i in range(1, history + 1)}
     with dg.DagsterInstance.get() as inst:

@@ -186,6 +186,6 @@ def test_a_second_run_on_the_same_data_root_stops_with_a_clear_message(tmp_path)
     finally:
         first.kill()
     # the lock goes with its run: the root is free again
-    from liq_pipeline.lib.storage import run_lock
+    from liq_pipeline.lib.io.storage import run_lock
     with run_lock(tmp_path / "data"):
         pass

@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 
 from bench.realdata import load
-from liq_pipeline.lib import brackets, params, quality, schemas
-from liq_pipeline.lib.liqprice import BracketArrays
+from liq_pipeline.lib.market import brackets
+from liq_pipeline.lib import params
+from liq_pipeline.lib.io import quality, schemas
+from liq_pipeline.lib.market.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_day, replay_history
 from liq_pipeline.lib.model.levels import rollup
@@ -71,7 +73,7 @@ def test_the_history_a_first_day_gets_is_what_the_source_has_before_it_without_a
     from liq_pipeline.lib.plan import history_to_pull
     from liq_pipeline.lib.sources.base import history_days
     from liq_pipeline.lib.sources.mirror import FilesSource
-    from liq_pipeline.lib.storage import DataLayout
+    from liq_pipeline.lib.io.storage import DataLayout
 
     files = FilesSource(tmp_path / "raw", real)
 

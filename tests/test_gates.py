@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liq_pipeline.lib import quality, schemas
-from liq_pipeline.lib.clean import clean_partition
+from liq_pipeline.lib.io import quality, schemas
+from liq_pipeline.lib.io.clean import clean_partition
 from liq_pipeline.lib.sources.mirror import FilesSource
 
 DAY = dt.date(2026, 4, 5)
@@ -88,8 +88,8 @@ def test_gate_catches(clean, name):
 
 @pytest.fixture(scope="module")
 def model_out():
-    from liq_pipeline.lib import brackets as br_mod
-    from liq_pipeline.lib.liqprice import BracketArrays
+    from liq_pipeline.lib.market import brackets as br_mod
+    from liq_pipeline.lib.market.liqprice import BracketArrays
     from liq_pipeline.lib.model.config import ModelConfig
     from liq_pipeline.lib.model.estimate import estimate_day, sim_frames
     from liq_pipeline.lib.model.levels import rollup
@@ -177,7 +177,7 @@ def test_gx_sees_only_the_columns_a_suite_names_and_failures_still_show_the_file
 
 def test_a_file_spanning_many_days_is_parsed_once_per_process_and_cleaned_the_same(real, tmp_path, monkeypatch):
     # the monthly klines zip and the whole history of liquidation bars are named by every day's manifest
-    from liq_pipeline.lib import clean
+    from liq_pipeline.lib.io import clean
     src = FilesSource(tmp_path / "raw", real)
     days = [DAY + dt.timedelta(days=i) for i in range(3)]
     manifests = {(ds, d): {"source": "files", "files": [f.to_dict() for f in src.pull(ds, "BTCUSDT", d).files]}

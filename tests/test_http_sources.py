@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from liq_pipeline.lib.clean import clean_partition
+from liq_pipeline.lib.io.clean import clean_partition
 from liq_pipeline.lib.errors import InputError, SourceError
 from liq_pipeline.lib.sources.archive import ArchiveSource
 from liq_pipeline.lib.sources.auto import AutoSource

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from liq_pipeline.lib import brackets
+from liq_pipeline.lib.market import brackets
 from liq_pipeline.lib.errors import InputError
-from liq_pipeline.lib.liqprice import bankruptcy_price, liquidation_price, max_leverage
+from liq_pipeline.lib.market.liqprice import bankruptcy_price, liquidation_price, max_leverage
 
 BTC = brackets.load("BTCUSDT")
 

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liq_pipeline.lib import brackets, storage
-from liq_pipeline.lib.liqprice import BracketArrays
+from liq_pipeline.lib.market import brackets
+from liq_pipeline.lib.io import storage
+from liq_pipeline.lib.market.liqprice import BracketArrays
 from liq_pipeline.lib.model.book import LONG, SHORT, init_state, run_flow
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_day, sim_frames

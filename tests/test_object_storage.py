@@ -111,7 +111,7 @@ def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3, mon
 
     import pandas as pd
 
-    from liq_pipeline.lib import clean, storage, warehouse
+    from liq_pipeline.lib.io import clean, storage, warehouse
     from liq_pipeline.lib.errors import InputError
 
     root = storage.data_root(ROOT)
@@ -144,7 +144,7 @@ def test_partitions_on_object_storage_are_read_whole_or_reported_missing(s3, mon
     # a raw archive zip is fetched whole, once (zipfile's seeks on an object would each be a ranged GET)
     import io
     import zipfile
-    from liq_pipeline.lib import rawfiles
+    from liq_pipeline.lib.io import rawfiles
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("BTCUSDT-1h-2026-04-05.csv", "open_time,open\n1,2\n3,4\n")
@@ -160,7 +160,7 @@ def test_the_warehouse_lists_each_tables_prefix_once_however_many_days_it_holds(
 
     import pandas as pd
 
-    from liq_pipeline.lib import storage, warehouse
+    from liq_pipeline.lib.io import storage, warehouse
 
     root = storage.data_root(f"s3://{BUCKET}/warehouse")
     layout = storage.DataLayout(root)
@@ -186,7 +186,7 @@ def test_a_row_count_on_object_storage_reads_the_footer_not_the_object(s3, monke
     import numpy as np
     import pandas as pd
 
-    from liq_pipeline.lib import rawfiles, storage
+    from liq_pipeline.lib.io import rawfiles, storage
     from liq_pipeline.lib.errors import InputError
 
     root = storage.data_root(ROOT)
@@ -223,7 +223,7 @@ def test_a_row_count_on_object_storage_reads_the_footer_not_the_object(s3, monke
         layout.rows("clean", "big", "BTCUSDT", day + dt.timedelta(days=1))
 
     # `liq status` takes each dataset's newest time from the same footer's column statistics
-    from liq_pipeline.lib import status
+    from liq_pipeline.lib.io import status
     times = pd.DataFrame({"ts": pd.date_range("2026-04-05", periods=400_000, freq="200ms", tz="UTC").as_unit("ms"),
                           "x": rng.random(400_000)})
     layout.write(times, "clean", "liquidation_events", "BTCUSDT", day)
@@ -243,7 +243,7 @@ def test_status_on_object_storage_lists_a_tables_days_at_once_and_reads_one_foot
 
     import pandas as pd
 
-    from liq_pipeline.lib import status, storage
+    from liq_pipeline.lib.io import status, storage
 
     root = storage.data_root(f"s3://{BUCKET}/status")   # moto keeps one store per process: a prefix of its own
     layout = storage.DataLayout(root)

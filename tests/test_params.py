@@ -61,7 +61,7 @@ def test_outputs_get_the_mode_the_umask_gives_not_the_temp_files_0600(tmp_path, 
 
     import pandas as pd
 
-    from liq_pipeline.lib import storage
+    from liq_pipeline.lib.io import storage
     old = os.umask(umask)
     try:
         storage.write_bytes_atomic(tmp_path / "report.json", b"{}")

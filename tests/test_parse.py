@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from liq_pipeline.lib import parse
+from liq_pipeline.lib.io import parse
 from liq_pipeline.lib.errors import InputError
-from liq_pipeline.lib.rawfiles import read_zip_csv, verify_checksum
+from liq_pipeline.lib.io.rawfiles import read_zip_csv, verify_checksum
 
 from .conftest import UM
 

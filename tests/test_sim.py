@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liq_pipeline.lib.clean import clean_partition
+from liq_pipeline.lib.io.clean import clean_partition
 from liq_pipeline.lib.sim.emit import throttle
 from liq_pipeline.lib.sim.market import simulate
 from liq_pipeline.lib.sim.scenario import Scenario
@@ -181,12 +181,12 @@ def test_no_position_is_smaller_than_the_lot_step():
 def test_a_market_of_5m_bars_is_asked_for_with_intervals(tmp_path):
     """`liq run --intervals 5m` on the simulated source: the market is made at 5m bars (its own scenario, so a 1m
     mirror is not reused), and what it emits cleans like the archive's 5m files. One bar interval only."""
-    from liq_pipeline.defs.resources import SourceResource
+    from liq_pipeline.defs.resources import SimulatedFeed
 
-    res = SourceResource(kind="simulated", intervals=["5m"], sim_start="2026-04-05", sim_days=1)
+    res = SimulatedFeed(interval="5m", start="2026-04-05", days=1)
     sc = res.scenario("BTCUSDT")
-    assert sc.interval_s == 300 and sc.scenario_id() != SourceResource(kind="simulated", sim_start="2026-04-05",
-                                                                      sim_days=1).scenario("BTCUSDT").scenario_id()
+    assert sc.interval_s == 300 and sc.scenario_id() != SimulatedFeed(start="2026-04-05",
+                                                                      days=1).scenario("BTCUSDT").scenario_id()
     src = res.open(tmp_path)
     day = dt.date(2026, 4, 5)
     out = {}
@@ -197,6 +197,6 @@ def test_a_market_of_5m_bars_is_asked_for_with_intervals(tmp_path):
         assert report.gaps == {}, ds
     assert len(out["klines"]) == 288 and set(out["klines"].interval) == {"5m"}
     assert len(out["open_interest"]) == 288 and len(out["sim_liquidations"]) > 0
-    for bad in (["5m", "1m"], ["15m"]):
+    for bad in ("15m", "1h"):
         with pytest.raises(Exception, match="the simulated market has one bar interval, one of 1m, 5m"):
-            SourceResource(kind="simulated", intervals=bad)
+            SimulatedFeed(interval=bad)

@@ -6,8 +6,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from liq_pipeline.lib import warehouse
-from liq_pipeline.lib.storage import DataLayout
+from liq_pipeline.lib.io import warehouse
+from liq_pipeline.lib.io.storage import DataLayout
 
 from .test_object_storage import ROOT, s3  # noqa: F401  (the moto fixture)
 
@@ -88,7 +88,7 @@ def test_an_analysts_sql_reads_the_warehouse_and_nothing_else(tmp_path):
 
 @pytest.mark.usefixtures("s3")
 def test_the_sandbox_keeps_the_views_on_object_storage_and_nothing_else_of_the_bucket(tmp_path):
-    from liq_pipeline.lib import storage
+    from liq_pipeline.lib.io import storage
 
     root = storage.data_root(ROOT)
     _write(root)

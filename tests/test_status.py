@@ -8,8 +8,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from liq_pipeline.lib import status as st
-from liq_pipeline.lib.storage import DataLayout, write_json_atomic
+from liq_pipeline.lib.io import status as st
+from liq_pipeline.lib.io.storage import DataLayout, write_json_atomic
 
 NOW = dt.datetime(2026, 5, 11, 6, 0, tzinfo=dt.UTC)
 
@@ -115,7 +115,7 @@ def test_the_command_exits_1_on_anything_stale_and_0_when_healthy(root, tmp_path
 
 
 def test_a_data_root_has_one_launcher_at_a_time(tmp_path):
-    from liq_pipeline.lib.storage import DataRootBusy, run_lock
+    from liq_pipeline.lib.io.storage import DataRootBusy, run_lock
     with run_lock(tmp_path):
         with pytest.raises(DataRootBusy, match=f"data root {tmp_path} is in use by liq run pid"):
             with run_lock(tmp_path):
@@ -134,7 +134,7 @@ def test_an_empty_data_root_is_unhealthy_and_says_what_was_never_made(tmp_path):
 
 
 def test_a_tables_days_are_its_partition_files_and_nothing_else(tmp_path):
-    from liq_pipeline.lib import storage
+    from liq_pipeline.lib.io import storage
     folder = tmp_path / "clean/klines/symbol=BTCUSDT"
     for name in ("date=2026-05-02/data.parquet", "date=2026-05-01/data.parquet",
                  "date=2026-05-03/.data.abc.parquet.tmp",          # left by a killed write: no partition yet
@@ -158,7 +158,7 @@ def test_status_reads_every_registered_table_daily_monthly_empty_and_missing(tmp
     """Every table of the registry, as a run leaves it: daily tables with a timestamp or a day as text, the monthly
     roll-up with a month as text (a real run's validation_monthly crashed `liq status`), an empty partition, and a
     judged table never made."""
-    from liq_pipeline.lib import tables
+    from liq_pipeline.lib.io import tables
     layout = DataLayout(tmp_path / "data")
     day, month = dt.date(2026, 5, 10), dt.date(2026, 4, 1)
     never, empty = "funding", "liquidation_events"

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from liq_pipeline.cli import main
-from liq_pipeline.lib import brackets
+from liq_pipeline.lib.market import brackets
 from liq_pipeline.lib.errors import InputError
-from liq_pipeline.lib.liqprice import liquidation_price
+from liq_pipeline.lib.market.liqprice import liquidation_price
 from liq_pipeline.lib.sim.market import simulate
 from liq_pipeline.lib.sim.profiles import profile, scenario_for
 from liq_pipeline.lib.sim.scenario import Scenario
@@ -190,7 +190,7 @@ def test_a_simulated_market_names_the_tiers_it_trades_on(tmp_path):
     assert meta["SOLUSDT"]["brackets"] == "brackets-SOLUSDT-2026-10-07.csv (shipped)"
     assert meta["PEPEUSDT"]["brackets"] == "FALLBACK brackets-fallback.csv: no bracket table for PEPEUSDT"
     # the contract's tick: 0.001 for this market's price scale, so the klines carry 3 decimals, not BTC's 1
-    from liq_pipeline.lib.clean import clean_partition
+    from liq_pipeline.lib.io.clean import clean_partition
     df, _ = clean_partition("klines", "SOLUSDT", dt.date(2026, 4, 5),
                             {"source": "simulated", "files": [f.to_dict() for f in pulled.files]}, tmp_path)
     assert (df["close"] * 1000).round(6).mod(1).eq(0).all() and not (df["close"] * 10).round(6).mod(1).eq(0).all()
@@ -207,7 +207,7 @@ def contract(symbol, tick, step, kind="PERPETUAL", status="TRADING"):
 
 
 def test_exchange_info_gives_contract_details_and_refuses_what_it_does_not_list(bracket_dir, dagster_env):
-    from liq_pipeline.lib import contracts
+    from liq_pipeline.lib.market import contracts
 
     with FakeBinance(symbols=()) as fake:
         fake.exchange_info = {"timezone": "UTC", "symbols": [
@@ -256,13 +256,15 @@ def test_refresh_top_n_ranks_trading_perpetuals_by_open_interest_in_usd(bracket_
 @pytest.mark.parametrize("kind", ["simulated", "files", "archive", "binance", "auto"])
 def test_a_typo_is_refused_on_every_source(kind, real, tmp_path):
     """What `liq run` asks each source before a symbol becomes a partition: a typo of a real symbol is no market."""
-    from liq_pipeline.defs.resources import SourceResource
+    from liq_pipeline.defs.resources import FEEDS
 
     day = dt.date(2026, 4, 5)
     with FakeBinance(archive_root=real) as fake:
-        src = SourceResource(kind=kind, path=str(real), archive_url=f"{fake.url}/data", rest_url=fake.url,
-                             intervals=["1h"] if kind != "simulated" else None, sim_start=str(day),
-                             sim_days=1).open(tmp_path / "raw")
+        settings = {"simulated": {"start": str(day), "days": 1}, "files": {"path": str(real), "intervals": ["1h"]},
+                    "archive": {"url": f"{fake.url}/data", "intervals": ["1h"]},
+                    "binance": {"url": fake.url, "intervals": ["1h"]},
+                    "auto": {"archive_url": f"{fake.url}/data", "rest_url": fake.url, "intervals": ["1h"]}}[kind]
+        src = FEEDS[kind](**settings).open(tmp_path / "raw")
         src.check_symbol("BTCUSDT", day)                                  # the real one is there
         with pytest.raises(InputError, match="symbol BTCUSDX: "):
             src.check_symbol("BTCUSDX", day)
@@ -279,6 +281,6 @@ def test_the_simulated_market_runs_a_symbol_without_a_table_only_when_asked_and_
         assert not instance.has_dynamic_partition("symbol", "PEPEUSDT")
     asked = liq(*args, "--any-symbol", env_root=dagster_env)
     assert "PEPEUSDT: --any-symbol: simulated on the FALLBACK tiers" in asked.stdout
-    with pytest.raises(AssertionError, match="any_symbol: only the simulated market"):
+    with pytest.raises(AssertionError, match="--any-symbol: not a setting of --source files"):
         liq("run", "--source", "files", "--path", str(dagster_env), "--symbols", "PEPEUSDT", "--any-symbol",
             "--start", "2026-04-05", "--end", "2026-04-05", env_root=dagster_env)

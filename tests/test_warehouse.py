@@ -8,8 +8,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from liq_pipeline.lib import schemas, warehouse
-from liq_pipeline.lib.storage import DataLayout, partition_file, warehouse_path
+from liq_pipeline.lib.io import schemas, warehouse
+from liq_pipeline.lib.io.storage import DataLayout, partition_file, warehouse_path
 
 TABLES = {"heatmap_levels": "model", "klines": "clean"}
 D0 = dt.date(2026, 4, 5)

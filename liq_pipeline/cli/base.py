@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from ..lib import heap, storage
+from ..lib import heap
+from ..lib.io import storage
 from ..lib.params import ParameterError
 from ..runtime import quiet_dagster_warnings
 

@@ -31,8 +31,8 @@ def brackets_refresh(symbols, all_symbols, top, api_key, api_secret, out, url) -
     later run reads for days on or after their date."""
     import datetime as dt
 
-    from ..lib import bracket_refresh
-    from ..lib import brackets as brackets_mod
+    from ..lib.market import bracket_refresh
+    from ..lib.market import brackets as brackets_mod
     from ..lib.errors import InputError, SourceError
     from ..lib.params import parse_symbols
     from ..lib.sources.binance_rest import FAPI_URL
@@ -87,7 +87,7 @@ def symbols_refresh(out, url) -> None:
     """Fetch Binance's exchange info (public GET /fapi/v1/exchangeInfo) into exchange-info-DATE.csv."""
     import datetime as dt
 
-    from ..lib import contracts
+    from ..lib.market import contracts
     from ..lib.errors import InputError, SourceError
     from ..lib.sources.binance_rest import FAPI_URL
     from ..lib.sources.http import BinanceHttp
@@ -107,8 +107,8 @@ def symbols_refresh(out, url) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def symbols_list(fmt) -> None:
     """Every symbol with a bracket table or in the exchange-info snapshot: its contract details and brackets."""
-    from ..lib import brackets as brackets_mod
-    from ..lib import contracts
+    from ..lib.market import brackets as brackets_mod
+    from ..lib.market import contracts
 
     snap = contracts.snapshot()
     rows = {s: {"symbol": s} for s in brackets_mod.known_symbols()}
@@ -131,7 +131,7 @@ def symbols_list(fmt) -> None:
 
 def _snapshot_folder(out: str | None) -> Path:
     """Where refreshed snapshots go: --out, else $LIQ_BRACKETS_DIR, else the package's data folder if writable."""
-    from ..lib import brackets as brackets_mod
+    from ..lib.market import brackets as brackets_mod
     folder = Path(out) if out else brackets_mod.user_dir() or brackets_mod.shipped_dir()
     if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
         fail(f"out: {folder} is not writable; pass --out DIR and set {brackets_mod.BRACKETS_DIR_VAR}=DIR for the runs")

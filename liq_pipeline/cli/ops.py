@@ -35,7 +35,7 @@ def worker(broker, concurrency, name) -> None:
 def ui(host, port) -> None:
     """The Dagster UI and daemon (`dg dev`) on the instance in $DAGSTER_HOME: lineage, partitions, checks, runs,
     reruns, backfills, schedules. Stops on Ctrl-C (SIGINT) or SIGTERM."""
-    project = Path(__file__).resolve().parent.parent
+    project = Path(__file__).resolve().parents[2]          # the checkout: liq_pipeline/cli/ops.py
     if "[tool.dg]" not in ((project / "pyproject.toml").read_text() if (project / "pyproject.toml").exists() else ""):
         fail(f"ui: `dg dev` runs from the project's checkout (its pyproject.toml); none at {project}")
     home = instance_home()
@@ -60,7 +60,7 @@ def record_forceorders(out, symbols, all_symbols, url, flush_seconds) -> None:
     """Record the all-market liquidation stream to daily tapes, as received, until SIGTERM/SIGINT."""
     import logging
 
-    from ..lib import recorder
+    from ..lib.sources import recorder
     from ..lib.params import parse_symbols
 
     if symbols and all_symbols:
@@ -94,7 +94,7 @@ def status(data_dir, max_age, tapes, as_of, fmt) -> None:
     import datetime as dt
     import json
 
-    from ..lib import status as st
+    from ..lib.io import status as st
 
     try:
         limit = st.parse_age(max_age)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..lib import storage
+from ..lib.io import storage
 from ..lib.model.config import MODELS
 from ..lib.params import ParameterError
 from .base import data_dir_option, data_root, fail, main
@@ -51,7 +51,7 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     short = (f"the data holds {view.covered / dt.timedelta(days=1):.1f} days of the {timeframe}, from "
              f"{view.first:%Y-%m-%d %H:%M} UTC") if view.short_of_timeframe else ""
     if fmt in ("png", "html"):
-        from ..lib import plots
+        from ..lib.validation import plots
         path = Path(out) if out else root / "reports" / sym / f"heatmap-{model}-{timeframe}.{fmt}"
         title = f"{sym} estimated liquidation heatmap ({model} model), {timeframe} to {when:%Y-%m-%d %H:%M} UTC" + \
             (f"; {short}" if short else "")
@@ -82,7 +82,7 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
 
 
 def _heatmap_table(view, sym: str, model: str, timeframe: str, short: str) -> str:
-    from ..lib.contracts import price_decimals
+    from ..lib.market.contracts import price_decimals
 
     price = view.price
     d = price_decimals(price)
@@ -102,7 +102,7 @@ def _heatmap_table(view, sym: str, model: str, timeframe: str, short: str) -> st
 def _heatmap_view(root, *args, **kwargs):
     """The query on a connection that lives in this frame only: a frame that outlives its command (matplotlib's
     imports keep one reachable through a cycle) would hold the connection past exit, where DuckDB reports it leaked."""
-    from ..lib import warehouse
+    from ..lib.io import warehouse
     from ..lib.model import levels_query
 
     with contextlib.closing(warehouse.connect_read_only(root)) as con:
@@ -115,7 +115,7 @@ def _heatmap_view(root, *args, **kwargs):
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def sql(query, data_dir, fmt) -> None:
     """Run a read-only SQL query on the warehouse."""
-    from ..lib import warehouse
+    from ..lib.io import warehouse
 
     try:
         cols, rows = warehouse.query(data_root(data_dir), query)

@@ -10,11 +10,37 @@ from pathlib import Path
 import click
 
 from ..defs import EXECUTORS
-from ..lib import storage
+from ..lib.io import storage
 from ..lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
 from ..lib.sources import SOURCE_KINDS, SourceKind
 from ..runtime import CELERY_BROKER_VAR, DAGSTER_UI, DEFAULT_CELERY_BROKER, instance_home
 from .base import data_dir_option, data_root, fail, main, own_stderr
+
+# The flags each source kind takes beyond the shared ones: another kind's flag is refused, never ignored.
+FEED_FLAGS = {"simulated": {"--seed", "--agg-trades", "--any-symbol"}, "files": {"--path"}, "archive": set(),
+              "binance": {"--agg-trades"}, "auto": {"--agg-trades"}}
+SIM_BARS = ("1m", "5m")
+
+
+def source_config(kind: str, days: list, intervals: list[str], *, market: str, path: str, seed: int | None,
+                  agg_trades: bool, any_symbol: bool, bracket_fallback: bool) -> dict:
+    """The source resource's run config of `liq run`'s flags: the chosen kind's feed with its own settings only."""
+    given = {"--path": bool(path), "--seed": seed is not None, "--agg-trades": agg_trades, "--any-symbol": any_symbol}
+    foreign = [flag for flag, on in given.items() if on and flag not in FEED_FLAGS[kind]]
+    if foreign:
+        raise ParameterError(f"{', '.join(foreign)}: not a setting of --source {kind}")
+    if kind == "simulated":
+        if intervals and (len(intervals) > 1 or intervals[0] not in SIM_BARS):
+            raise ParameterError(f"intervals: the simulated market has one bar interval, one of {', '.join(SIM_BARS)} "
+                                 f"(got {','.join(intervals)})")
+        feed = {"start": days[0].isoformat(), "days": len(days), "agg_trades": agg_trades, "any_symbol": any_symbol,
+                **({"seed": seed} if seed is not None else {}), **({"interval": intervals[0]} if intervals else {})}
+    else:
+        feed = {**({"intervals": intervals} if intervals else {}),
+                **({"path": str(Path(path).resolve())} if kind == "files" else {}),
+                **({"agg_trades": agg_trades} if "--agg-trades" in FEED_FLAGS[kind] else {})}
+    return {"feed": {kind: feed}, "market": market, "bracket_fallback": bracket_fallback}
+
 
 RUN_PURPOSE = {"history": "the history before the first day", "days": "the days", "months": "the months' roll-up",
                "warehouse": "the warehouse with the roll-up"}
@@ -37,13 +63,16 @@ RUN_PURPOSE = {"history": "the history before the first day", "days": "the days"
 @click.option("--any-symbol", is_flag=True,
               help="--source simulated: also simulate a symbol with no bracket table (on the fallback tiers); "
                    "without it, such a symbol is refused as a typo would be.")
+@click.option("--market", type=click.Choice(["simulated", "real"]), default=None,
+              help="Whose estimator defaults the model takes (default: simulated for --source simulated, else real); "
+                   "the runs are tagged liq/market.")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="in_process", show_default=True,
               help="Inside each run: one process, independent assets in parallel processes, or each step a Celery "
                    "task for the workers on --broker (`liq worker`).")
 @click.option("--broker", envvar=CELERY_BROKER_VAR, default=DEFAULT_CELERY_BROKER, show_default=True,
               help=f"Celery broker and result backend of --executor celery (${CELERY_BROKER_VAR}).")
 def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades, bracket_fallback,
-        any_symbol, executor, broker) -> None:
+        any_symbol, market, executor, broker) -> None:
     """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse: one Dagster run per
     symbol over the whole range, symbols in parallel, through the instance in $DAGSTER_HOME."""
     # A launcher started in the background may hand down SIGTERM ignored, and an ignored signal stays ignored in
@@ -66,21 +95,22 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     except storage.DataRootBusy as exc:
         fail(str(exc))
     storage_cfg = {"data_dir": str(root)}
-    source_cfg = {"kind": source, "agg_trades": agg_trades, "bracket_fallback": bracket_fallback,
-                  **({"any_symbol": True} if any_symbol else {}),
-                  **({"intervals": ivs} if ivs else {}),
-                  **({"path": str(Path(source_path).resolve())} if source_path else {})}
-    if source == "simulated":
-        source_cfg.update(sim_start=days[0].isoformat(), sim_days=len(days), **({"sim_seed": seed} if seed is not None else {}))
+    market = market or ("simulated" if source == "simulated" else "real")
+    try:
+        source_cfg = source_config(source, days, ivs, market=market, path=source_path, seed=seed, agg_trades=agg_trades,
+                                   any_symbol=any_symbol, bracket_fallback=bracket_fallback)
+    except ParameterError as exc:
+        fail(str(exc))
 
     from pydantic import ValidationError
 
-    from ..defs.resources import SourceResource
+    from ..defs.resources import FEEDS, SourceResource
     from ..lib.errors import InputError, SourceError
     from ..lib.plan import plan_run
 
     try:
-        resource = SourceResource(**source_cfg)
+        resource = SourceResource(feed=FEEDS[source](**source_cfg["feed"][source]), market=market,
+                                  bracket_fallback=bracket_fallback)
     except ValidationError as exc:       # the resource's own checks (e.g. the simulated market's one interval)
         fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
     try:   # bad input adds nothing: every symbol and day is confirmed by the source before it becomes a partition
@@ -107,11 +137,12 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
 
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("symbol", [s for s in syms if not instance.has_dynamic_partition("symbol", s)])
-    click.echo(f"liq run: source={source} symbols={','.join(syms)} days={days[0]}..{days[-1]} ({len(days)})")
+    click.echo(f"liq run: source={source} market={market} symbols={','.join(syms)} days={days[0]}..{days[-1]} "
+               f"({len(days)})")
     click.echo(f"  data root: {root}\n  dagster instance: {home}")
     for sym in fallback:
         why = "--any-symbol: simulated" if any_symbol else "no bracket table of its own: runs"
-        click.echo(f"  {sym}: {why} on the FALLBACK tiers (lib/brackets; the model's metadata says so; "
+        click.echo(f"  {sym}: {why} on the FALLBACK tiers (lib/market/brackets; the model's metadata says so; "
                    f"`liq brackets refresh` fetches Binance's)")
     for sym, hist in history.items():
         if hist:
@@ -133,7 +164,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
             task = progress.add_task(f"{len(syms)} symbol(s) × {len(days)} day(s)", total=total)
             outcomes = launch.launch(syms, days[0], days[-1],
                                      launch.run_config(storage_cfg, source_cfg, executor, broker=broker),
-                                     {"liq/source": source}, on_progress=lambda n: progress.update(task, completed=n),
+                                     {"liq/source": source, "liq/market": market}, on_progress=lambda n: progress.update(task, completed=n),
                                      history=history)
     failed = [o for o in outcomes if not o.success]
     for o in outcomes:
@@ -144,7 +175,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     if failed:
         fail("\n".join(f"{o.symbol} (run {o.run_id}):\n  " + "\n  ".join(o.errors or ["run failed (see the Dagster UI)"])
                          for o in failed))
-    from ..lib import warehouse
+    from ..lib.io import warehouse
     cols, rows = warehouse.query(root, "SELECT table_name FROM information_schema.tables ORDER BY 1")
     data_flag = "" if data_dir is None and not os.environ.get("LIQ_DATA_DIR") else f" --data-dir {root}"
     click.echo(f"done in {time.monotonic() - t0:.1f} s: {total} materialisations ({len(days)} day(s) × {len(syms)} "

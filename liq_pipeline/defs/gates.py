@@ -2,7 +2,7 @@
 blocking (ERROR) check declared on its own asset, evaluated per (date, symbol) partition in the asset's step.
 
 One great-expectations call costs about the same for one day or for many, so a range's partitions are
-validated in batches and each partition gets its own result (lib/quality.run_suite_by_partition); the batches
+validated in batches and each partition gets its own result (lib/io/quality.run_suite_by_partition); the batches
 run in the worker pool (lib/parallel) while the step goes on, and the step waits for them before it ends. A failure
 stops every downstream asset of the run, and the check's metadata shows the failing rows and their file.
 """
@@ -13,7 +13,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..lib import brackets, parallel, quality, tables
+from ..lib.market import brackets
+from ..lib import parallel
+from ..lib.io import quality, tables
 from . import preview_apis
 from .metadata import markdown_table
 from .partitions import date_symbol, days_by_symbol, month_symbol, partition_key

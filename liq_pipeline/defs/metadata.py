@@ -6,7 +6,7 @@ import functools
 import dagster as dg
 import pandas as pd
 
-from ..lib.storage import Written
+from ..lib.io.storage import Written
 
 PREVIEW_ROWS = Written.HEAD_ROWS      # a preview shows the rows a written partition brings back
 

@@ -9,6 +9,9 @@ import dagster as dg
 from .jobs import daily_job, monthly_job
 from .partitions import partition_key
 
+# The schedules run on the exchange's own data (the archive, REST for its last days), with real market defaults.
+EXCHANGE = {"resources": {"source": {"config": {"feed": {"auto": {}}, "market": "real"}}}}
+
 
 @dg.schedule(job=daily_job, cron_schedule="0 3 * * *", execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.STOPPED)
@@ -18,7 +21,7 @@ def daily_schedule(context: dg.ScheduleEvaluationContext):
     if not symbols:
         return dg.SkipReason("no symbols yet: `liq run --symbols …` adds them")
     return [dg.RunRequest(run_key=f"{day}|{sym}", partition_key=str(partition_key(day, sym)),
-                          run_config={"resources": {"source": {"config": {"kind": "auto"}}}})
+                          run_config=EXCHANGE)
             for sym in sorted(symbols)]
 
 
@@ -30,5 +33,6 @@ def monthly_schedule(context: dg.ScheduleEvaluationContext):
     symbols = context.instance.get_dynamic_partitions("symbol")
     if not symbols:
         return dg.SkipReason("no symbols yet: `liq run --symbols …` adds them")
-    return [dg.RunRequest(run_key=f"{last_month:%Y-%m}|{sym}", partition_key=str(partition_key(last_month, sym)))
+    return [dg.RunRequest(run_key=f"{last_month:%Y-%m}|{sym}", partition_key=str(partition_key(last_month, sym)),
+                          run_config=EXCHANGE)
             for sym in sorted(symbols)]

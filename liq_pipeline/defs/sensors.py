@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..lib import layout
+from ..lib.io import layout
 from .jobs import tape_job
 from .partitions import partition_key
 
@@ -43,7 +43,8 @@ def tape_sensor(context: dg.SensorEvaluationContext):
     changed = {day: (name, size) for day, (name, size) in found.items() if seen.get(name) != size}
     if not changed:
         return dg.SkipReason(f"no new or grown tape among {len(found)} finished day(s) in {tapes}")
-    config = {"resources": {"source": {"config": {"kind": "files", "path": str(Path(tapes).resolve())}}}}
+    config = {"resources": {"source": {"config": {"feed": {"files": {"path": str(Path(tapes).resolve())}},
+                                                  "market": "real"}}}}
     requests = []
     for day, (name, size) in sorted(changed.items()):
         requests += [dg.RunRequest(run_key=f"tape|{day}|{sym}|{size}", partition_key=str(partition_key(day, sym)),

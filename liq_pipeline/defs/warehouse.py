@@ -3,7 +3,7 @@ where the registry asks for one). Downstream of every asset, so a failed gate an
 per run (its step covers the run's whole range), atomically, one build at a time."""
 import dagster as dg
 
-from ..lib import tables, warehouse
+from ..lib.io import tables, warehouse
 from .gates import asset_key
 from .partitions import date_symbol, days_by_symbol, range_asset
 from .resources import StorageResource

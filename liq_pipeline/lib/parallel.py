@@ -58,7 +58,7 @@ def _ready() -> None:
     before it is asked."""
     _exit_with_parent()
     heap.tune_collector()
-    from . import quality
+    from .io import quality
     importlib.import_module(f"{__package__}.validation.periods")
     quality.warm()
 

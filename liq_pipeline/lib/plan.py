@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from . import brackets, contracts
+from .market import brackets, contracts
 from .errors import InputError
 from .model.profile import PROFILE_DAYS
 from .params import describe_days
 from .sources.base import Source, history_days, missing_days
-from .storage import DataLayout
+from .io.storage import DataLayout
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,8 @@ import uuid
 import dagster as dg
 
 from ..defs.partitions import range_tags
-from ..lib import heap, parallel, tables
+from ..lib import heap, parallel
+from ..lib.io import tables
 from . import private, quiet_dagster_warnings
 
 LAUNCH_TAG = "liq/launch"

@@ -4,8 +4,9 @@ declared on the asset). Gaps (missing bars, OI stamps, funding times) are report
 
 import dagster as dg
 
-from ...lib import parallel, tables
-from ...lib.clean import clean_and_write_day
+from ...lib import parallel
+from ...lib.io import tables
+from ...lib.io.clean import clean_and_write_day
 from ...lib.errors import InputError
 from ..gates import asset_key, check_spec, gated_step
 from ..metadata import written_metadata

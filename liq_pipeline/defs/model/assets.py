@@ -4,7 +4,7 @@ materialisations, metadata and gates."""
 
 import dagster as dg
 
-from ...lib import tables
+from ...lib.io import tables
 from ...lib.errors import PartitionError
 from ...lib.model.days import estimate_range, profile_days
 from ...lib.model.profile import PROFILE_DAYS
@@ -66,7 +66,7 @@ _inputs = [dg.AssetDep(dg.AssetKey(["clean", "klines"])),
 def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource,
                       source: SourceResource):
     layout, suites = storage.layout(), storage.suites_dir()
-    cfg = config.build(source.market())
+    cfg = config.build(source.market)
     # the four tables come from one computation; a subset (or a gate alone) writes and reports just its part
     selected = {t: wanted(context, tables.get(t)) for t in MODEL_OUTPUTS}
     outs = {t: RangeOutput(context, asset_key(tables.get(t))) for t in MODEL_OUTPUTS}

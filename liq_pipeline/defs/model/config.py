@@ -28,7 +28,7 @@ class EstimatorConfig(dg.Config):
         return self
 
     def build(self, market: str = "simulated") -> ModelConfig:
-        """The ModelConfig of these settings over the market's defaults (SourceResource.market())."""
+        """The ModelConfig of these settings over the market's defaults (SourceResource.market)."""
         over = {k: tuple(v) for k, v in (("leverages", self.leverages), ("leverage_mix", self.leverage_mix),
                                          ("sizes_usd", self.sizes_usd), ("size_weights", self.size_weights)) if v}
         if self.decay_half_life_hours is not None:

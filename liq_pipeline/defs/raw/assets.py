@@ -5,10 +5,10 @@ import datetime as dt
 
 import dagster as dg
 
-from ...lib import tables
+from ...lib.io import tables
 from ...lib.errors import InputError, SourceError
-from ...lib.rawfiles import count_rows
-from ...lib.storage import write_json_atomic
+from ...lib.io.rawfiles import count_rows
+from ...lib.io.storage import write_json_atomic
 from ..partitions import date_symbol, days_by_symbol, range_asset
 from ..ranges import RangeOutput, failure
 from ..resources import SourceResource, StorageResource

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from ...lib import parallel, tables
+from ...lib import parallel
+from ...lib.io import tables
 from ...lib.errors import InputError
 from ...lib.validation.inputs import INPUTS
 from .. import preview_apis
@@ -88,7 +89,7 @@ def _monthly_mapping() -> dg.MultiPartitionMapping:
 )
 def validation_monthly(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource,
                        source: SourceResource):
-    estimator = config.build(source.market())
+    estimator = config.build(source.market)
 
     def write_months(layout, symbol, firsts):
         from ...lib.validation import periods

@@ -22,8 +22,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..liqprice import BracketArrays, liquidation_price, max_leverage
-from ..schemas import labels
+from ..market.liqprice import BracketArrays, liquidation_price, max_leverage
+from ..io.schemas import labels
 from .config import ModelConfig
 
 LONG, SHORT = 0, 1

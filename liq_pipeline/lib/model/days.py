@@ -15,10 +15,12 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from .. import brackets, parallel, schemas
+from ..market import brackets
+from .. import parallel
+from ..io import schemas
 from ..errors import InputError, PartitionError
-from ..liqprice import BracketArrays
-from ..storage import DataLayout, Written, concat_days, write_bytes_atomic
+from ..market.liqprice import BracketArrays
+from ..io.storage import DataLayout, Written, concat_days, write_bytes_atomic
 from . import book as book_mod
 from .estimate import estimate_day, replay_history
 from .levels import day_tables

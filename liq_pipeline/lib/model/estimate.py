@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ..liqprice import BracketArrays
+from ..market.liqprice import BracketArrays
 from ..params import KLINE_INTERVALS
 from .book import LONG, SHORT, FlowState, Grid, asof, rows_frame, run_flow, snapshot_rows, static_book
 from .config import MODELS, ModelConfig

@@ -10,7 +10,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ..storage import Written
+from ..io.storage import Written
 from .buckets import LOG_BUCKET, bucket_low  # noqa: F401  (bucket_low: the tables' price edges, imported from here)
 
 
@@ -36,7 +36,7 @@ def day_tables(day: dt.date, layout, symbol: str, config_key: str, heatmap: pd.D
     """A day's model tables in their schemas (heatmap_levels rolled up from the heatmap), those named in `write`
     written: table -> what was written (None: not written). Needs nothing of the next day, so it runs in a worker
     (lib/parallel) while the book goes on to the next day."""
-    from .. import schemas
+    from ..io import schemas
     out = {}
     for table, df in (("heatmap", heatmap), ("heatmap_levels", rollup(heatmap)),
                       ("predicted_liquidations", predicted), ("model_snapshots", snapshots)):

@@ -23,10 +23,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import brackets, layout
-from ..parse import AGG_TRADE_COLS, KLINE_COLS, METRICS_COLS
-from ..rawfiles import sha256_of
-from ..storage import write_bytes_atomic
+from ..market import brackets
+from ..io import layout
+from ..io.parse import AGG_TRADE_COLS, KLINE_COLS, METRICS_COLS
+from ..io.rawfiles import sha256_of
+from ..io.storage import write_bytes_atomic
 from .market import SimResult
 
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)

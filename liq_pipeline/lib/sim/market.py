@@ -14,9 +14,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from .. import brackets as brackets_mod
-from ..liqprice import BracketArrays, bankruptcy_price, liquidation_price, max_leverage
-from ..schemas import labels
+from ..market import brackets as brackets_mod
+from ..market.liqprice import BracketArrays, bankruptcy_price, liquidation_price, max_leverage
+from ..io.schemas import labels
 from .scenario import REGIME_PARAMS, Scenario
 
 SUBSTEPS = 6

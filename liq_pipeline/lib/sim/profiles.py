@@ -4,8 +4,8 @@ details and random stream (the leverage mix is drawn per market from its seed an
 BTCUSDT is the reference market: Scenario's defaults, tuned so its hourly statistics sit near real BTCUSDT
 (bench/sim_realism.py). ETHUSDT and SOLUSDT have profiles set to resemble their rough scale (chosen, not
 measured); any other valid symbol gets one drawn from a hash of its name, so a symbol always gets the same
-market. Where an exchange-info snapshot lists the symbol (lib/contracts), its real tick and lot size are used.
-A symbol without a bracket table of its own trades on the fallback tiers (lib/brackets), whose notional caps are
+market. Where an exchange-info snapshot lists the symbol (lib/market/contracts), its real tick and lot size are used.
+A symbol without a bracket table of its own trades on the fallback tiers (lib/market/brackets), whose notional caps are
 small: its positions are sized to them (small tickets, open interest in the hundreds of millions), or the
 simulated exchange would allow it almost no leverage.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 
-from .. import brackets, contracts
+from ..market import brackets, contracts
 from .scenario import Scenario
 
 REFERENCE = "BTCUSDT"

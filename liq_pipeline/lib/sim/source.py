@@ -11,13 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .. import brackets
+from ..market import brackets
 from ..errors import InputError
 from ..params import ParameterError, parse_symbol
 from ..sources.base import Pull, RawFile
 from ..sources.mirror import MirrorSource
-from ..rawfiles import sha256_of
-from ..storage import cache_dir, is_remote, read_bytes, write_bytes_atomic
+from ..io.rawfiles import sha256_of
+from ..io.storage import cache_dir, is_remote, read_bytes, write_bytes_atomic
 from .scenario import Scenario
 
 

@@ -10,11 +10,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from .. import tables
+from ..io import tables
 from ..errors import InputError, SourceError
 from ..params import KLINE_INTERVALS
-from ..storage import write_bytes_atomic
-from ..rawfiles import sha256_of
+from ..io.storage import write_bytes_atomic
+from ..io.rawfiles import sha256_of
 from .base import Pull, RawFile
 from .http import BinanceHttp
 

@@ -12,12 +12,12 @@ import io
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .. import layout
+from ..io import layout
 from ..errors import InputError
 from ..params import KLINE_INTERVALS
-from ..rawfiles import parse_checksum_file, sha256_of, verify_checksum
-from ..storage import read_bytes, write_bytes_atomic
-from .. import tables
+from ..io.rawfiles import parse_checksum_file, sha256_of, verify_checksum
+from ..io.storage import read_bytes, write_bytes_atomic
+from ..io import tables
 from .base import Pull, RawFile
 
 
@@ -28,7 +28,7 @@ class MirrorSource:
     intervals: list[str] | None = None
 
     def __init__(self, raw_root: Path, intervals: list[str] | None = None):
-        self.raw_root = raw_root           # a local Path, or an object-store path (lib/storage)
+        self.raw_root = raw_root           # a local Path, or an object-store path (lib/io/storage)
         self.mirror = self.raw_root / self.name
         self._existing: dict[str, bool] = {}          # has_day's answers, per file of the source
         if intervals:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import plots
+from . import plots
 from ..model.levels import bucket_low
 from . import metrics as m
 

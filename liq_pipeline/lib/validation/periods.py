@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import schemas, tables
+from ..io import schemas, tables
 from ..errors import InputError
-from ..storage import write_bytes_atomic
+from ..io.storage import write_bytes_atomic
 from . import figures, report, suite
 
 

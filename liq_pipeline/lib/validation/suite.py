@@ -26,7 +26,7 @@ UNREAD = {"symbol", "ingest_source", "ingest_sha256"}
 def load(layout, symbol: str, days: list[dt.date]) -> dict[str, pd.DataFrame]:
     """The period's stored tables, without the columns UNREAD (a table with no partition in it comes back empty
     with its columns)."""
-    from .. import schemas
+    from ..io import schemas
     frames = {t: layout.read_days(layer, t, symbol, days, [c for c in schemas.columns(t) if c not in UNREAD])
               for t, layer in INPUTS.items()}
     return {t: df if len(df.columns) else schemas.conform(df, t) for t, df in frames.items()}
@@ -164,7 +164,7 @@ def _ci(d: dict | None, i: int, key: str = "ci95"):
 
 
 def flat_row(result: dict) -> dict:
-    """The result as one row of validation_daily / validation_monthly (columns: lib/tables.VALIDATION_COLUMNS)."""
+    """The result as one row of validation_daily / validation_monthly (columns: lib/io/tables.VALIDATION_COLUMNS)."""
     c, e = result["components"], result["extended"]
     fc, oi, dr = c["funding_correlation"], c["oi_conservation"], c["directional"]
     hr, rs = e.get("hit_rate"), e.get("reaction_sweep")

@@ -27,7 +27,7 @@ def default_expectations_dir() -> Path:
     spec = importlib.util.find_spec("liq_pipeline.expectations")
     if spec is not None and spec.submodule_search_locations:
         return Path(list(spec.submodule_search_locations)[0])
-    return Path(__file__).resolve().parents[2] / "expectations"
+    return Path(__file__).resolve().parents[3] / "expectations"
 
 
 @dataclasses.dataclass

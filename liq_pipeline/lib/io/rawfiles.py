@@ -7,7 +7,7 @@ import zlib
 import zipfile
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 from .storage import parquet_rows, read_bytes
 
 

@@ -30,7 +30,7 @@ except ImportError:          # a duckdb that no longer ships its engine as a top
     import duckdb
 
 from . import schemas
-from .params import day_spans
+from ..params import day_spans
 from .storage import cache_dir, is_remote, warehouse_path
 
 

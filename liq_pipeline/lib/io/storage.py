@@ -29,8 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
-from .params import ParameterError
+from ..errors import InputError
+from ..params import ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,7 +131,7 @@ class Written:
     """A partition as written (DataLayout.write): its path, row count and first rows, what a step records of it.
     A step whose partitions are written in a worker (lib/parallel) gets this back instead of the frame: sending a
     day's frame between processes cost more than writing it (100k simulated positions with their provenance
-    strings: 30 MB pickled), and the gate reads what is stored (lib/quality.run_suite_on_stored)."""
+    strings: 30 MB pickled), and the gate reads what is stored (lib/io/quality.run_suite_on_stored)."""
     path: Path
     rows: int
     head: pd.DataFrame

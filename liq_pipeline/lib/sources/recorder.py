@@ -26,8 +26,8 @@ import signal
 import time
 from pathlib import Path
 
-from . import layout
-from .storage import write_json_atomic
+from ..io import layout
+from ..io.storage import write_json_atomic
 
 log = logging.getLogger("liq.recorder")
 

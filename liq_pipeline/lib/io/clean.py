@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import parse, schemas, tables
-from .errors import InputError
-from .params import KLINE_INTERVALS
+from ..errors import InputError
+from ..params import KLINE_INTERVALS
 from .rawfiles import read_zip_csv, sha256_of
 from .storage import Written, parquet_source, read_bytes
 

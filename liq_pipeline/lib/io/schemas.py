@@ -1,4 +1,4 @@
-"""Column types of every table, from the registry (lib/tables.py): used to write typed (even empty) Parquet
+"""Column types of every table, from the registry (lib/io/tables.py): used to write typed (even empty) Parquet
 partitions and to give the warehouse a typed view of a table that has no partition yet."""
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
-from .storage import write_bytes_atomic
+from ..errors import InputError
+from ..io.storage import write_bytes_atomic
 
 if TYPE_CHECKING:     # pandas is imported where rows are made: `liq heatmap` imports this module for price_decimals
     import pandas as pd

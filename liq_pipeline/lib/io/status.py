@@ -12,8 +12,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import tables
-from .params import ParameterError
-from .recorder import STATUS_FILE
+from ..params import ParameterError
+from ..sources.recorder import STATUS_FILE
 from .storage import parquet_footer, readable_parquet, stored_days
 
 # What a daily operation must keep fresh: the estimator's inputs and its output. Other tables are shown only.

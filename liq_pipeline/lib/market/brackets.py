@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 FUNDING_CAP_FACTOR = 0.75  # Binance caps funding at ±0.75 × the first bracket's maintenance margin rate
 BRACKETS_DIR_VAR = "LIQ_BRACKETS_DIR"

@@ -36,7 +36,7 @@ def _figure(width: float, height: float, rows: int = 1, ratios=None, cols: int =
 
 def _save(fig, path: Path) -> Path:
     """The PNG, written atomically (locally or to object storage)."""
-    from .storage import write_bytes_atomic
+    from ..io.storage import write_bytes_atomic
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -217,7 +217,7 @@ def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
                              hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>price %{y:,.1f}<extra></extra>"))
     fig.update_layout(title=title, template="plotly_dark", yaxis_title="price (USDT)", height=720,
                       legend=dict(x=0, y=1))
-    from .storage import write_bytes_atomic
+    from ..io.storage import write_bytes_atomic
 
     write_bytes_atomic(path, fig.to_html(include_plotlyjs=True, full_html=True).encode())
     return path

@@ -23,7 +23,7 @@ class RawSpec:
     archive: str | None = None         # the archive's own dataset name (klines, metrics, fundingRate, aggTrades)
     per_interval: bool = False         # one file per kline interval
     required: bool = False             # a day without it is an error, not an absence
-    parser: str | None = None          # lib/parse function for the archive CSV
+    parser: str | None = None          # lib/io/parse function for the archive CSV
     rest_path: str | None = None       # Binance REST endpoint that serves it, if any
     # REST JSON keys in the archive CSV's column order ("key:time": epoch ms written as the archive's text
     # time; "=V": a constant the REST rows lack); rows of lists (klines) are already in that order.
@@ -163,7 +163,7 @@ def get(name: str) -> Table:
     try:
         return TABLES[name]
     except KeyError:
-        raise KeyError(f"table {name!r} is not registered (lib/tables.py): {', '.join(TABLES)}") from None
+        raise KeyError(f"table {name!r} is not registered (lib/io/tables.py): {', '.join(TABLES)}") from None
 
 
 def markdown() -> str:

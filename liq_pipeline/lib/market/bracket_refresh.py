@@ -1,5 +1,5 @@
 """`liq brackets refresh`: Binance's notional brackets for USD-M symbols, fetched with an API key and written as
-dated snapshots (brackets-SYM-YYYY-MM-DD.csv) that lib/brackets reads.
+dated snapshots (brackets-SYM-YYYY-MM-DD.csv) that lib/market/brackets reads.
 
 GET /fapi/v1/leverageBracket is a USER_DATA endpoint: signed with HMAC-SHA256 of the query string (timestamp
 included) under the key's secret, the key in the X-MBX-APIKEY header. Without `symbol` it answers every symbol.
@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from .brackets import COLUMNS, check_continuity
-from .errors import InputError, SourceError
-from .storage import write_bytes_atomic
+from ..errors import InputError, SourceError
+from ..io.storage import write_bytes_atomic
 
 ENDPOINT = "/fapi/v1/leverageBracket"
 

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 KLINE_COLS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
               "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore"]
