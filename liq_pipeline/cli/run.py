@@ -94,14 +94,47 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
         click.get_current_context().with_resource(storage.run_lock(root))
     except storage.DataRootBusy as exc:
         fail(str(exc))
-    storage_cfg = {"data_dir": str(root)}
     market = market or ("simulated" if source == "simulated" else "real")
     try:
         source_cfg = source_config(source, days, ivs, market=market, path=source_path, seed=seed, agg_trades=agg_trades,
                                    any_symbol=any_symbol, bracket_fallback=bracket_fallback)
     except ParameterError as exc:
         fail(str(exc))
+    plan = _plan(root, source, source_cfg, syms, days)
+    home = instance_home()
+    if executor == "celery":        # a run with no worker to take its steps would wait forever: say so now
+        _require_workers(broker)
+    click.echo(f"liq run: source={source} market={market} symbols={','.join(syms)} days={days[0]}..{days[-1]} "
+               f"({len(days)})")
+    click.echo(f"  data root: {root}\n  dagster instance: {home}")
+    for sym in plan.fallback:
+        why = "--any-symbol: simulated" if any_symbol else "no bracket table of its own: runs"
+        click.echo(f"  {sym}: {why} on the FALLBACK tiers (lib/market/brackets; the model's metadata says so; "
+                   f"`liq brackets refresh` fetches Binance's)")
+    for sym, hist in plan.history.items():
+        if hist:
+            click.echo(f"  {sym}: first day starts warm: history {hist[0]}..{hist[-1]} ({len(hist)} days of "
+                       f"klines, OI, funding) pulled first")
+    t0 = time.monotonic()
+    config = {"storage": {"data_dir": str(root)}, "source": source_cfg, "executor": executor, "broker": broker}
+    outcomes, counted = _launch(plan, config, {"liq/source": source, "liq/market": market})
+    for o in outcomes:
+        click.echo(f"  {o.symbol} {days[0]}..{days[-1]}: {'ok' if o.success else 'FAILED'}")
+        for r in o.runs:
+            click.echo(f"    {r.job} ({RUN_PURPOSE[r.purpose]}): {'ok' if r.success else 'FAILED'}  "
+                       f"{DAGSTER_UI}/runs/{r.run_id}")
+    failed = [o for o in outcomes if not o.success]
+    if failed:
+        fail("\n".join(f"{o.symbol} (run {o.run_id}):\n  " + "\n  ".join(o.errors or ["run failed (see the Dagster UI)"])
+                         for o in failed))
+    data_flag = "" if data_dir is None and not os.environ.get("LIQ_DATA_DIR") else f" --data-dir {root}"
+    click.echo(f"done in {time.monotonic() - t0:.1f} s: {counted}. Outputs:")
+    _outputs(root, plan, data_flag)
 
+
+def _plan(root, source: str, source_cfg: dict, syms: list[str], days: list):
+    """The run's plan (lib/plan.py), or one line naming what refuses it: bad input adds nothing, every symbol and day
+    is confirmed by the source before it becomes a partition."""
     from pydantic import ValidationError
 
     from ..defs.resources import FEEDS, SourceResource
@@ -109,50 +142,43 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     from ..lib.plan import plan_run
 
     try:
-        resource = SourceResource(feed=FEEDS[source](**source_cfg["feed"][source]), market=market,
-                                  bracket_fallback=bracket_fallback)
+        resource = SourceResource(feed=FEEDS[source](**source_cfg["feed"][source]), market=source_cfg["market"],
+                                  bracket_fallback=source_cfg["bracket_fallback"])
     except ValidationError as exc:       # the resource's own checks (e.g. the simulated market's one interval)
         fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
-    try:   # bad input adds nothing: every symbol and day is confirmed by the source before it becomes a partition
-        plan = plan_run(resource.open(root / "raw"), storage.DataLayout(root), syms, days,
+    try:
+        return plan_run(resource.open(root / "raw"), storage.DataLayout(root), syms, days,
                         resource.bracket_fallback_allowed())
     except (InputError, SourceError) as exc:
         fail(str(exc))
-    history, fallback = plan.history, plan.fallback
-    home = instance_home()
-    if executor == "celery":        # a run with no worker to take its steps would wait forever: say so now
-        from ..runtime.celery_app import workers
-        try:
-            listening = workers(broker)
-        except Exception as exc:
-            fail(f"broker: cannot reach {broker} ({type(exc).__name__}: {exc})")
-        if not listening:
-            fail(f"executor celery: no worker is listening on {broker}; start one with `liq worker --broker {broker}`")
 
+
+def _require_workers(broker: str) -> None:
+    from ..runtime.celery_app import workers
+    try:
+        listening = workers(broker)
+    except Exception as exc:
+        fail(f"broker: cannot reach {broker} ({type(exc).__name__}: {exc})")
+    if not listening:
+        fail(f"executor celery: no worker is listening on {broker}; start one with `liq worker --broker {broker}`")
+
+
+def _launch(plan, config: dict, tags: dict):
+    """Every symbol's runs through the instance, with a progress bar in one unit, materialisations (a partition of
+    one asset), which the summary uses too: (outcomes, what was counted)."""
     import dagster as dg
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..runtime import launch
 
+    syms, days = plan.symbols, plan.days
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("symbol", [s for s in syms if not instance.has_dynamic_partition("symbol", s)])
-    click.echo(f"liq run: source={source} market={market} symbols={','.join(syms)} days={days[0]}..{days[-1]} "
-               f"({len(days)})")
-    click.echo(f"  data root: {root}\n  dagster instance: {home}")
-    for sym in fallback:
-        why = "--any-symbol: simulated" if any_symbol else "no bracket table of its own: runs"
-        click.echo(f"  {sym}: {why} on the FALLBACK tiers (lib/market/brackets; the model's metadata says so; "
-                   f"`liq brackets refresh` fetches Binance's)")
-    for sym, hist in history.items():
-        if hist:
-            click.echo(f"  {sym}: first day starts warm: history {hist[0]}..{hist[-1]} ({len(hist)} days of "
-                       f"klines, OI, funding) pulled first")
-    t0 = time.monotonic()
     months = launch.completed_months(days[0], days[-1])
-    # one unit, in the bar and the summary: materialisations (a partition of one asset)
-    per_symbol = launch.job_size() * len(days) + (len(months) + 1 if months else 0)
-    total = per_symbol * len(syms) + len(launch.HISTORY_ASSETS) * sum(map(len, history.values()))
+    total = (launch.job_size() * len(days) + (len(months) + 1 if months else 0)) * len(syms) + \
+        len(launch.HISTORY_ASSETS) * sum(map(len, plan.history.values()))
+    run_config = launch.run_config(config["storage"], config["source"], config["executor"], broker=config["broker"])
     with own_stderr() as terminal:
         console = Console(file=terminal)
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -162,30 +188,26 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
                       # thread CPU for a clock; where no terminal shows the bar, it needs none
                       refresh_per_second=2, auto_refresh=console.is_terminal) as progress:
             task = progress.add_task(f"{len(syms)} symbol(s) × {len(days)} day(s)", total=total)
-            outcomes = launch.launch(syms, days[0], days[-1],
-                                     launch.run_config(storage_cfg, source_cfg, executor, broker=broker),
-                                     {"liq/source": source, "liq/market": market}, on_progress=lambda n: progress.update(task, completed=n),
-                                     history=history)
-    failed = [o for o in outcomes if not o.success]
-    for o in outcomes:
-        click.echo(f"  {o.symbol} {days[0]}..{days[-1]}: {'ok' if o.success else 'FAILED'}")
-        for r in o.runs:
-            click.echo(f"    {r.job} ({RUN_PURPOSE[r.purpose]}): {'ok' if r.success else 'FAILED'}  "
-                       f"{DAGSTER_UI}/runs/{r.run_id}")
-    if failed:
-        fail("\n".join(f"{o.symbol} (run {o.run_id}):\n  " + "\n  ".join(o.errors or ["run failed (see the Dagster UI)"])
-                         for o in failed))
+            outcomes = launch.launch(syms, days[0], days[-1], run_config, tags, history=plan.history,
+                                     on_progress=lambda n: progress.update(task, completed=n))
+    counted = (f"{total} materialisations ({len(days)} day(s) × {len(syms)} symbol(s) × {launch.job_size()} assets"
+               + (f", {len(months)} month(s)" if months else "")
+               + (", the history first" if any(plan.history.values()) else "") + ")")
+    return outcomes, counted
+
+
+def _outputs(root, plan, data_flag: str) -> None:
+    """Where the outputs landed and the commands that read them."""
     from ..lib.io import warehouse
-    cols, rows = warehouse.query(root, "SELECT table_name FROM information_schema.tables ORDER BY 1")
-    data_flag = "" if data_dir is None and not os.environ.get("LIQ_DATA_DIR") else f" --data-dir {root}"
-    click.echo(f"done in {time.monotonic() - t0:.1f} s: {total} materialisations ({len(days)} day(s) × {len(syms)} "
-               f"symbol(s) × {launch.job_size()} assets" + (f", {len(months)} month(s)" if months else "") +
-               (", the history first" if any(history.values()) else "") + "). Outputs:")
+    from ..runtime.launch import completed_months
+
+    _, rows = warehouse.query(root, "SELECT table_name FROM information_schema.tables ORDER BY 1")
+    sym = plan.symbols[0]
     click.echo(f"  clean Parquet: {root / 'clean'}\n  model Parquet: {root / 'model'}\n"
                f"  warehouse:     {storage.warehouse_path(root)} ({', '.join(r[0] for r in rows)})")
     click.echo(f"  query it:      liq sql \"SELECT symbol, count(*) FROM klines GROUP BY 1\"{data_flag}")
-    click.echo(f"                 liq heatmap --symbol {syms[0]} --timeframe 7d{data_flag}")
-    for m in months:
-        click.echo(f"  {m:%Y-%m} report: {storage.DataLayout(root).reports(syms[0]) / f'{m:%Y-%m}' / 'audit.md'}; "
-                   f"liq grade --symbol {syms[0]} --month {m:%Y-%m}{data_flag}")
+    click.echo(f"                 liq heatmap --symbol {sym} --timeframe 7d{data_flag}")
+    for m in completed_months(plan.days[0], plan.days[-1]):
+        click.echo(f"  {m:%Y-%m} report: {storage.DataLayout(root).reports(sym) / f'{m:%Y-%m}' / 'audit.md'}; "
+                   f"liq grade --symbol {sym} --month {m:%Y-%m}{data_flag}")
     click.echo(f"  the runs:      make dev, then the links above (the Dagster UI on {DAGSTER_UI})")

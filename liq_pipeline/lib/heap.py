@@ -19,10 +19,17 @@ YOUNG_THRESHOLD = 50_000       # allocations between young-generation passes (Py
 OLDER_THRESHOLD = 20           # passes of a generation between passes of the next (default: 10)
 
 
+_keep_exit_pass = False
+
+
 def tune_collector(skip_exit_pass: bool = True) -> None:
-    """Collect less often, and skip the full pass at exit (idempotent)."""
+    """Collect less often, and skip the full pass at exit (idempotent). A process that once asked to keep that last
+    pass keeps it (a test process that calls the CLI in-process: duckdb's bindings report as leaked whatever is
+    still alive when they unload, and a frozen heap is never freed)."""
+    global _keep_exit_pass
+    _keep_exit_pass = _keep_exit_pass or not skip_exit_pass
     gc.set_threshold(YOUNG_THRESHOLD, OLDER_THRESHOLD, OLDER_THRESHOLD)
     atexit.unregister(gc.freeze)
-    if skip_exit_pass:
+    if not _keep_exit_pass:
         # exit hooks run before the interpreter's last collection; a frozen heap is left out of it
         atexit.register(gc.freeze)
