@@ -168,3 +168,25 @@ def grade(symbol, month, model, fmt, data_dir) -> None:
     click.echo(json.dumps(doc, indent=1) if fmt == "json" else render_grade(doc, path))
     if doc["grade"] is None:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to serve on (loopback unless told).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--now", "now", default=None, help="Fix the clock at this UTC time (ISO-8601): what health is judged at.")
+@data_dir_option
+def serve(host, port, now, data_dir) -> None:
+    """The live map over HTTP: /api/heatmap, /api/levels, /api/health, /api/grade, the page at / and the OpenAPI
+    page at /docs. Read-only; stops on Ctrl-C."""
+    import datetime as dt
+
+    from ..serve.app import serve as run_server
+
+    try:
+        fixed = dt.datetime.fromisoformat(now) if now else None
+    except ValueError:
+        fail(f"--now: {now!r} is not an ISO-8601 time")
+    fixed = (fixed if fixed.tzinfo else fixed.replace(tzinfo=dt.UTC)) if fixed else None
+    root = data_root(data_dir)
+    click.echo(f"liq serve: the map of {root} on http://{host}:{port}/ (API: /docs); Ctrl-C stops it", err=True)
+    run_server(root, host, port, fixed)

@@ -123,3 +123,26 @@ def recorder_state(tapes: Path, now: dt.datetime, max_age: dt.timedelta) -> dict
     if state["stale"]:
         state["problem"] = "stopped" if state.get("stopped") else "no message for longer than --max-age"
     return state
+
+
+def health(root: Path, now: dt.datetime, max_age: dt.timedelta) -> dict:
+    """The data root's health as the live map reports it: `status` ok (every judged dataset fresh), degraded (one is
+    stale or was never made) or down (no heatmap at all); per symbol the snapshot's age and each dataset's latest
+    time and lag; and the reasons."""
+    rows = freshness(root, now, max_age)
+    symbols: dict[str, dict] = {}
+    for r in rows:
+        entry = symbols.setdefault(r.symbol, {"snapshot_age_s": None, "datasets": {}})
+        entry["datasets"][r.table] = {"latest": r.latest.isoformat() if r.latest else None,
+                                      "lag_s": round(r.age.total_seconds()) if r.age is not None else None,
+                                      "judged": r.judged, "stale": r.stale,
+                                      "missing_days": [str(d) for d in r.missing_days]}
+        if r.table == "heatmap" and r.age is not None:
+            entry["snapshot_age_s"] = round(r.age.total_seconds())
+    reasons = [f"{r.table} {r.symbol}: " + ("no rows" if r.latest is None else
+                                            f"latest {r.latest:%Y-%m-%d %H:%M} UTC is older than {max_age}")
+               for r in rows if r.stale]
+    reasons += [f"{t}: never made" for t in JUDGED if not any(r.table == t for r in rows)]
+    status = "down" if not any(r.table == "heatmap" and r.latest for r in rows) else "degraded" if reasons else "ok"
+    return {"status": status, "now": now.isoformat(), "max_age_s": round(max_age.total_seconds()),
+            "symbols": symbols, "reasons": reasons}

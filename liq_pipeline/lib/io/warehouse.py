@@ -244,12 +244,22 @@ def query(root: Path, sql: str) -> tuple[list[str], list[tuple]]:
 
 
 def connect_read_only(root: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only, sandboxed connection to the warehouse (close it: `with contextlib.closing(...)`)."""
+    """A read-only, sandboxed connection to the warehouse (close it: `with contextlib.closing(...)`).
+
+    A database instance of its own (in memory) with the file attached read-only and in use. DuckDB keeps one
+    instance per path in a process and shares its settings among that path's connections: a long-lived reader (the
+    server) that connected by path kept reading the file a rebuild had replaced for as long as any of its
+    connections was open, and one connection's sandbox locked the configuration of the next. ATTACH opens the file
+    as it is at that moment; a connection made during a rebuild reads the old, complete file to its end."""
     path = warehouse_path(root)
     if not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `liq run` first")
-    con = _connect(path, root, read_only=True)
+    con = duckdb.connect(":memory:")
     try:
+        if is_remote(root):
+            con.register_filesystem(_listed(root.fs))
+        con.execute(f"ATTACH '{_quote(str(path))}' AS warehouse (READ_ONLY)")
+        con.execute("USE warehouse")
         _sandbox(con, root)
     except BaseException:
         con.close()
