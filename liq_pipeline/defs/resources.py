@@ -82,44 +82,45 @@ class SimulatedFeed(dg.Config):
                                any_symbol=self.any_symbol)
 
 
-class FilesFeed(dg.Config):
+class _KlineFeed(dg.Config):
+    """What the exchange-data feeds share: the kline intervals they read."""
+    intervals: Optional[list[str]] = Field(default=None, description="Kline intervals; unset: all the folder has "
+                                                                     "(files), 1m otherwise")
+    _check_intervals = field_validator("intervals")(classmethod(lambda cls, v: _intervals(v)))
+
+
+class FilesFeed(_KlineFeed):
     """A local folder in the archive's layout (plus forceOrder tapes and liquidation bars)."""
     kind: Literal["files"] = "files"
     path: str = Field(description="The folder (liq run --path DIR)")
-    intervals: Optional[list[str]] = Field(default=None, description="Kline intervals; unset: all the folder has")
-    _check_intervals = field_validator("intervals")(classmethod(lambda cls, v: _intervals(v)))
 
     def open(self, raw_root: Path):
         from ..lib.sources.mirror import FilesSource
         return FilesSource(raw_root, self.path, self.intervals)
 
 
-class ArchiveFeed(dg.Config):
+class ArchiveFeed(_KlineFeed):
     """The public bulk archive over HTTP, mirrored file by file."""
     kind: Literal["archive"] = "archive"
     url: str = ARCHIVE_URL
-    intervals: Optional[list[str]] = Field(default=None, description="Kline intervals; unset: 1m")
-    _check_intervals = field_validator("intervals")(classmethod(lambda cls, v: _intervals(v)))
 
     def open(self, raw_root: Path):
         from ..lib.sources.archive import ArchiveSource
         return ArchiveSource(raw_root, self.url, self.intervals)
 
 
-class BinanceFeed(dg.Config):
+class BinanceFeed(_KlineFeed):
     """Binance USD-M REST (open interest for its last 30 days only)."""
     kind: Literal["binance"] = "binance"
     url: str = FAPI_URL
-    intervals: Optional[list[str]] = Field(default=None, description="Kline intervals; unset: 1m")
     agg_trades: bool = Field(default=False, description="Also aggTrades (heavy: weight 20 a call)")
-    _check_intervals = field_validator("intervals")(classmethod(lambda cls, v: _intervals(v)))
 
     def open(self, raw_root: Path):
         from ..lib.sources.binance_rest import BinanceRestSource
         return BinanceRestSource(raw_root, self.url, self.intervals, agg_trades=self.agg_trades)
 
 
-class AutoFeed(dg.Config):
+class AutoFeed(_KlineFeed):
     """The archive for the days it has published, REST for the recent days it has not (the daily schedule's)."""
     kind: Literal["auto"] = "auto"
     archive_url: str = ARCHIVE_URL
