@@ -14,11 +14,14 @@ setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --extra dev --compile-bytecode
 
-# What only the tests need beyond Python: Redis, the Celery executor's broker (its test starts one on 127.0.0.1).
+# What only the tests need beyond Python (Debian packages): Redis, the Celery executor's broker (its test starts one
+# on 127.0.0.1), and headless Chromium, which loads the live map's page.
+TEST_PACKAGES := redis-server:redis-server chromium:chromium
 test-deps: setup
-	@command -v redis-server >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
-		echo "installing redis-server (Debian package, for the Celery test)"; \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+	@missing=$$(for p in $(TEST_PACKAGES); do command -v $${p%%:*} >/dev/null 2>&1 || echo $${p##*:}; done); \
+	if [ -n "$$missing" ]; then SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		echo "installing $$missing (Debian packages, for the tests)"; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
 
 ## The whole pipeline on the built-in simulated market (no network), into ./data and ./dagster_home.
 run: setup

@@ -193,3 +193,21 @@ def test_no_warehouse_is_down_and_the_server_binds_loopback_by_default(tmp_path)
     serve = next(c for c in main.commands.values() if c.name == "serve")
     assert next(p for p in serve.params if p.name == "host").default == "127.0.0.1"
     assert CliRunner().invoke(main, ["serve", "--now", "soon"]).output.startswith("error: --now: 'soon'")
+
+
+def test_the_page_draws_the_map_in_headless_chromium_without_a_console_error(server):
+    """The live page as a browser runs it (Debian's chromium, headless): plotly draws the heatmap, the key levels
+    and the health badge are filled from the API, and the console says nothing (an error would be logged)."""
+    import shutil
+    url, _ = server
+    browser = shutil.which("chromium")
+    assert browser, "chromium not found: `make test-deps` installs it (Debian package chromium)"
+    proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                           "--virtual-time-budget=15000", "--dump-dom", f"{url}/?timeframe=1d"],
+                          capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert 'class="main-svg"' in dom and "heatmaplayer" in dom, dom[-2000:]        # plotly drew the heatmap
+    assert dom.count('<tr class="long"><td>long</td>') + dom.count('<tr class="short"><td>short</td>') == 15
+    assert 'id="badge" class="ok"' in dom and "as of 2026-04-07T23:00:00Z" in dom
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
