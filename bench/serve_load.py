@@ -117,7 +117,7 @@ def main() -> None:
             ms = sorted(x * 1000 for x in lat)
             p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
             print(f"  {tf:>4}: {len(ms)} requests ({len(ms) / args.seconds:.0f}/s), p50 {statistics.median(ms):.1f} ms, "
-                  f"p99 {p99:.1f} ms, max {ms[-1]:.1f} ms, errors {errors}")
+                  f"p99 {p99:.1f} ms, max {ms[-1]:.1f} ms, errors {errors}; server RSS now {rss_mb(proc.pid):.0f} MB")
         stop.set()
         if builder.is_alive():
             builder.join()
