@@ -5,7 +5,8 @@ import contextlib
 import warnings
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
-_NOTICES = r".*is currently in (beta|preview)"
+# The notice Dagster gives at each use of a beta or preview API (this project chose them)
+NOTICES = r".*is currently in (beta|preview)"
 
 
 @contextlib.contextmanager
@@ -13,5 +14,5 @@ def preview_apis():
     """Declare with Dagster's preview/beta APIs (partitioned checks, MultiPartitionMapping, range backfills)
     without their notice, here only, not process-wide."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_NOTICES)
+        warnings.filterwarnings("ignore", message=NOTICES)
         yield

@@ -6,11 +6,12 @@ This module itself imports no Dagster: the CLI reads its settings before it load
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
 from importlib import resources
 from pathlib import Path
+
+from ..defs import NOTICES        # the definitions' package module: no Dagster imported
 
 # The Celery broker (and result backend) of `--executor celery` and of `liq worker`: Redis.
 CELERY_BROKER_VAR, DEFAULT_CELERY_BROKER = "LIQ_CELERY_BROKER", "redis://127.0.0.1:6379/0"
@@ -25,7 +26,6 @@ DAGSTER_UI = "http://127.0.0.1:3000"           # where `make dev` (`liq ui`) ser
 # Where the instance's storage class lived before this package: an instance made then still names it.
 _OLD_STORAGE_MODULE = "liq_pipeline.defs.instance_storage"
 
-_NOTICES = r".*is currently in (beta|preview)"
 # Dagster's own tags for a multi-partition key (dagster/partition/date) fail its own tag-key rule, and it says so
 # at every run request a schedule or sensor makes: nothing a user of this project can act on.
 _OWN_TAG_KEYS = r"Non-compliant tag keys like \['dagster/partition/"
@@ -60,13 +60,5 @@ def instance_home() -> Path:
 def quiet_dagster_warnings() -> None:
     """Beta/preview notices of the APIs this project chose (range backfills, partitioned checks) are not news to
     a user: silenced in the CLI's own processes (never at import)."""
-    warnings.filterwarnings("ignore", message=_NOTICES)
+    warnings.filterwarnings("ignore", message=NOTICES)
     warnings.filterwarnings("ignore", message=_OWN_TAG_KEYS, category=DeprecationWarning)
-
-
-@contextlib.contextmanager
-def no_dagster_notices():
-    """The same, for one block only (a test or a bench that declares its own assets)."""
-    with warnings.catch_warnings():
-        quiet_dagster_warnings()
-        yield
