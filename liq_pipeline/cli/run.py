@@ -11,7 +11,9 @@ import click
 
 from ..defs import EXECUTORS
 from ..lib.io import storage
+from ..lib.model.config import MARKETS
 from ..lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
+from ..lib.sim import BARS as SIM_BARS
 from ..lib.sources import SOURCE_KINDS, SourceKind
 from ..runtime import CELERY_BROKER_VAR, DAGSTER_UI, DEFAULT_CELERY_BROKER, instance_home
 from .base import data_dir_option, data_root, fail, main, own_stderr
@@ -19,7 +21,6 @@ from .base import data_dir_option, data_root, fail, main, own_stderr
 # The flags each source kind takes beyond the shared ones: another kind's flag is refused, never ignored.
 FEED_FLAGS = {"simulated": {"--seed", "--agg-trades", "--any-symbol"}, "files": {"--path"}, "archive": set(),
               "binance": {"--agg-trades"}, "auto": {"--agg-trades"}}
-SIM_BARS = ("1m", "5m")
 
 
 def source_config(kind: str, days: list, intervals: list[str], *, market: str, path: str, seed: int | None,
@@ -63,7 +64,7 @@ RUN_PURPOSE = {"history": "the history before the first day", "days": "the days"
 @click.option("--any-symbol", is_flag=True,
               help="--source simulated: also simulate a symbol with no bracket table (on the fallback tiers); "
                    "without it, such a symbol is refused as a typo would be.")
-@click.option("--market", type=click.Choice(["simulated", "real"]), default=None,
+@click.option("--market", type=click.Choice(MARKETS), default=None,
               help="Whose estimator defaults the model takes (default: simulated for --source simulated, else real); "
                    "the runs are tagged liq/market.")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="in_process", show_default=True,
@@ -175,8 +176,8 @@ def _launch(plan, config: dict, tags: dict):
     syms, days = plan.symbols, plan.days
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("symbol", [s for s in syms if not instance.has_dynamic_partition("symbol", s)])
-    months = launch.completed_months(days[0], days[-1])
-    total = (launch.job_size() * len(days) + (len(months) + 1 if months else 0)) * len(syms) + \
+    months, size = launch.completed_months(days[0], days[-1]), launch.job_size()
+    total = (size * len(days) + (len(months) + 1 if months else 0)) * len(syms) + \
         len(launch.HISTORY_ASSETS) * sum(map(len, plan.history.values()))
     run_config = launch.run_config(config["storage"], config["source"], config["executor"], broker=config["broker"])
     with own_stderr() as terminal:
@@ -190,7 +191,7 @@ def _launch(plan, config: dict, tags: dict):
             task = progress.add_task(f"{len(syms)} symbol(s) × {len(days)} day(s)", total=total)
             outcomes = launch.launch(syms, days[0], days[-1], run_config, tags, history=plan.history,
                                      on_progress=lambda n: progress.update(task, completed=n))
-    counted = (f"{total} materialisations ({len(days)} day(s) × {len(syms)} symbol(s) × {launch.job_size()} assets"
+    counted = (f"{total} materialisations ({len(days)} day(s) × {len(syms)} symbol(s) × {size} assets"
                + (f", {len(months)} month(s)" if months else "")
                + (", the history first" if any(plan.history.values()) else "") + ")")
     return outcomes, counted

@@ -9,7 +9,9 @@ import dagster as dg
 from pydantic import Field, field_validator
 
 from ..lib.io import quality, storage
+from ..lib.model.config import MARKETS
 from ..lib.params import KLINE_INTERVALS, ParameterError, parse_date, parse_interval
+from ..lib.sim import BARS as SIM_BARS
 from ..lib.sources import SourceKind
 from ..lib.sources.archive import ARCHIVE_URL
 from ..lib.sources.binance_rest import FAPI_URL
@@ -36,10 +38,6 @@ def _intervals(v):
         raise ValueError(str(exc)) from None
 
 
-# The bars the simulated market can be made at (lib/sim/emit writes these archive intervals); 1m by default.
-SIM_INTERVALS = ("1m", "5m")
-
-
 class SimulatedFeed(dg.Config):
     """The built-in simulated market (lib/sim): a market per symbol it has a bracket table for, simulated once per
     scenario into the raw layer in the archive's layout, then read like files."""
@@ -56,8 +54,8 @@ class SimulatedFeed(dg.Config):
     @field_validator("interval")
     @classmethod
     def _one_bar(cls, v):
-        if v is not None and v not in SIM_INTERVALS:
-            raise ValueError(f"interval: the simulated market has one bar interval, one of {', '.join(SIM_INTERVALS)} "
+        if v is not None and v not in SIM_BARS:
+            raise ValueError(f"interval: the simulated market has one bar interval, one of {', '.join(SIM_BARS)} "
                              f"(got {v})")
         return v
 
@@ -125,9 +123,7 @@ class AutoFeed(_KlineFeed):
     kind: Literal["auto"] = "auto"
     archive_url: str = ARCHIVE_URL
     rest_url: str = FAPI_URL
-    intervals: Optional[list[str]] = Field(default=None, description="Kline intervals; unset: 1m")
     agg_trades: bool = Field(default=False, description="Also aggTrades over REST (heavy)")
-    _check_intervals = field_validator("intervals")(classmethod(lambda cls, v: _intervals(v)))
 
     def open(self, raw_root: Path):
         from ..lib.sources.archive import ArchiveSource
@@ -139,8 +135,6 @@ class AutoFeed(_KlineFeed):
 
 FEEDS = {f.model_fields["kind"].default: f for f in (SimulatedFeed, FilesFeed, ArchiveFeed, BinanceFeed, AutoFeed)}
 assert tuple(FEEDS) == tuple(k.value for k in SourceKind), "lib.sources.SourceKind and the feeds differ"
-# Whose estimator defaults a run takes (lib/model/config.MARKET_DEFAULTS): an explicit choice, shown in the run's tags.
-MARKETS = ("simulated", "real")
 
 
 class SourceResource(dg.ConfigurableResource):

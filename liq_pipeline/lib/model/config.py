@@ -98,3 +98,6 @@ MARKET_DEFAULTS: dict[str, dict] = {
     "real": {"turnover_decay": 1.0, "flow_weight": 0.5},
     "simulated": {},
 }
+# Whose defaults a run takes: an explicit choice (`liq run --market`, the source resource's `market`).
+MARKETS = ("simulated", "real")
+assert set(MARKETS) == set(MARKET_DEFAULTS)
