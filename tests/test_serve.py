@@ -4,7 +4,6 @@ and the page and its plotly bundle are served from the package."""
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,8 @@ import requests
 
 from liq_pipeline.lib.io import schemas, tables, warehouse
 from liq_pipeline.lib.io.storage import DataLayout
+
+from .test_ui import _free_port
 
 D0 = dt.date(2026, 4, 5)
 DAYS = 3
@@ -45,12 +46,6 @@ def _data_root(root) -> None:
     report.mkdir(parents=True)
     (report / "validation.json").write_text(json.dumps({"symbol": "BTCUSDT", "month": "2026-04", "grade": "C"}))
     warehouse.build(root, {t.name: t.layer for t in tables.TABLES.values()})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -96,14 +96,13 @@ def status(data_dir, max_age, tapes, as_of, fmt) -> None:
 
     from ..lib.io import status as st
 
+    from ..lib.params import parse_time
+
     try:
         limit = st.parse_age(max_age)
-        now = dt.datetime.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC)
+        now = parse_time(as_of, "--as-of") if as_of else dt.datetime.now(dt.UTC)
     except ParameterError as exc:
         fail(str(exc))
-    except ValueError as exc:
-        fail(f"--as-of: {as_of!r} is not an ISO-8601 time ({exc})")
-    now = now if now.tzinfo else now.replace(tzinfo=dt.UTC)
     root = data_root(data_dir)
     rows = st.freshness(root, now, limit)
     recorder = st.recorder_state(Path(tapes), now, limit) if tapes else None

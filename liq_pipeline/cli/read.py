@@ -3,7 +3,6 @@ time is a target (< 300 ms), so pandas, numpy, DuckDB's Python package and Dagst
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 from pathlib import Path
 
@@ -30,14 +29,13 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
     import datetime as dt
 
     from ..lib.model import levels_query
-    from ..lib.params import parse_symbol
+    from ..lib.params import parse_symbol, parse_time
 
     try:
         sym = parse_symbol(symbol)
-        at_ts = dt.datetime.fromisoformat(at) if at else None
-    except (ParameterError, ValueError) as exc:
-        fail(f"--at: {at!r} is not an ISO-8601 time ({exc})" if "symbol" not in str(exc) else str(exc))
-    at_ts = (at_ts.astimezone(dt.UTC) if at_ts.tzinfo else at_ts.replace(tzinfo=dt.UTC)) if at_ts else None
+        at_ts = parse_time(at, "--at") if at else None
+    except ParameterError as exc:
+        fail(str(exc))
     root = data_root(data_dir)
     try:
         view = _heatmap_view(root, sym, model, at_ts, timeframe, window=fmt in ("png", "html"))
@@ -150,17 +148,15 @@ def grade(symbol, month, model, fmt, data_dir) -> None:
     its sample size and 95% interval. Exits 1 when the month has no report or was not graded."""
     import json
 
-    from ..lib.params import parse_symbol
-    from ..lib.validation.report import render_grade, verdict_file
+    from ..lib.params import parse_month, parse_symbol
+    from ..lib.validation.report import render_grade, verdict_path
 
     try:
-        sym = parse_symbol(symbol)
-        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-            raise ParameterError(f"month: {month!r} is not YYYY-MM")
+        sym, month = parse_symbol(symbol), parse_month(month)
     except ParameterError as exc:
         fail(str(exc))
     root = data_root(data_dir)
-    path = storage.DataLayout(root).reports(sym) / month / verdict_file(model)
+    path = verdict_path(storage.DataLayout(root).reports(sym), month, model)
     if not path.exists():
         fail(f"no verdict for {sym} {month} ({model}) at {path}: `liq run` a range that completes the month "
               f"(or materialise validation/validation_monthly for {month}-01|{sym})")
@@ -178,15 +174,13 @@ def grade(symbol, month, model, fmt, data_dir) -> None:
 def serve(host, port, now, data_dir) -> None:
     """The live map over HTTP: /api/heatmap, /api/levels, /api/health, /api/grade, the page at / and the OpenAPI
     page at /docs. Read-only; stops on Ctrl-C."""
-    import datetime as dt
-
+    from ..lib.params import parse_time
     from ..serve.app import serve as run_server
 
     try:
-        fixed = dt.datetime.fromisoformat(now) if now else None
-    except ValueError:
-        fail(f"--now: {now!r} is not an ISO-8601 time")
-    fixed = (fixed if fixed.tzinfo else fixed.replace(tzinfo=dt.UTC)) if fixed else None
+        fixed = parse_time(now, "--now") if now else None
+    except ParameterError as exc:
+        fail(str(exc))
     root = data_root(data_dir)
     click.echo(f"liq serve: the map of {root} on http://{host}:{port}/ (API: /docs); Ctrl-C stops it", err=True)
     run_server(root, host, port, fixed)

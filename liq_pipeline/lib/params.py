@@ -53,6 +53,22 @@ def parse_date(value: str | dt.date, param: str = "date") -> dt.date:
     return d
 
 
+def parse_month(value: str, param: str = "month") -> str:
+    """'YYYY-MM', as given."""
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(value)):
+        raise ParameterError(f"{param}: {value!r} is not YYYY-MM")
+    return value
+
+
+def parse_time(value: str, param: str) -> dt.datetime:
+    """An ISO-8601 time, UTC: one without a zone is taken as UTC, one with another zone converted."""
+    try:
+        t = dt.datetime.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ParameterError(f"{param}: {value!r} is not an ISO-8601 time ({exc})") from None
+    return t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
 def parse_date_range(start: str | dt.date, end: str | dt.date, today: dt.date | None = None) -> list[dt.date]:
     s, e = parse_date(start, "start"), parse_date(end, "end")
     if e < s:

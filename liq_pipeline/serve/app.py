@@ -14,7 +14,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import re
 import threading
 from collections import OrderedDict
 
@@ -27,7 +26,7 @@ from ..lib.io import status, storage, warehouse
 from ..lib.model import map_views
 from ..lib.model.config import MODELS
 from ..lib.model.levels_query import TIMEFRAMES
-from ..lib.params import ParameterError, parse_symbol
+from ..lib.params import ParameterError, parse_month, parse_symbol, parse_time
 from . import page
 
 MAX_AGE = dt.timedelta(hours=36)
@@ -52,13 +51,10 @@ def _symbol(value: str) -> str:
 
 
 def _time(value: str | None, param: str) -> dt.datetime | None:
-    if value is None:
-        return None
     try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{param}: {value!r} is not an ISO-8601 time") from None
-    return t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC)
+        return parse_time(value, param) if value is not None else None
+    except ParameterError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def warehouse_version(path) -> int:
@@ -70,58 +66,44 @@ def warehouse_version(path) -> int:
 
 
 class Answers:
-    """The JSON of each (route, parameters), made once per warehouse version. The first request of a key computes it
-    in a worker thread while the others asking for it wait (no stampede of identical queries), and later ones get
-    the same bytes from memory. When a rebuild puts a new file in place, the previous version's answer is served
-    while the new one is made in the background: a rebuild never makes a request wait for a query."""
+    """The JSON of each (route, parameters), made once per warehouse version. The first request of a key starts its
+    query in a worker thread and the others asking for it await the same task (no stampede of identical queries);
+    later ones get the same bytes from memory. When a rebuild puts a new file in place, the previous version's
+    answer is served while the new one is made: a rebuild never makes a request wait for a query. Everything but
+    the query runs on the event loop, so the tables need no lock."""
 
     SIZE = 256
 
     def __init__(self, root):
         self.root, self.path = root, storage.warehouse_path(root)
         self.done: OrderedDict = OrderedDict()          # key -> (version, bytes or None)
-        self.pending: dict = {}                         # (version, key) -> threading.Event
-        self.lock = threading.Lock()
+        self.pending: dict = {}                         # (version, key) -> the task making it
 
     async def get(self, key: tuple) -> bytes | None:
         version = warehouse_version(self.path)
-        with self.lock:
-            held = self.done.get(key)
-            if held is not None:
-                self.done.move_to_end(key)
-                if held[0] == version:
-                    return held[1]
-            event = self.pending.get((version, key))
-            mine = event is None
-            if mine:
-                event = self.pending[(version, key)] = threading.Event()
-        if mine:
-            work = run_in_threadpool(self._refresh, version, key, event)
-            if held is not None:                    # the answer of the file before: the new one is on its way
-                asyncio.ensure_future(work)
-                return held[1]
-            await work
-        elif held is not None:
+        held = self.done.get(key)
+        if held is not None and held[0] == version:
+            self.done.move_to_end(key)
             return held[1]
-        else:
-            await run_in_threadpool(event.wait)
-        with self.lock:
-            held = self.done.get(key)
-        return held[1] if held is not None else await run_in_threadpool(self._make, version, key)
+        task = self.pending.get((version, key))
+        if task is None:
+            task = self.pending[(version, key)] = asyncio.ensure_future(self._refresh(version, key))
+        if held is not None:                            # the answer of the file before: the new one is on its way
+            return held[1]
+        return await asyncio.shield(task)
 
-    def _refresh(self, version: int, key: tuple, event: threading.Event) -> None:
+    async def _refresh(self, version: int, key: tuple) -> bytes | None:
         try:
-            body = self._make(version, key)
-            with self.lock:
-                if key not in self.done or self.done[key][0] <= version:
-                    self.done[key] = (version, body)
-                    self.done.move_to_end(key)
+            body = await run_in_threadpool(self._make, version, key)
+            held = self.done.get(key)
+            if held is None or held[0] <= version:
+                self.done[key] = (version, body)
+                self.done.move_to_end(key)
                 while len(self.done) > self.SIZE:
                     self.done.popitem(last=False)
+            return body
         finally:
-            with self.lock:
-                self.pending.pop((version, key), None)
-            event.set()
+            self.pending.pop((version, key), None)
 
     def _make(self, version: int, key: tuple) -> bytes | None:
         kind, *args = key
@@ -152,24 +134,21 @@ def create_app(root, clock: Clock | None = None) -> FastAPI:
                   description="Estimated liquidation levels of Binance USD-M futures, read-only.")
     wh_path = storage.warehouse_path(root)
 
-    def version() -> int:
-        return warehouse_version(wh_path)
-
     answers = Answers(root)
     health_lock, health_memo = threading.Lock(), {}
 
     def health_now() -> dict:
-        now = clock.now()
+        now, version = clock.now(), warehouse_version(wh_path)
         with health_lock:
             memo = health_memo.get("last")
-            if memo and abs((now - memo[0]).total_seconds()) < HEALTH_SECONDS and memo[2] == version():
+            if memo and abs((now - memo[0]).total_seconds()) < HEALTH_SECONDS and memo[2] == version:
                 return memo[1]
         answer = status.health(root, now, MAX_AGE)
-        if version() == 0:
+        if version == 0:
             answer = {**answer, "status": "down", "reasons": [f"no warehouse at {wh_path}: run `liq run` first",
                                                               *answer["reasons"]]}
         with health_lock:
-            health_memo["last"] = (now, answer, version())
+            health_memo["last"] = (now, answer, version)
         return answer
 
     def answer(body: bytes | None, missing: str):
@@ -207,11 +186,13 @@ def create_app(root, clock: Clock | None = None) -> FastAPI:
 
     @app.get("/api/grade", summary="The month's verdict (validation.json)")
     def api_grade(symbol: str = "BTCUSDT", month: str = Query(..., description="YYYY-MM"), model: str = MODELS[0]):
-        from ..lib.validation.report import verdict_file
+        from ..lib.validation.report import verdict_path
         sym, mdl = _symbol(symbol), _choice(model, MODELS, "model")
-        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-            raise BadRequest(f"month: {month!r} is not YYYY-MM")
-        path = storage.DataLayout(root).reports(sym) / month / verdict_file(mdl)
+        try:
+            month = parse_month(month)
+        except ParameterError as exc:
+            raise BadRequest(str(exc)) from None
+        path = verdict_path(storage.DataLayout(root).reports(sym), month, mdl)
         try:
             return JSONResponse(json.loads(storage.read_bytes(path)))
         except FileNotFoundError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .buckets import bucket_low
-from .levels_query import TIMEFRAMES, HeatmapView, query
+from .levels_query import HeatmapView, query
 
 # Bounds of one answer: the matrix has at most TIMEFRAMES' snapshots × the window's buckets; events and levels are
 # capped here (the largest kept).
@@ -14,8 +14,13 @@ MAX_EVENTS = 2000
 MAX_LEVELS = 100
 
 
+def _z(t: dt.datetime) -> str:
+    """ISO-8601 UTC with the Z the commercial APIs use."""
+    return t.isoformat().replace("+00:00", "Z")
+
+
 def _iso(epoch_ms: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
+    return _z(dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC))
 
 
 def heatmap(con, symbol: str, model: str, timeframe: str, at: dt.datetime | None) -> dict | None:
@@ -38,8 +43,8 @@ def heatmap(con, symbol: str, model: str, timeframe: str, at: dt.datetime | None
             levels.append({"side": side, "price_low": bucket_low(b * view.mult),
                            "price_high": bucket_low((b + 1) * view.mult), "notional_usd": round(float(usd), 2)})
     levels.sort(key=lambda lv: -lv["price_low"])
-    return {"symbol": symbol, "model": model, "timeframe": timeframe, "asof": view.ts.isoformat().replace("+00:00", "Z"),
-            "from": view.first.isoformat().replace("+00:00", "Z"), "covers_timeframe": not view.short_of_timeframe,
+    return {"symbol": symbol, "model": model, "timeframe": timeframe, "asof": _z(view.ts),
+            "from": _z(view.first), "covers_timeframe": not view.short_of_timeframe,
             "price": view.price, "levels": levels,
             "matrix": {"times": [_iso(t) for t in times], "price_bins": [bucket_low(b * view.mult) for b in bins],
                        "bin_width": [bucket_low((b + 1) * view.mult) - bucket_low(b * view.mult) for b in bins],
@@ -73,8 +78,6 @@ def key_levels(con, symbol: str, model: str, top: int) -> dict | None:
                 ranked.append({"side": side, "price_low": lv["price_low"], "price_high": lv["price_high"],
                                "notional_usd": round(usd, 2), "distance_pct": round(100 * (mid / view.price - 1), 3)})
     ranked.sort(key=lambda lv: -lv["notional_usd"])
-    return {"symbol": symbol, "model": model, "asof": view.ts.isoformat().replace("+00:00", "Z"), "price": view.price,
+    return {"symbol": symbol, "model": model, "asof": _z(view.ts), "price": view.price,
             "levels": ranked[:min(top, MAX_LEVELS)]}
 
-
-assert set(TIMEFRAMES) == {"1d", "7d", "30d", "90d"}

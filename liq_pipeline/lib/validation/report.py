@@ -21,6 +21,11 @@ def verdict_file(model: str) -> str:
     return "validation.json" if model == PRIMARY_MODEL else f"validation-{model}.json"
 
 
+def verdict_path(reports: Path, month: str, model: str) -> Path:
+    """Where a month's verdict of `model` is, under a symbol's reports folder (DataLayout.reports)."""
+    return reports / month / verdict_file(model)
+
+
 def code_version() -> dict:
     """The package version and, in a git checkout, the commit (a wheel has none: null)."""
     from importlib.metadata import PackageNotFoundError, version
