@@ -67,13 +67,14 @@ def _missing(period: str, stored: list[dt.date], yesterday: dt.date) -> list[dt.
     period is a month (stored under its first day): one is missing once it has ended without its partition."""
     if period == "month":
         last_ended = _month(yesterday + dt.timedelta(days=1)) - dt.timedelta(days=1)
-        months, m = [], _month(max(stored[0], yesterday - dt.timedelta(days=GAP_DAYS - 1)))
+        periods, m = [], _month(max(stored[0], yesterday - dt.timedelta(days=GAP_DAYS - 1)))
         while m <= _month(last_ended):
-            months.append(m)
+            periods.append(m)
             m = _month(m + dt.timedelta(days=32))
-        return [m for m in months if m >= stored[0] and m not in set(stored)]
-    window = [yesterday - dt.timedelta(days=i) for i in range(GAP_DAYS)]
-    return sorted(d for d in window if d >= stored[0] and d not in set(stored))
+    else:
+        periods = [yesterday - dt.timedelta(days=i) for i in range(GAP_DAYS)]
+    have = set(stored)
+    return sorted(p for p in periods if p >= stored[0] and p not in have)
 
 
 def _column_max(path: Path, column: str):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.storage import Written
-from .buckets import LOG_BUCKET, bucket_low  # noqa: F401  (bucket_low: the tables' price edges, imported from here)
+from .buckets import LOG_BUCKET, bucket_low
 
 
 def bucket_of(price) -> np.ndarray:

@@ -81,14 +81,7 @@ class MirrorSource:
                 raise InputError(f"symbol {symbol}: the source has no {iv} klines for it on {day} "
                                  f"(looked in {self.origin(str(layout.kline_dirs(symbol)[0]))}); is it a USD-M symbol?")
             return
-        if self.intervals:      # asked-for intervals are not looked up: the symbol's folder must still list one
-            found = {n for d in layout.kline_dirs(symbol) for n in (self.listdir(str(d)) or [])}
-            if not found & set(self.intervals):
-                raise InputError(f"symbol {symbol}: no {','.join(self.intervals)} klines in "
-                                 f"{self.origin(str(layout.kline_dirs(symbol)[0].parent))} (unknown symbol, or a "
-                                 f"folder not in the archive layout)")
-            return
-        self._kline_intervals(symbol)
+        self._listed_intervals(symbol, self.intervals)     # asked-for intervals too: the folder must list one
 
     def has_day(self, symbol: str, day: dt.date) -> bool:
         """Every required archive file of the day (each kline interval, daily or monthly) is in the mirror or
@@ -117,14 +110,16 @@ class MirrorSource:
             return Pull([], available=False, note=note)
 
     def _kline_intervals(self, symbol: str) -> list[str]:
-        if self.intervals:
-            return self.intervals
-        found = set()
-        for d in layout.kline_dirs(symbol):
-            found.update(n for n in (self.listdir(str(d)) or []) if n in KLINE_INTERVALS)
+        return self.intervals or self._listed_intervals(symbol)
+
+    def _listed_intervals(self, symbol: str, wanted: list[str] | None = None) -> list[str]:
+        """The kline intervals the symbol's folders list (those of `wanted`, if given); none: InputError naming it."""
+        among = wanted or KLINE_INTERVALS
+        found = {n for d in layout.kline_dirs(symbol) for n in (self.listdir(str(d)) or []) if n in among}
         if not found:
-            raise InputError(f"symbol {symbol}: no klines in {self.origin(str(layout.kline_dirs(symbol)[0].parent))} "
-                             f"(unknown symbol, or a folder not in the archive layout)")
+            raise InputError(f"symbol {symbol}: no {','.join(wanted) + ' ' if wanted else ''}klines in "
+                             f"{self.origin(str(layout.kline_dirs(symbol)[0].parent))} (unknown symbol, or a folder "
+                             f"not in the archive layout)")
         return sorted(found, key=KLINE_INTERVALS.get)
 
     def _first_zip(self, dataset: str, symbol: str, day: dt.date, interval: str | None = None) -> RawFile:
