@@ -3,6 +3,7 @@ import dagster as dg
 
 from .defs.clean.assets import clean_assets
 from .defs.executors import liq_executor
+from .defs.freshness import freshness_checks, freshness_job, freshness_schedule
 from .defs.jobs import daily_job, monthly_job, tape_job
 from .defs.model.assets import liquidation_model, volume_profile_asset
 from .defs.raw.assets import raw_assets
@@ -15,8 +16,9 @@ from .defs.warehouse import warehouse_views
 defs = dg.Definitions(
     assets=[*raw_assets, *clean_assets, volume_profile_asset, liquidation_model, validation_daily,
             validation_monthly, warehouse_views],
-    jobs=[daily_job, monthly_job, tape_job],
-    schedules=[daily_schedule, monthly_schedule],
+    asset_checks=[freshness_checks],
+    jobs=[daily_job, monthly_job, tape_job, freshness_job],
+    schedules=[daily_schedule, monthly_schedule, freshness_schedule],
     sensors=[tape_sensor],
     resources={"storage": StorageResource(), "source": SourceResource()},
     executor=liq_executor,

@@ -25,6 +25,7 @@ class FakeBinance:
         self.coefs: dict[str, object] = {}             # notionalCoef per symbol, where the account's is adjusted
         self.exchange_info: dict | None = None       # the public exchangeInfo answer, when a test sets one
         self.open_interest: dict[str, tuple[float, float]] = {}   # symbol -> (contracts, mark price)
+        self.missing: dict[str, set[int]] = {}      # path -> row times (epoch ms) the exchange has no row for
         handler = self._handler()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -54,11 +55,13 @@ class FakeBinance:
         if path == "/fapi/v1/premiumIndex":
             return 200, {"symbol": sym, "markPrice": "67000", "lastFundingRate": "0.0001"}
         if path == "/fapi/v1/klines":
-            step = {"1m": 60_000, "1h": 3_600_000}[q["interval"]]
+            step = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000}[q["interval"]]
             t0 = -(-start // step) * step
             rows = []
             for t in range(t0, end + 1, step):
                 p = 67000 + (t // step) % 50
+                if t in self.missing.get(path, ()):
+                    continue
                 rows.append([t, str(p), str(p + 5), str(p - 5), str(p + 1), "10.5", t + step - 1, str(10.5 * p),
                              100, "5.25", str(5.25 * p), "0"])
                 if len(rows) == limit:
@@ -66,7 +69,8 @@ class FakeBinance:
             return 200, rows
         if path == "/futures/data/openInterestHist":
             rows = [{"symbol": sym, "sumOpenInterest": "90000.5", "sumOpenInterestValue": "6030000000.0",
-                     "timestamp": t} for t in range(-(-start // 300_000) * 300_000, end + 1, 300_000)][:limit]
+                     "timestamp": t} for t in range(-(-start // 300_000) * 300_000, end + 1, 300_000)
+                    if t not in self.missing.get(path, ())][:limit]
             return 200, rows
         if path == "/fapi/v1/fundingRate":
             rows = [{"symbol": sym, "fundingTime": t + 7, "fundingRate": "0.0001", "markPrice": "67000"}

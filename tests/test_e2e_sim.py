@@ -60,11 +60,18 @@ def _umask() -> int:
     return mask
 
 
-@pytest.mark.slow
-def test_simulated_run_end_to_end(tmp_path, monkeypatch):
-    # two days that end a month: the run launches the days, the month's roll-up and the warehouse again
+@pytest.fixture(scope="module")
+def simulated_run(tmp_path_factory):
+    """Two days that end a month: the run launches the days, the month's roll-up and the warehouse again."""
+    root = tmp_path_factory.mktemp("simulated")
     stdout, terminal = liq_on_a_terminal("run", "--source", "simulated", "--symbols", "BTCUSDT", "--start", "2026-04-29",
-                                         "--end", "2026-04-30", "--seed", "3", env_root=tmp_path)
+                                         "--end", "2026-04-30", "--seed", "3", env_root=root)
+    return root, stdout, terminal
+
+
+@pytest.mark.slow
+def test_simulated_run_end_to_end(simulated_run, monkeypatch):
+    tmp_path, stdout, terminal = simulated_run
     assert "BTCUSDT 2026-04-29..2026-04-30: ok" in stdout and "liq sql" in stdout
     # the progress bar moves while the run goes: it froze at 0 while the run captured the process's stderr, and
     # showed only the range's end (42 or 44 of 46) before the last run's
@@ -189,3 +196,88 @@ def test_a_second_run_on_the_same_data_root_stops_with_a_clear_message(tmp_path)
     from liq_pipeline.lib.io.storage import run_lock
     with run_lock(tmp_path / "data"):
         pass
+
+
+NOWCAST_CLOCK = "2026-04-30T13:07:30+00:00"
+
+
+@pytest.mark.slow
+def test_the_nowcast_of_a_day_is_the_snapshot_the_daily_run_writes(simulated_run, tmp_path):
+    """The day 2026-04-30 nowcast at 13:07:30 from the book 04-29 closed with (the book_state table) and the simulated
+    market cut at the clock, against what the daily run wrote for the whole day: every snapshot up to 13:00 the same
+    rows, number for number, and one more at 13:07, the last closed bar. Then through `liq serve`: the map at 13:00
+    the server draws with its nowcast is the one drawn from the warehouse alone."""
+    import datetime as dt
+    import json
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from liq_pipeline.lib.io import quality, warehouse
+    from liq_pipeline.lib.io.storage import DataLayout
+    from liq_pipeline.lib.model import map_views
+    from liq_pipeline.lib.model.config import ModelConfig
+    from liq_pipeline.lib.model.nowcast import DayFeed, nowcast
+    from liq_pipeline.lib.sim.source import GeneratedMarkets
+    from .test_ui import _free_port
+
+    root = simulated_run[0] / "data"
+    layout = DataLayout(root)
+    # the book each day closed with is a table of its own, gated: contracts equal the OI at the close
+    book = layout.read("model", "book_state", "BTCUSDT", dt.date(2026, 4, 29))
+    assert quality.run_suite("model_book_state", book).success
+    oi = layout.read("clean", "open_interest", "BTCUSDT", dt.date(2026, 4, 30))
+    assert book["ts"].iloc[0] == pd.Timestamp("2026-04-30", tz="UTC")
+    assert book["contracts"].sum() == pytest.approx(oi[oi.ts == oi.ts.min()]["oi_contracts"].iloc[0], rel=1e-3)
+
+    clock = dt.datetime.fromisoformat(NOWCAST_CLOCK)
+    feed = DayFeed(GeneratedMarkets(layout.raw / "simulated", tmp_path / "scratch"), tmp_path / "scratch")
+    live = nowcast(layout, feed, "BTCUSDT", clock, ModelConfig.for_market("simulated"), False)
+    assert live.start == "the book the day before closed with" and live.gaps == []
+    assert live.horizon == dt.datetime(2026, 4, 30, 13, 7, tzinfo=dt.UTC)
+    stored = layout.read("model", "heatmap_levels", "BTCUSDT", dt.date(2026, 4, 30))
+    cut = pd.Timestamp("2026-04-30T13:00", tz="UTC")
+    key = ["model", "ts", "side", "bucket"]
+    mine = live.levels[live.levels.ts <= cut].sort_values(key).reset_index(drop=True)
+    theirs = stored[stored.ts <= cut].sort_values(key).reset_index(drop=True)
+    assert len(theirs) > 1000 and mine["ts"].nunique() == 14         # 00:00 .. 13:00
+    pd.testing.assert_frame_equal(mine, theirs)
+    assert sorted(live.levels.ts.unique())[-1] == pd.Timestamp("2026-04-30T13:07", tz="UTC")
+
+    # the same through the server: its map at 13:00 (the day's snapshots from the nowcast) is the warehouse's
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "liq_pipeline.cli", "serve", "--port", str(port), "--data-dir",
+                             str(root), "--source", "simulated", "--now", NOWCAST_CLOCK],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                health = requests.get(f"{url}/api/health", timeout=2).json()
+                if health["symbols"]["BTCUSDT"].get("nowcast", {}).get("data_until"):
+                    break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no nowcast within 90 s"
+            time.sleep(0.2)
+        served = requests.get(f"{url}/api/heatmap", params={"at": "2026-04-30T13:00:00Z"}).json()
+        latest = requests.get(f"{url}/api/heatmap").json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    con = warehouse.connect_read_only(root)
+    try:
+        drawn = json.loads(json.dumps(map_views.heatmap(con, "BTCUSDT", "flow", "1d",
+                                                        dt.datetime(2026, 4, 30, 13, tzinfo=dt.UTC),
+                                                        until=dt.datetime(2026, 4, 30, 13, 7, tzinfo=dt.UTC))))
+    finally:
+        con.close()
+    assert served == drawn
+    # on a fixed clock, the latest map is the nowcast's, as of the last closed bar, and nothing after the clock
+    assert latest["asof"] == "2026-04-30T13:07:00Z"
+    assert health["symbols"]["BTCUSDT"]["nowcast"]["lag_s"] == 30
+    assert all(e["ts"] <= "2026-04-30T13:07:30Z" for e in latest["events"])

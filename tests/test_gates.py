@@ -101,12 +101,15 @@ def model_out():
     est = estimate_day(dt.date(2026, 4, 5), kl, oi, fu, volume_profile(kl.head(0), 50.0), None,
                        ModelConfig(), BracketArrays.of(br_mod.load("BTCUSDT")))
     prof = volume_profile(kl, 50.0).assign(date="2026-04-05", interval="1m", days_used=1)
+    from liq_pipeline.lib.model.book import state_frame
     out = {"heatmap": est.heatmap, "heatmap_levels": rollup(est.heatmap), "predicted_liquidations": est.predicted,
-           "model_snapshots": est.snapshots, "volume_profile": prof}
+           "model_snapshots": est.snapshots, "volume_profile": prof,
+           "book_state": state_frame(est.state, ModelConfig().leverages)}
     return {k: schemas.conform(v.assign(symbol="BTCUSDT", config_key="k"), k) for k, v in out.items()}
 
 
-@pytest.mark.parametrize("table", ["heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots", "volume_profile"])
+@pytest.mark.parametrize("table", ["heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots", "volume_profile",
+                                   "book_state"])
 def test_model_outputs_pass_their_gates(model_out, table):
     r = quality.run_suite(f"model_{table}" if not table.startswith("model") else table, model_out[table])
     assert r.success, r.summary()
@@ -125,6 +128,9 @@ MODEL_DEFECTS = {
     "levels rollup long above price": ("heatmap_levels", _long_above_price, "on price vs price_low"),
     "negative prediction": ("predicted_liquidations", lambda d: _set(d, 3, notional_usd=-5.0), "on notional_usd"),
     "book not conserving OI": ("model_snapshots", lambda d: _set(d, 2, book_to_oi=1.05), "on book_to_oi"),
+    "book cell with no contracts": ("book_state", lambda d: _set(d, 0, contracts=0.0), "on contracts"),
+    "book cell twice": ("book_state", lambda d: pd.concat([d, d.iloc[[1]]]), "expect_compound_columns_to_be_unique"),
+    "book cell off its grid": ("book_state", lambda d: _set(d, 0, bin=int(d.grid_bins.iloc[0])), "on grid_bins vs bin"),
     "profile taker above volume": ("volume_profile", lambda d: _set(d, 1, taker_buy_usd=d.volume_usd.iloc[1] * 2),
                                    "on volume_usd vs taker_buy_usd"),
 }

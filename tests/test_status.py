@@ -190,3 +190,35 @@ def test_status_reads_every_registered_table_daily_monthly_empty_and_missing(tmp
         else:
             assert "validation_monthly       BTCUSDT    2026-04-01 00:00" in proc.stdout
             assert f"{never:24s} -          never made  STALE" in proc.stdout
+
+
+def test_the_dagster_freshness_checks_judge_as_the_health_does(tmp_path):
+    """The `fresh` checks (defs/freshness.py) and /api/health's status read the same rule: a dataset a symbol has
+    kept current passes, one left behind fails with the symbol named, exactly where the health calls it stale."""
+    import datetime as dt
+
+    import dagster as dg
+    import pandas as pd
+
+    from liq_pipeline.definitions import defs
+    from liq_pipeline.defs.resources import StorageResource
+    from liq_pipeline.lib.io import status
+    from liq_pipeline.lib.io.storage import DataLayout
+
+    root = tmp_path / "data"
+    layout = DataLayout(root)
+    now = dt.datetime.now(dt.UTC)
+    fresh_day, old_day = now.date() - dt.timedelta(days=1), now.date() - dt.timedelta(days=5)
+    for table, col, day in (("klines", "open_time", fresh_day), ("open_interest", "ts", fresh_day),
+                            ("funding", "ts", old_day)):
+        ts = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=24, freq="1h").as_unit("ms")
+        layout.write(pd.DataFrame({"symbol": "BTCUSDT", col: ts}), "clean", table, "BTCUSDT", day)
+    result = defs.resolve_job_def("freshness_job").execute_in_process(
+        resources={"storage": StorageResource(data_dir=str(root))}, raise_on_error=False)
+    checks = {c.asset_key.path[-1]: c for c in result.get_asset_check_evaluations()}
+    assert {k: c.passed for k, c in checks.items()} == {"klines": True, "open_interest": True, "funding": False,
+                                                        "heatmap": False}
+    assert checks["funding"].description == "overdue: BTCUSDT" and checks["heatmap"].description == "no partition yet"
+    health = status.health(root, now, status.MAX_AGE)
+    stale = {t for t, d in health["symbols"]["BTCUSDT"]["datasets"].items() if d["stale"]}
+    assert stale == {"funding"} and "heatmap: never made" in health["reasons"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..lib.io import storage
-from ..lib.model.config import MODELS
+from ..lib.model.config import MARKETS, MODELS
 from ..lib.params import ParameterError
 from .base import data_dir_option, data_root, fail, main
 
@@ -169,18 +169,89 @@ def grade(symbol, month, model, fmt, data_dir) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to serve on (loopback unless told).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--now", "now", default=None, help="Fix the clock at this UTC time (ISO-8601): what health is judged at.")
+@click.option("--source", type=click.Choice(["simulated", "files", "binance"]), default=None,
+              help="Nowcast the clock's day from this source (the pipeline's own estimator, remade as bars close): "
+                   "simulated (the markets `liq run` generated in the data root), files (--path), binance (REST). "
+                   "Unset: the pipeline's stored days only.")
+@click.option("--path", "source_path", default="", help="Folder in the archive layout (--source files).")
+@click.option("--url", default=None, help="REST base URL (--source binance; default Binance USD-M's).")
+@click.option("--symbols", default="BTCUSDT", show_default=True, help="Comma-separated symbols to nowcast.")
+@click.option("--intervals", default="", help="Kline intervals the nowcast reads (as `liq run`'s; default 1m).")
+@click.option("--market", type=click.Choice(MARKETS), default=None,
+              help="Whose estimator defaults (as `liq run --market`; default: simulated for --source simulated, "
+                   "real otherwise). Must be the daily run's, so the day starts from the book it left.")
+@click.option("--now", "now", default=None, help="Fix the clock at this UTC time (ISO-8601).")
+@click.option("--replay", default=None, help="Start the clock at this UTC time (ISO-8601) and let it run: the map "
+                                             "as it stood, the liquidations as they happened.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True, max=100_000), default=1.0, show_default=True,
+              help="--replay: how many times faster than the wall clock.")
 @data_dir_option
-def serve(host, port, now, data_dir) -> None:
+def serve(host, port, source, source_path, url, symbols, intervals, market, now, replay, speed, data_dir) -> None:
     """The live map over HTTP: /api/heatmap, /api/levels, /api/health, /api/grade, the page at / and the OpenAPI
     page at /docs. Read-only; stops on Ctrl-C."""
-    from ..lib.params import parse_time
+    from ..lib.params import parse_interval, parse_symbol, parse_time
     from ..serve.app import serve as run_server
+    from ..serve.live import Clock
 
     try:
-        fixed = parse_time(now, "--now") if now else None
+        if now and replay:
+            raise ParameterError("--now and --replay: one clock or the other")
+        if speed != 1.0 and not replay:
+            raise ParameterError("--speed: a setting of --replay")
+        clock = Clock(fixed=parse_time(now, "--now") if now else None,
+                      replay=parse_time(replay, "--replay") if replay else None, speed=speed)
+        syms = [parse_symbol(s.strip()) for s in symbols.split(",") if s.strip()]
+        ivs = [parse_interval(i.strip(), "--intervals") for i in intervals.split(",") if i.strip()] or None
+        if source_path and source != "files":
+            raise ParameterError("--path: a setting of --source files")
+        if url and source != "binance":
+            raise ParameterError("--url: a setting of --source binance")
+        if source == "files" and not source_path:
+            raise ParameterError("--source files needs --path DIR")
     except ParameterError as exc:
         fail(str(exc))
     root = data_root(data_dir)
-    click.echo(f"liq serve: the map of {root} on http://{host}:{port}/ (API: /docs); Ctrl-C stops it", err=True)
-    run_server(root, host, port, fixed)
+    lives, scratch = None, None
+    if source:
+        lives, scratch = _live_maps(root, source, source_path, url, syms, ivs, market, clock)
+    click.echo(f"liq serve: the map of {root} on http://{host}:{port}/ (API: /docs), clock {clock.describe()}"
+               + (f", nowcast of {','.join(syms)} from {source}" if source else "") + "; Ctrl-C stops it", err=True)
+    try:
+        run_server(root, host, port, clock, lives)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _live_maps(root, source: str, path: str, url: str | None, symbols: list[str], intervals, market, clock):
+    """The nowcasts of `symbols` from the source, pulled into a scratch folder that lives as long as the server."""
+    import tempfile
+
+    from ..lib.errors import InputError
+    from ..lib.io.storage import DataLayout, is_remote
+    from ..lib.model.config import ModelConfig
+    from ..lib.model.nowcast import DayFeed
+    from ..serve.live import LiveMaps
+
+    scratch = tempfile.TemporaryDirectory(prefix="liq-serve-")
+    raw = Path(scratch.name)
+    try:
+        if source == "simulated":
+            from ..lib.sim.source import GeneratedMarkets
+            layout = DataLayout(root)
+            if is_remote(layout.raw):
+                raise InputError("--source simulated: the data root's generated markets are read from a local root")
+            feed = GeneratedMarkets(layout.raw / "simulated", raw)
+        elif source == "files":
+            from ..lib.sources.mirror import FilesSource
+            feed = FilesSource(raw, path, intervals)
+        else:
+            from ..lib.sources.binance_rest import FAPI_URL, BinanceRestSource
+            feed = BinanceRestSource(raw, url or FAPI_URL, intervals)
+        for symbol in symbols:
+            feed.check_symbol(symbol, clock.now().date())
+    except InputError as exc:
+        scratch.cleanup()
+        fail(str(exc))
+    cfg = ModelConfig.for_market(market or ("simulated" if source == "simulated" else "real"))
+    return LiveMaps(root, DayFeed(feed, raw), symbols, cfg, fallback=False, clock=clock), scratch

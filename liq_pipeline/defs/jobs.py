@@ -3,13 +3,17 @@ has a single-run backfill policy, so a run of the job over a partition range (a 
 `liq run`) is one run with one step per asset."""
 import dagster as dg
 
+from .freshness import freshness_checks
+
 
 DAILY_VALIDATION = dg.AssetKey(["validation", "validation_daily"])
 MONTHLY_VALIDATION = dg.AssetKey(["validation", "validation_monthly"])
 
 daily_job = dg.define_asset_job(
-    "daily_job", selection=dg.AssetSelection.groups("raw", "clean", "model", "warehouse")
-    | dg.AssetSelection.assets(DAILY_VALIDATION),
+    "daily_job", selection=(dg.AssetSelection.groups("raw", "clean", "model", "warehouse")
+                            | dg.AssetSelection.assets(DAILY_VALIDATION))
+    # the freshness checks judge the whole data root against the clock: their own job and schedule
+    - dg.AssetSelection.checks(freshness_checks),
     description="Pull, clean, gate, estimate, validate, publish: yesterday (the schedule), or any range of days "
                 "and symbols.",
 )

@@ -11,6 +11,7 @@ forms, and the values are bound as query parameters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -22,14 +23,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+import duckdb
+
 from ..lib.io import status, storage, warehouse
 from ..lib.model import map_views
 from ..lib.model.config import MODELS
 from ..lib.model.levels_query import TIMEFRAMES
 from ..lib.params import ParameterError, parse_month, parse_symbol, parse_time
+from ..lib.model.nowcast import Live
 from . import page
+from .live import Clock, LiveMaps
 
-MAX_AGE = dt.timedelta(hours=36)
 HEALTH_SECONDS = 5           # how long a health answer is reused (it reads every table's newest footer)
 
 
@@ -74,8 +78,8 @@ class Answers:
 
     SIZE = 256
 
-    def __init__(self, root):
-        self.root, self.path = root, storage.warehouse_path(root)
+    def __init__(self, root, lives: LiveMaps | None = None):
+        self.root, self.path, self.lives = root, storage.warehouse_path(root), lives
         self.done: OrderedDict = OrderedDict()          # key -> (version, bytes or None)
         self.pending: dict = {}                         # (version, key) -> the task making it
 
@@ -106,50 +110,93 @@ class Answers:
             self.pending.pop((version, key), None)
 
     def _make(self, version: int, key: tuple) -> bytes | None:
-        kind, *args = key
-        if version == 0:
+        kind, symbol, *args = key[:-1]                  # the key's last part is the nowcast's version
+        live = self.lives.current(symbol) if self.lives is not None else None
+        if version == 0 and live is None:
             return None
-        con = warehouse.connect_read_only(self.root)
+        con = warehouse.connect_read_only(self.root) if version else duckdb.connect(":memory:")
         try:
-            body = map_views.heatmap(con, *args) if kind == "heatmap" else map_views.key_levels(con, *args)
+            levels, events = _with_nowcast(con, live, stored=bool(version))
+            if kind == "heatmap":
+                model, timeframe, at, until = args
+                body = map_views.heatmap(con, symbol, model, timeframe, at, levels, events, until)
+            else:
+                model, top, at = args
+                body = map_views.key_levels(con, symbol, model, top, at, levels)
         finally:
             con.close()
         return None if body is None else json.dumps(body, separators=(",", ":")).encode()
 
 
-class Clock:
-    """Now, or a fixed time (`liq serve --now`, tests)."""
+def _with_nowcast(con, live: Live | None, stored: bool) -> tuple[str, str]:
+    """The relations a map is read from: the warehouse's levels and recorded liquidations, with the nowcast's day
+    (its snapshots and the day's liquidations so far) in place of whatever is stored from that day on."""
+    if live is None or live.levels.empty:
+        return "heatmap_levels", "liquidation_events"
+    since = f"TIMESTAMPTZ '{dt.datetime.combine(live.day, dt.time(), dt.UTC).isoformat()}'"    # a date: no request text
+    con.register("live_levels", live.levels)
+    con.register("live_events", live.events if len(live.events) else _no_events())
+    for name, table, rows in (("levels_now", "heatmap_levels", "live_levels"),
+                              ("events_now", "liquidation_events", "live_events")):
+        before = f"SELECT * FROM {table} WHERE ts < {since} UNION ALL BY NAME " if stored else ""
+        con.execute(f"CREATE TEMP VIEW {name} AS {before}SELECT * FROM {rows}")
+    return "levels_now", "events_now"
 
-    def __init__(self, fixed: dt.datetime | None = None):
-        self.fixed = fixed
 
-    def now(self) -> dt.datetime:
-        return self.fixed or dt.datetime.now(dt.UTC)
+def _no_events():
+    import pandas as pd
+    from ..lib.io import schemas
+    return schemas.conform(pd.DataFrame(), "liquidation_events")
 
 
-def create_app(root, clock: Clock | None = None) -> FastAPI:
-    """The app over the data root `root` (a local folder or an s3:// root)."""
+def create_app(root, clock: Clock | None = None, lives: LiveMaps | None = None) -> FastAPI:
+    """The app over the data root `root` (a local folder or an s3:// root); with `lives`, the clock's day is the
+    nowcast's (remade by a background task as bars close)."""
     clock = clock or Clock()
-    app = FastAPI(title="liq_pipeline live map", version="1",
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        task = asyncio.create_task(lives.run()) if lives is not None else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title="liq_pipeline live map", version="1", lifespan=lifespan,
                   description="Estimated liquidation levels of Binance USD-M futures, read-only.")
     wh_path = storage.warehouse_path(root)
 
-    answers = Answers(root)
+    answers = Answers(root, lives)
     health_lock, health_memo = threading.Lock(), {}
 
     def health_now() -> dict:
         now, version = clock.now(), warehouse_version(wh_path)
+        live_key = tuple(lives.version(s) for s in lives.symbols) if lives is not None else ()
         with health_lock:
             memo = health_memo.get("last")
-            if memo and abs((now - memo[0]).total_seconds()) < HEALTH_SECONDS and memo[2] == version:
+            if memo and abs((now - memo[0]).total_seconds()) < HEALTH_SECONDS and memo[2] == (version, live_key):
                 return memo[1]
-        answer = status.health(root, now, MAX_AGE)
+        answer = status.health(root, now, status.MAX_AGE)
         if version == 0:
             answer = {**answer, "status": "down", "reasons": [f"no warehouse at {wh_path}: run `liq run` first",
                                                               *answer["reasons"]]}
+        if lives is not None:
+            answer = _merge_nowcast(answer, lives, now)
+        answer["clock"] = clock.describe()
         with health_lock:
-            health_memo["last"] = (now, answer, version)
+            health_memo["last"] = (now, answer, (version, live_key))
         return answer
+
+    def moment(at: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The snapshot time asked for and the end of the events shown: on a replayed or fixed clock, nothing after
+        the clock (the map as it stood), to the minute so answers are shared; on the wall clock, as asked."""
+        if clock.live:
+            return at, None
+        now = clock.now().replace(second=0, microsecond=0)
+        return (min(at, now) if at is not None else now), now
 
     def answer(body: bytes | None, missing: str):
         if body is None:
@@ -169,15 +216,18 @@ def create_app(root, clock: Clock | None = None) -> FastAPI:
     @app.get("/api/heatmap", summary="A timeframe's heatmap: the snapshot's levels and price bins × time")
     async def api_heatmap(symbol: str = "BTCUSDT", timeframe: str = "1d", model: str = MODELS[0], at: str | None = None):
         sym, tf = _symbol(symbol), _choice(timeframe, tuple(TIMEFRAMES), "timeframe")
-        mdl, when = _choice(model, MODELS, "model"), _time(at, "at")
-        return answer(await answers.get(("heatmap", sym, mdl, tf, when)),
+        mdl, (when, until) = _choice(model, MODELS, "model"), moment(_time(at, "at"))
+        live = lives.version(sym) if lives is not None else None
+        return answer(await answers.get(("heatmap", sym, mdl, tf, when, until, live)),
                       f"no {mdl} heatmap snapshot for {sym} up to {at or 'now'}")
 
     @app.get("/api/levels", summary="The latest snapshot's key levels ranked by notional")
     async def api_levels(symbol: str = "BTCUSDT", model: str = MODELS[0],
                          top: int = Query(10, ge=1, le=map_views.MAX_LEVELS)):
         sym, mdl = _symbol(symbol), _choice(model, MODELS, "model")
-        return answer(await answers.get(("levels", sym, mdl, top)), f"no {mdl} heatmap snapshot for {sym}")
+        live = lives.version(sym) if lives is not None else None
+        return answer(await answers.get(("levels", sym, mdl, top, moment(None)[0], live)),
+                      f"no {mdl} heatmap snapshot for {sym}")
 
     @app.get("/api/health", summary="ok / degraded / down, per symbol the snapshot's age and each dataset's lag")
     def api_health():
@@ -210,7 +260,25 @@ def create_app(root, clock: Clock | None = None) -> FastAPI:
     return app
 
 
-def serve(root, host: str, port: int, now: dt.datetime | None = None) -> None:
-    import uvicorn
-    uvicorn.run(create_app(root, Clock(now)), host=host, port=port, log_level="warning", access_log=False)
+def _merge_nowcast(answer: dict, lives: LiveMaps, now: dt.datetime) -> dict:
+    """The pipeline's health with the nowcast's facts: per symbol `nowcast`, the snapshot's age taken from the
+    nowcast where it is newer, its gaps and lag among the reasons (a degraded status, never a down one)."""
+    facts, reasons = lives.health(now)
+    symbols = {k: dict(v) for k, v in answer["symbols"].items()}
+    for symbol, entry in facts.items():
+        sym = symbols.setdefault(symbol, {"snapshot_age_s": None, "datasets": {}})
+        sym["nowcast"] = entry
+        if entry.get("lag_s") is not None:          # the clock's day is the nowcast's: its age is the map's
+            sym["snapshot_age_s"] = entry["lag_s"]
+    # the stored tables' staleness is the nowcast's to answer for where it is current
+    current = {s for s, e in facts.items() if e.get("lag_s") is not None}
+    kept = [r for r in answer["reasons"] if not any(f" {s}:" in r for s in current)]
+    reasons = kept + reasons
+    servable = answer["status"] != "down" or bool(current)      # down: nothing at all to draw
+    status_ = "down" if not servable else "degraded" if reasons else "ok"
+    return {**answer, "status": status_, "symbols": symbols, "reasons": reasons}
 
+
+def serve(root, host: str, port: int, clock: Clock | None = None, lives: LiveMaps | None = None) -> None:
+    import uvicorn
+    uvicorn.run(create_app(root, clock, lives), host=host, port=port, log_level="warning", access_log=False)

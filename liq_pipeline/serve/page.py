@@ -1,5 +1,6 @@
 """The live page: the heatmap (zoom, hover) with the price line and the recorded liquidations over it, the key
-levels and the health badge, refreshed from the API as new snapshots arrive, without a reload. Plotly's own
+levels and the health badge, refreshed from the API as bars close (the nowcast) and liquidations arrive, without a
+reload; on a replayed clock, the map as it stood. Plotly's own
 bundle is served from the installed package (no network)."""
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ HTML = """<!doctype html>
  #map { height: calc(100vh - 70px); }
  table { border-collapse:collapse; width:100%; font-size:12px; }
  td, th { padding:3px 5px; border-bottom:1px solid #222; text-align:right; }
- .long { color:#4fc3f7; } .short { color:#ffb74d; } #asof { color:#999; }
+ .long { color:#4fc3f7; } .short { color:#ffb74d; } #asof, #clock { color:#999; }
 </style></head>
 <body>
 <header>
@@ -34,7 +35,7 @@ HTML = """<!doctype html>
  <select id="symbol"></select>
  <select id="timeframe"><option>1d</option><option selected>7d</option><option>30d</option><option>90d</option></select>
  <select id="model"><option>flow</option><option>static</option></select>
- <span id="badge" class="down">…</span><span id="asof"></span>
+ <span id="badge" class="down">…</span><span id="asof"></span><span id="clock"></span>
 </header>
 <main><div id="map"></div>
 <div><h3>Key levels</h3><table id="levels"><thead><tr><th>side</th><th>from</th><th>to</th><th>$M</th><th>dist %</th></tr></thead><tbody></tbody></table>
@@ -50,6 +51,7 @@ async function health() {
     const h = await fetch('/api/health').then(r => r.json());
     $('badge').textContent = h.status; $('badge').className = h.status;
     $('badge').title = h.reasons.join('\\n');
+    $('clock').textContent = h.clock && h.clock !== 'now' ? `clock ${h.clock}` : '';
     const syms = Object.keys(h.symbols).sort();
     const sel = $('symbol');
     if (sel.options.length !== syms.length) {
@@ -62,7 +64,7 @@ async function draw() {
   const q = `symbol=${$('symbol').value || 'BTCUSDT'}&timeframe=${$('timeframe').value}&model=${$('model').value}`;
   let m;
   try { m = await getJSON('/api/heatmap?' + q); } catch (e) { $('note').textContent = e.message; return; }
-  const key = q + m.asof;
+  const key = q + m.asof + '/' + m.events.length;     // a new bar, or a liquidation that just arrived
   if (key === shown) return;
   const y = m.matrix.price_bins.map((p, i) => p + m.matrix.bin_width[i] / 2);
   const heat = (z, name, scale) => ({type: 'heatmap', x: m.matrix.times, y, z: z.map(r => r.map(v => v > 0 ? v / 1e6 : null)),
@@ -89,6 +91,6 @@ async function draw() {
 async function tick() { await health(); await draw(); }
 for (const id of ['symbol', 'timeframe', 'model']) $(id).addEventListener('change', () => { shown = null; draw(); });
 if (params.get('timeframe')) $('timeframe').value = params.get('timeframe');
-tick(); setInterval(tick, 15000);
+tick(); setInterval(tick, 3000);      // answers are cached per bar: a poll that finds nothing new costs nothing
 </script></body></html>
 """

@@ -47,19 +47,21 @@ def _profile_days(layout, symbol: str, days):
         yield day, written.rows, {**written_metadata(written), **facts}
 
 
-MODEL_OUTPUTS = ("heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots")
+# the book first: the others depend on it (the day before's), and a multi-asset yields in dependency order
+MODEL_OUTPUTS = ("book_state", "heatmap", "heatmap_levels", "predicted_liquidations", "model_snapshots")
 _inputs = [dg.AssetDep(dg.AssetKey(["clean", "klines"])),
            dg.AssetDep(dg.AssetKey(["clean", "open_interest"]), partition_mapping=_window(-1, 0)),
            dg.AssetDep(dg.AssetKey(["clean", "funding"]), partition_mapping=_window(-1, 0)),
            dg.AssetDep(asset_key(PROFILE))]
+BOOK = tables.get("book_state")
 
 
 @range_multi_asset(
     name="liquidation_model", partitions_def=date_symbol, can_subset=True,
     specs=[dg.AssetSpec(asset_key(tables.get(t)), partitions_def=date_symbol, group_name="model", kinds={"parquet"},
                         description=tables.get(t).description,
-                        deps=_inputs + ([dg.AssetDep(dg.AssetKey(["model", "heatmap"]), partition_mapping=_window(-1, -1))]
-                                        if t == "heatmap" else []))
+                        # every day starts from the book the day before closed with
+                        deps=_inputs + [dg.AssetDep(asset_key(BOOK), partition_mapping=_window(-1, -1))])
            for t in MODEL_OUTPUTS],
     check_specs=[check_spec(tables.get(t)) for t in MODEL_OUTPUTS],
 )

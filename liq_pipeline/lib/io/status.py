@@ -19,6 +19,12 @@ from .storage import parquet_footer, readable_parquet, stored_days
 # What a daily operation must keep fresh: the estimator's inputs and its output. Other tables are shown only.
 JUDGED = ("klines", "open_interest", "funding", "heatmap")
 GAP_DAYS = 30
+# When a day is overdue: the daily run (03:00 UTC) has until DEADLINE_HOUR UTC the day after a day ends to make it.
+# Its last snapshot is stamped 23:00, so a dataset is stale once its newest time is older than MAX_AGE: 36 hours
+# at 11:00 is exactly "yesterday's partition is missing". The Dagster freshness checks (defs/freshness.py),
+# /api/health and `liq status` all judge by this one rule.
+DEADLINE_HOUR = 11
+MAX_AGE = dt.timedelta(hours=24 + 1 + DEADLINE_HOUR)
 
 
 def parse_age(value: str, param: str = "max-age") -> dt.timedelta:
@@ -134,12 +140,14 @@ def health(root: Path, now: dt.datetime, max_age: dt.timedelta) -> dict:
     symbols: dict[str, dict] = {}
     for r in rows:
         entry = symbols.setdefault(r.symbol, {"snapshot_age_s": None, "datasets": {}})
+        # a replayed clock runs over data that goes on after it: what is later than the clock is not a negative lag
         entry["datasets"][r.table] = {"latest": r.latest.isoformat() if r.latest else None,
-                                      "lag_s": round(r.age.total_seconds()) if r.age is not None else None,
+                                      "lag_s": max(0, round(r.age.total_seconds())) if r.age is not None else None,
+                                      "after_clock": r.age is not None and r.age.total_seconds() < 0,
                                       "judged": r.judged, "stale": r.stale,
                                       "missing_days": [str(d) for d in r.missing_days]}
         if r.table == "heatmap" and r.age is not None:
-            entry["snapshot_age_s"] = round(r.age.total_seconds())
+            entry["snapshot_age_s"] = max(0, round(r.age.total_seconds()))
     reasons = [f"{r.table} {r.symbol}: " + ("no rows" if r.latest is None else
                                             f"latest {r.latest:%Y-%m-%d %H:%M} UTC is older than {max_age}")
                for r in rows if r.stale]

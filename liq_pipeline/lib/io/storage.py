@@ -3,7 +3,6 @@
     <root>/raw/<source>/...                         files as pulled, in the source's own layout
     <root>/raw/_manifests/<dataset>/SYM/DATE.json   what a raw partition ingested
     <root>/clean/<table>/symbol=SYM/date=DATE/data.parquet     (and model/<table>/…)
-    <root>/model/_state/<config key>/SYM/DATE.npz     the flow book at a day's end
     <root>/model/_state/profile/SYM/DATE.npz          the volume profile's per-day parts of a day's window
     <root>/reports/SYM/…                            pictures and reports
     <root>/warehouse.duckdb                         (a remote root's is in its local cache: see warehouse_path)
@@ -96,9 +95,6 @@ class DataLayout:
 
     def manifest(self, dataset: str, symbol: str, day: dt.date) -> Path:
         return manifest_path(self.root, dataset, symbol, day)
-
-    def book_state(self, config_key: str, symbol: str, day: dt.date) -> Path:
-        return self.root / "model" / "_state" / config_key / symbol / f"{day.isoformat()}.npz"
 
     def profile_state(self, symbol: str, day: dt.date) -> Path:
         """The volume profile's per-day parts for `day`'s window (what the next day's profile carries on)."""

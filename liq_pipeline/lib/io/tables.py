@@ -115,6 +115,12 @@ _TABLES = [
     _t("predicted_liquidations", "model", ["model", "ts", "side"], "ts",
        "Notional each model says was liquidated in each bar, by side.",
        symbol=S, model=S, ts=TS, interval=S, side=S, notional_usd=F),
+    _t("book_state", "model", ["ts", "side", "leverage", "bin"], "ts",
+       "The flow book at the day's close (ts: the end of its last bar): contracts per side, leverage and bin of "
+       "the book's log-price grid (grid_anchor·exp(bin·grid_step)). What the next day, a rerun and `liq serve`'s "
+       "nowcast start from.",
+       symbol=S, ts=TS, side=S, leverage=F, bin=I, price_low=F, price_high=F, contracts=F, notional_usd=F,
+       grid_anchor=F, grid_step=F, grid_bins=I, last_close=F),
     _t("model_snapshots", "model", ["model", "ts"], "ts",
        "Per snapshot and model: price, OI, book totals (conservation: book_to_oi).",
        symbol=S, model=S, ts=TS, price=F, oi_contracts=F, oi_usd=F, book_usd=F, long_usd=F, short_usd=F,

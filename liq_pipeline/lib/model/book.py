@@ -126,11 +126,14 @@ def seed_at_close(prior: np.ndarray, grid: Grid, close: float) -> np.ndarray | N
 
 def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: ModelConfig,
              brackets: BracketArrays, state: FlowState | None, interval_ms: int,
-             prior: np.ndarray | None = None, grid: Grid | None = None, keep_snapshots: bool = True) -> FlowRun:
+             prior: np.ndarray | None = None, grid: Grid | None = None, keep_snapshots: bool = True,
+             snapshot_at_end: bool = False) -> FlowRun:
     """bars: klines (open_time ms sorted); oi: ts ms (interval end), oi_contracts; funding: ts ms, funding_rate.
 
     `prior` (same shape as the book) seeds an empty book with a distribution (the static model's) on the
-    first bar that has OI: the volume-profile baseline where there is no history yet. Without `keep_snapshots`
+    first bar that has OI: the volume-profile baseline where there is no history yet. `snapshot_at_end` adds the
+    book after the last bar, stamped at its end (the nowcast's map, current to the last closed bar: what a day's
+    run takes at that time when it is a snapshot time). Without `keep_snapshots`
     (a replay that only wants the final book) no snapshot is copied: a copy of the whole book an hour was the
     larger part of a replay's time.
     """
@@ -205,6 +208,8 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
             elif target < have:
                 q *= target / have
         state.last_close, state.last_bar_end_ms = float(bar.close), end
+    if snapshot_at_end and keep_snapshots and state is not None and len(bars):
+        snaps.append((state.last_bar_end_ms, state.last_close, state.qty.copy()))
     pred = pd.DataFrame(preds, columns=["ts", "long", "short"]).melt(id_vars="ts", var_name="side",
                                                                      value_name="notional_usd")
     return FlowRun(state, pred.sort_values(["ts", "side"], kind="stable").reset_index(drop=True), snaps, no_oi)
@@ -259,16 +264,35 @@ def rows_frame(parts: list[dict[str, np.ndarray]], models) -> pd.DataFrame:
     return df[list(cols)]
 
 
-def save_state(state: FlowState) -> bytes:
-    import io
-    buf = io.BytesIO()
-    np.savez_compressed(buf, anchor=state.grid.anchor, step=state.grid.step, n=state.grid.n, qty=state.qty,
-                        last_close=state.last_close, last_bar_end_ms=state.last_bar_end_ms)
-    return buf.getvalue()
+def state_frame(state: FlowState, leverages) -> pd.DataFrame:
+    """The book as the `book_state` table's rows: one per non-empty (side, leverage, bin) cell, with the grid on
+    every row (a parquet column of one value costs nothing), so state_from_frame gives the same book back, bit for
+    bit (the cells' float64 contracts are stored as they are)."""
+    side, lev, b = np.nonzero(state.qty > 0)
+    g = state.grid
+    contracts = state.qty[side, lev, b]
+    ts = pd.Timestamp(state.last_bar_end_ms, unit="ms", tz="UTC")
+    df = pd.DataFrame({"ts": pd.Series(ts, index=range(len(b)), dtype="datetime64[ms, UTC]"),
+                       "leverage": np.asarray(leverages, float)[lev], "bin": b.astype(np.int64),
+                       "price_low": g.lower(b), "price_high": g.lower(b + 1), "contracts": contracts,
+                       "notional_usd": contracts * state.last_close, "grid_anchor": g.anchor, "grid_step": g.step,
+                       "grid_bins": g.n, "last_close": state.last_close})
+    df.insert(1, "side", labels(side, ["long", "short"]))
+    return df
 
 
-def load_state(data: bytes) -> FlowState:
-    import io
-    z = np.load(io.BytesIO(data))
-    return FlowState(Grid(float(z["anchor"]), float(z["step"]), int(z["n"])), z["qty"], float(z["last_close"]),
-                     int(z["last_bar_end_ms"]))
+def state_from_frame(df: pd.DataFrame, leverages) -> FlowState | None:
+    """The book a `book_state` partition holds (None if it holds none): the inverse of state_frame for a book made
+    with the same leverages (the caller checks the rows' config key)."""
+    if df is None or df.empty:
+        return None
+    first = df.iloc[0]
+    grid = Grid(float(first["grid_anchor"]), float(first["grid_step"]), int(first["grid_bins"]))
+    lev_index = {float(v): i for i, v in enumerate(leverages)}
+    qty = np.zeros((2, len(leverages), grid.n))
+    side = np.where(df["side"].to_numpy(object) == "long", LONG, SHORT)
+    lev = np.array([lev_index[float(v)] for v in df["leverage"]], np.int64)
+    qty[side, lev, df["bin"].to_numpy(np.int64)] = df["contracts"].to_numpy(float)
+    end = first["ts"]
+    end_ms = int(end.value // 1_000_000) if isinstance(end, pd.Timestamp) else int(end)
+    return FlowState(grid, qty, float(first["last_close"]), end_ms)

@@ -2,7 +2,8 @@
 day starting from what the day before saved (data/model/_state/…). Plain results: the asset that runs them turns
 these into Dagster metadata.
 
-The flow book carries from day to day: each day loads the book state the previous day saved. Without it (a first
+The flow book carries from day to day: a range's days carry it in memory, and its first day loads the book the
+day before closed with (the `book_state` table, a partition like any other). Without it (a first
 day), the book is replayed over the clean history of the PROFILE_DAYS days before, as far as the data root has it
 (`liq run` pulls it first where the source has it); with no history at all, the volume-profile baseline seeds the
 book (a cold start). `start` / `warm_start_days` say which. A rerun of an earlier day leaves later days' states as
@@ -66,6 +67,18 @@ def replay(layout: DataLayout, symbol: str, day: dt.date, cfg, br: BracketArrays
                           layout.read_days("clean", "funding", symbol, history), cfg, br)
 
 
+def stored_state(layout: DataLayout, symbol: str, day: dt.date, cfg) -> book_mod.FlowState | None:
+    """The book `day` closed with, from its `book_state` partition: None where there is none, or where it was made
+    by another configuration (its leverages and grid are another book's)."""
+    try:
+        rows = layout.read("model", "book_state", symbol, day)
+    except FileNotFoundError:
+        return None
+    if rows.empty or set(rows["config_key"].unique()) != {cfg.key()}:
+        return None
+    return book_mod.state_from_frame(rows, cfg.leverages)
+
+
 def estimated_days(layout: DataLayout, symbol: str, days: list[dt.date], cfg, fallback: bool,
                    write: tuple[str, ...]) -> Iterator[tuple[tuple[dt.date, dict], object]]:
     """The book over `days`, in order (each day starts from the book the day before saved): for each day,
@@ -83,22 +96,22 @@ def estimated_days(layout: DataLayout, symbol: str, days: list[dt.date], cfg, fa
         read.pop((table, day - 2 * ONE_DAY), None)
         return concat_days([read[(table, d)] for d in both])
 
+    carried = None              # the book the day before ended with, within this range
     for day in days:
         try:
             table, brackets_from = brackets.resolve(symbol, day, fallback=fallback)
         except InputError as exc:
             raise PartitionError(day, symbol, exc) from None
         br = BracketArrays.of(table)
-        prev_path = layout.book_state(cfg.key(), symbol, day - ONE_DAY)
-        prev = book_mod.load_state(prev_path.read_bytes()) if prev_path.exists() else None
-        warm_days = None
+        prev, warm_days = carried, None
+        if prev is None:
+            prev = stored_state(layout, symbol, day - ONE_DAY, cfg)
         if prev is None:          # a first day: start from the history the data root holds, if any
             prev, warm_days = replay(layout, symbol, day, cfg, br)
         est = estimate_day(day, layout.read("clean", "klines", symbol, day), two_days("open_interest", day),
                            two_days("funding", day), layout.read("model", "volume_profile", symbol, day),
                            prev, cfg, br)
-        if est.state is not None:
-            write_bytes_atomic(layout.book_state(cfg.key(), symbol, day), book_mod.save_state(est.state))
+        carried = est.state
         start = ("carried from the day before" if warm_days is None else
                  f"warm: replayed {warm_days} day(s) of history" if warm_days else
                  "cold: no history, seeded from the volume profile")
@@ -106,8 +119,9 @@ def estimated_days(layout: DataLayout, symbol: str, days: list[dt.date], cfg, fa
                   "warm_start_days": warm_days or 0, "interval": est.interval or "",
                   "bars_without_oi": est.bars_without_oi,
                   "snapshots_without_history": est.snapshots_without_history}
+        state = book_mod.state_frame(est.state, cfg.leverages) if est.state is not None else pd.DataFrame()
         yield (day, common), parallel.submit(day_tables, day, layout, symbol, cfg.key(), est.heatmap, est.predicted,
-                                             est.snapshots, write)
+                                             est.snapshots, state, write)
 
 
 def estimate_range(layout: DataLayout, symbol: str, days: list[dt.date], cfg, fallback: bool,

@@ -54,8 +54,10 @@ def replay_history(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame
 
 
 def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, profile: pd.DataFrame,
-                 prev: FlowState | None, cfg: ModelConfig, brackets: BracketArrays) -> DayEstimate:
-    """klines: the day's clean klines; oi and funding: clean rows from the day before through this day."""
+                 prev: FlowState | None, cfg: ModelConfig, brackets: BracketArrays,
+                 through_last_bar: bool = False) -> DayEstimate:
+    """klines: the day's clean klines; oi and funding: clean rows from the day before through this day.
+    `through_last_bar` (the nowcast of a day not yet over) adds both models' snapshot at the last bar's end."""
     empty = DayEstimate(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), prev, None, prev is None, 0, {})
     interval = finest_interval(klines)
     if interval is None:
@@ -100,7 +102,8 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     prior = None
     if prev is None:   # no history: the volume-profile baseline seeds the book
         prior = static_at(int(first.open_time) + interval_ms, float(first.open))
-    run = run_flow(bars, oi_ms, fu_ms, cfg, brackets, prev, interval_ms, prior=prior, grid=grid)
+    run = run_flow(bars, oi_ms, fu_ms, cfg, brackets, prev, interval_ms, prior=prior, grid=grid,
+                   snapshot_at_end=through_last_bar)
 
     heat, preds, totals = [], [], []
     static_cache, no_history = {}, {"flow": 0, "static": 0}

@@ -32,14 +32,14 @@ def rollup(heatmap: pd.DataFrame) -> pd.DataFrame:
 
 
 def day_tables(day: dt.date, layout, symbol: str, config_key: str, heatmap: pd.DataFrame, predicted: pd.DataFrame,
-               snapshots: pd.DataFrame, write: tuple[str, ...]) -> dict[str, Written | None]:
-    """A day's model tables in their schemas (heatmap_levels rolled up from the heatmap), those named in `write`
+               snapshots: pd.DataFrame, state: pd.DataFrame, write: tuple[str, ...]) -> dict[str, Written | None]:
+    """A day's model tables in their schemas (the book's close among them) (heatmap_levels rolled up from the heatmap), those named in `write`
     written: table -> what was written (None: not written). Needs nothing of the next day, so it runs in a worker
     (lib/parallel) while the book goes on to the next day."""
     from ..io import schemas
     out = {}
     for table, df in (("heatmap", heatmap), ("heatmap_levels", rollup(heatmap)),
-                      ("predicted_liquidations", predicted), ("model_snapshots", snapshots)):
+                      ("predicted_liquidations", predicted), ("model_snapshots", snapshots), ("book_state", state)):
         df = schemas.conform_stamped(df, table, symbol, config_key)
         out[table] = layout.write(df, "model", table, symbol, day) if table in write else None
     return out

@@ -64,35 +64,47 @@ def _snapshot_filter(at: dt.datetime, window: dt.timedelta, stride: dt.timedelta
              "stride_us": stride // dt.timedelta(microseconds=1)})
 
 
-def latest(con, symbol: str, model: str) -> dt.datetime | None:
-    """The latest snapshot of a symbol's model. The table's own latest time is known from its statistics; a symbol
-    that is up to date is then found in the last two days' row groups, not in a scan of the whole table."""
+def latest(con, symbol: str, model: str, table: str = "heatmap_levels", before: dt.datetime | None = None) -> dt.datetime | None:
+    """The latest snapshot of a symbol's model (at or before `before`, if given). The table's own latest time is
+    known from its statistics; a symbol that is up to date is then found in the last two days' row groups, not in a
+    scan of the whole table."""
     args = {"s": symbol, "m": model}
-    sql = "SELECT max(ts) FROM heatmap_levels WHERE symbol = $s AND model = $m"
-    at = con.execute(sql + " AND ts >= (SELECT max(ts) FROM heatmap_levels) - INTERVAL 2 DAY", args).fetchall()[0][0]
+    sql = f"SELECT max(ts) FROM {table} WHERE symbol = $s AND model = $m"
+    if before is not None:
+        sql += " AND ts <= $before"
+        args["before"] = before
+        recent = " AND ts > $before - INTERVAL 2 DAY"
+    else:
+        recent = f" AND ts >= (SELECT max(ts) FROM {table}) - INTERVAL 2 DAY"
+    at = con.execute(sql + recent, args).fetchall()[0][0]
     return at if at is not None else con.execute(sql, args).fetchall()[0][0]
 
 
-def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, window: bool = False) -> HeatmapView | None:
+def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, window: bool = False,
+          table: str = "heatmap_levels") -> HeatmapView | None:
     """The levels at the snapshot `at` (default: the latest) with the window's peak per bucket, and, with
     `window`, the window's rows (what a picture draws); None when there is no snapshot.
 
-    The snapshot shown is the window's latest (`at` itself, or the last one before it). The levels are the
+    The snapshot shown is the latest at or before `at` (a stored hourly one, or the nowcast's at its last closed
+    bar), and the window ends at it. The levels are the
     buckets within the timeframe's range of the price then and within the range of the window's whole price
-    path (what the picture spans), highest price first. Only the per-bucket figures come back from SQL for the
+    path (what the picture spans), highest price first. `table` is the levels' relation: the warehouse's, or the
+    server's view of it with the nowcast's day in place of the stored one (code's name, never a request's). Only the per-bucket figures come back from SQL for the
     text formats: fetching the window's thousands of rows was most of the query's time."""
     span_of, stride, mult, span = TIMEFRAMES[timeframe]
+    if at is not None:
+        at = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    # the window ends at the snapshot shown: the latest at or before `at`
+    at = latest(con, symbol, model, table, at)
     if at is None:
-        at = latest(con, symbol, model)
-        if at is None:
-            return None
-    at = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+        return None
+    at = at.astimezone(dt.UTC)
     where, args = _snapshot_filter(at, span_of, stride)
     args = {**args, "symbol": symbol, "model": model, "mult": mult}
     # the window's snapshots by bucket, and its latest snapshot
     window_ctes = f"""WITH lv AS (SELECT ts, side, floor(bucket / $mult)::BIGINT AS b, sum(notional_usd) AS usd,
                                    any_value(price) AS price
-                            FROM heatmap_levels WHERE symbol = $symbol AND model = $model AND {where}
+                            FROM {table} WHERE symbol = $symbol AND model = $model AND {where}
                             GROUP BY ALL),
                      now AS (SELECT max(ts) AS t FROM lv)"""
     # per bucket and side: the window's peak and the notional at its latest snapshot, and the price range the

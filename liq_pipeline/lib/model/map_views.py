@@ -23,11 +23,13 @@ def _iso(epoch_ms: int) -> str:
     return _z(dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC))
 
 
-def heatmap(con, symbol: str, model: str, timeframe: str, at: dt.datetime | None) -> dict | None:
+def heatmap(con, symbol: str, model: str, timeframe: str, at: dt.datetime | None, levels_table: str = "heatmap_levels",
+            events_table: str = "liquidation_events", until: dt.datetime | None = None) -> dict | None:
     """The snapshot `at` (default: the latest) and its timeframe: `asof`, `price`, `levels` of that snapshot (side,
     price_low, price_high, notional_usd), and `matrix` (times, price bins, long and short USD per bin and time,
-    the price at each time), `events` (liquidations recorded in the window). None when there is no snapshot."""
-    view = query(con, symbol, model, at, timeframe, window=True)
+    the price at each time), `events` (liquidations recorded in the window, none after `until`: a replay's clock).
+    None when there is no snapshot."""
+    view = query(con, symbol, model, at, timeframe, window=True, table=levels_table)
     if view is None:
         return None
     times = sorted({r[0] for r in view.window})
@@ -49,24 +51,27 @@ def heatmap(con, symbol: str, model: str, timeframe: str, at: dt.datetime | None
             "matrix": {"times": [_iso(t) for t in times], "price_bins": [bucket_low(b * view.mult) for b in bins],
                        "bin_width": [bucket_low((b + 1) * view.mult) - bucket_low(b * view.mult) for b in bins],
                        "long_usd": grid["long"], "short_usd": grid["short"], "price": price_at},
-            "events": events(con, symbol, view)}
+            "events": events(con, symbol, view, events_table, until)}
 
 
-def events(con, symbol: str, view: HeatmapView) -> list[dict]:
+def events(con, symbol: str, view: HeatmapView, table: str = "liquidation_events",
+           until: dt.datetime | None = None) -> list[dict]:
     """The liquidations recorded (forceOrder tapes) in the window, the largest MAX_EVENTS of them, in time order."""
-    rows = con.execute("""
-        SELECT epoch_ms(ts), side, price, notional_usd FROM liquidation_events
+    last = view.ts + view.stride if until is None else min(view.ts + view.stride, until)
+    rows = con.execute(f"""
+        SELECT epoch_ms(ts), side, price, notional_usd FROM {table}
         WHERE symbol = $symbol AND ts >= $first AND ts < $last
         ORDER BY notional_usd DESC LIMIT $n""",
-        {"symbol": symbol, "first": view.first, "last": view.ts + view.stride, "n": MAX_EVENTS}).fetchall()
+        {"symbol": symbol, "first": view.first, "last": last, "n": MAX_EVENTS}).fetchall()
     return [{"ts": _iso(t), "side": side, "price": float(p), "notional_usd": round(float(usd), 2)}
             for t, side, p, usd in sorted(rows)]
 
 
-def key_levels(con, symbol: str, model: str, top: int) -> dict | None:
+def key_levels(con, symbol: str, model: str, top: int, at: dt.datetime | None = None,
+               levels_table: str = "heatmap_levels") -> dict | None:
     """The latest snapshot's levels (the 1d view's buckets) ranked by notional: side, span, USD, distance from the
     price in percent (negative below it)."""
-    view = query(con, symbol, model, None, "1d")
+    view = query(con, symbol, model, at, "1d", table=levels_table)
     if view is None:
         return None
     ranked = []

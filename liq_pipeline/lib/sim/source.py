@@ -160,3 +160,31 @@ class ScenarioMarket(MirrorSource):
     def _pull_bars(self, spec, symbol, day):
         rel = f"liquidationBars/{symbol}/30m/{symbol}-liquidations-simulated-30m.csv"
         return Pull([self._rawfile(rel, "liquidation-bars-csv", interval="30m", venue="simulated")])
+
+
+class GeneratedMarkets:
+    """The simulated markets a data root already holds (what `liq run --source simulated` generated under its raw
+    layer), read like the `files` source: what `liq serve --source simulated` cuts at its clock. A symbol's newest
+    market is used where it has several (other seeds or spans)."""
+    name = "simulated"
+
+    def __init__(self, generated_root: Path, scratch: Path):
+        self.generated_root, self.scratch = Path(generated_root), Path(scratch)
+        self._files: dict = {}
+
+    def _market(self, symbol: str):
+        from ..sources.mirror import FilesSource
+        if symbol not in self._files:
+            parse_symbol(symbol)
+            found = sorted(self.generated_root.glob(f"{symbol}-*/scenario.json"), key=lambda p: p.stat().st_mtime)
+            if not found:
+                raise InputError(f"symbol {symbol}: no simulated market of it in {self.generated_root}; "
+                                 f"`liq run --source simulated --symbols {symbol}` makes one")
+            self._files[symbol] = FilesSource(self.scratch, found[-1].parent)
+        return self._files[symbol]
+
+    def check_symbol(self, symbol: str, day: dt.date | None = None) -> None:
+        self._market(symbol)
+
+    def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
+        return self._market(symbol).pull(dataset, symbol, day)

@@ -1,0 +1,101 @@
+"""The nowcast over REST (tests/fake_binance.py on 127.0.0.1): `liq serve --source binance` pulls the current day so
+far, takes only the bars that have closed with their open interest published, rides out a 429, names a missing bar
+in /api/health and draws the map without any stored day. The nowcast's equality with the daily run is in
+test_e2e_sim.py, on the pipeline's own data root."""
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import requests
+
+from liq_pipeline.lib.io.storage import DataLayout
+from liq_pipeline.lib.model.config import ModelConfig
+from liq_pipeline.lib.model.nowcast import DayFeed, horizon_of, nowcast
+from liq_pipeline.lib.sources.binance_rest import BinanceRestSource
+from liq_pipeline.lib.sources.http import BinanceHttp
+
+from .fake_binance import FakeBinance
+from .test_ui import _free_port
+
+TODAY = dt.datetime.now(dt.UTC).date()             # REST serves open interest for its last 30 days only
+CLOCK = dt.datetime.combine(TODAY, dt.time(10, 12, 30), dt.UTC)
+MS = lambda t: int(t.timestamp() * 1000)            # noqa: E731
+
+
+def _ts(*hm) -> pd.Timestamp:
+    return pd.Timestamp(dt.datetime.combine(TODAY, dt.time(*hm), dt.UTC))
+
+
+def test_the_horizon_is_the_last_closed_bar_whose_oi_and_funding_are_published():
+    kl = pd.DataFrame({"interval": "1m", "open_time": pd.date_range(_ts(0, 0), _ts(10, 20), freq="1min")})
+    oi = pd.DataFrame({"ts": pd.date_range(_ts(0, 5), _ts(10, 5), freq="5min")})
+    fu = pd.DataFrame({"ts": [_ts(0, 0), _ts(8, 0)], "interval_hours": [8, 8]})
+    now = pd.Timestamp(CLOCK)
+    # closed by 10:12:30: the bar ending 10:12; OI known to 10:05, so bars ending up to 10:09 reconcile to it
+    assert horizon_of(kl, oi, fu, now, "1m") == _ts(10, 9)
+    oi2 = pd.DataFrame({"ts": pd.date_range(_ts(0, 5), _ts(10, 10), freq="5min")})
+    assert horizon_of(kl, oi2, fu, now, "1m") == _ts(10, 12)
+    # a settlement due at 08:00 that is not published stops the bars at 08:00
+    assert horizon_of(kl, oi2, fu.iloc[:1], now, "1m") == _ts(8, 0)
+    assert horizon_of(kl.iloc[:0], oi2, fu, now, "1m") is None
+
+
+def test_a_rest_nowcast_rides_out_a_429_and_names_the_missing_bar(tmp_path):
+    with FakeBinance(page_cap=500) as fake:
+        fake.missing["/fapi/v1/klines"] = {MS(_ts(10, 5))}
+        fake.fault("/fapi/v1/klines", 429, headers={"Retry-After": "0"})
+        source = BinanceRestSource(tmp_path / "scratch", fake.url, ["1m"], http=BinanceHttp(backoff=0.01))
+        live = nowcast(DataLayout(tmp_path / "data"), DayFeed(source, tmp_path / "scratch"), "BTCUSDT", CLOCK,
+                       ModelConfig.for_market("real"), False)
+        assert fake.count("/fapi/v1/klines") >= 2            # the 429, then the answer
+    assert live.horizon == _ts(10, 12).to_pydatetime() and live.interval == "1m"
+    assert live.gaps == ["klines 1m: bar 10:05 UTC missing (1 of 612)"]
+    assert live.start == "cold: no history, seeded from the volume profile"
+    snaps = sorted(live.levels["ts"].unique())
+    # the hourly snapshots of the day so far, and one at the last closed bar
+    assert snaps[-1] == _ts(10, 12) and _ts(10, 0) in snaps and all(t <= _ts(10, 12) for t in snaps)
+    assert set(live.levels["model"]) == {"flow", "static"}
+
+
+@pytest.mark.slow
+def test_liq_serve_nowcasts_over_rest_and_health_names_what_is_missing(tmp_path):
+    with FakeBinance(page_cap=500) as fake:
+        fake.missing["/fapi/v1/klines"] = {MS(_ts(10, 5))}
+        fake.fault("/fapi/v1/klines", 429, headers={"Retry-After": "0"})
+        port = _free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "liq_pipeline.cli", "serve", "--port", str(port),
+                                 "--data-dir", str(tmp_path / "data"), "--source", "binance", "--url", fake.url,
+                                 "--now", CLOCK.isoformat()],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    health = requests.get(f"{url}/api/health", timeout=2).json()
+                    if health["symbols"].get("BTCUSDT", {}).get("nowcast", {}).get("data_until"):
+                        break
+                except requests.ConnectionError:
+                    assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "no nowcast within 60 s"
+                time.sleep(0.2)
+            heat = requests.get(f"{url}/api/heatmap", params={"timeframe": "1d"})
+            levels = requests.get(f"{url}/api/levels", params={"top": 5})
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    now = health["symbols"]["BTCUSDT"]["nowcast"]
+    assert now["data_until"] == _ts(10, 12).isoformat() and now["lag_s"] == 30 and now["interval"] == "1m"
+    # no stored day: the map is the nowcast's alone, and the health says why it is degraded, naming the bar
+    assert health["status"] == "degraded" and health["clock"] == f"fixed at {CLOCK.isoformat()}"
+    assert any("no warehouse" in r for r in health["reasons"])
+    assert "nowcast BTCUSDT: klines 1m: bar 10:05 UTC missing (1 of 612)" in health["reasons"]
+    assert heat.status_code == 200 and heat.json()["asof"] == _ts(10, 12).isoformat().replace("+00:00", "Z")
+    times = heat.json()["matrix"]["times"]
+    assert heat.json()["levels"] and times[-1] == heat.json()["asof"] and f"{TODAY}T10:00:00Z" in times
+    assert levels.status_code == 200 and len(levels.json()["levels"]) == 5
