@@ -245,6 +245,13 @@ def test_the_nowcast_of_a_day_is_the_snapshot_the_daily_run_writes(simulated_run
     assert len(theirs) > 1000 and mine["ts"].nunique() == 14         # 00:00 .. 13:00
     pd.testing.assert_frame_equal(mine, theirs)
     assert sorted(live.levels.ts.unique())[-1] == pd.Timestamp("2026-04-30T13:07", tz="UTC")
+    # a server remakes it as bars close, running only the new bars from where it stopped: the same map
+    days = {}
+    for t in ("2026-04-30T00:00:30+00:00", "2026-04-30T09:59:59+00:00", "2026-04-30T10:00:00+00:00", NOWCAST_CLOCK):
+        again = nowcast(layout, feed, "BTCUSDT", dt.datetime.fromisoformat(t), ModelConfig.for_market("simulated"),
+                        False, days)
+    pd.testing.assert_frame_equal(again.levels.sort_values(key).reset_index(drop=True),
+                                  live.levels.sort_values(key).reset_index(drop=True))
 
     # the same through the server: its map at 13:00 (the day's snapshots from the nowcast) is the warehouse's
     port = _free_port()

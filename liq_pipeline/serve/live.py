@@ -69,6 +69,7 @@ class LiveMaps:
         self.maps: dict[str, Live] = {}
         self.errors: dict[str, str] = {}
         self.refreshes = 0
+        self.days: dict = {symbol: {} for symbol in self.symbols}      # each symbol's DayMap, between refreshes
 
     def current(self, symbol: str) -> Live | None:
         """The symbol's nowcast, if it is of the clock's day (a replay's or the wall clock's day moves on)."""
@@ -84,7 +85,8 @@ class LiveMaps:
         now = self.clock.now()
         for symbol in self.symbols:
             try:
-                self.maps[symbol] = nowcast(self.layout, self.feed, symbol, now, self.cfg, self.fallback)
+                self.maps[symbol] = nowcast(self.layout, self.feed, symbol, now, self.cfg, self.fallback,
+                                            self.days[symbol])
                 self.errors.pop(symbol, None)
             except Exception as exc:          # one symbol's failure is reported in health, never the server's end
                 self.errors[symbol] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

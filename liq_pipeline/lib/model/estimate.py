@@ -53,34 +53,57 @@ def replay_history(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame
     return (run.state, days) if run.state.total() > 0 else (None, 0)
 
 
-def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, profile: pd.DataFrame,
-                 prev: FlowState | None, cfg: ModelConfig, brackets: BracketArrays,
-                 through_last_bar: bool = False) -> DayEstimate:
-    """klines: the day's clean klines; oi and funding: clean rows from the day before through this day.
-    `through_last_bar` (the nowcast of a day not yet over) adds both models' snapshot at the last bar's end."""
-    empty = DayEstimate(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), prev, None, prev is None, 0, {})
-    interval = finest_interval(klines)
-    if interval is None:
-        return empty
-    bars = klines[klines["interval"] == interval].sort_values("open_time")
-    bars = bars.assign(open_time=_ms(bars["open_time"]))
-    interval_ms = KLINE_INTERVALS[interval] * 1000
-    oi_t, oi_v = _ms(oi["ts"]), oi["oi_contracts"].to_numpy(float)
-    fu_t, fu_v = _ms(funding["ts"]), funding["funding_rate"].to_numpy(float)
-    oi_ms = pd.DataFrame({"ts": oi_t, "oi_contracts": oi_v})
-    fu_ms = pd.DataFrame({"ts": fu_t, "funding_rate": fu_v})
-    first = bars.iloc[0]
-    grid = prev.grid if prev is not None else Grid.around(float(first.open), cfg)
-    width = nice_width(float(first.open))
+@dataclasses.dataclass
+class DayBars:
+    """A day's bars at its finest interval (open_time in epoch ms), and the OI and funding as arrays: what both
+    models read, in the daily run and in the nowcast alike."""
+    bars: pd.DataFrame
+    interval: str
+    interval_ms: int
+    oi_t: np.ndarray
+    oi_v: np.ndarray
+    fu_t: np.ndarray
+    fu_v: np.ndarray
 
-    # the 30-day profile as arrays, and the ends of this day's bars: a snapshot takes the bars ended by it
+    @classmethod
+    def of(cls, klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame) -> "DayBars | None":
+        interval = finest_interval(klines)
+        if interval is None:
+            return None
+        bars = klines[klines["interval"] == interval].sort_values("open_time")
+        return cls(bars.assign(open_time=_ms(bars["open_time"])), interval, KLINE_INTERVALS[interval] * 1000,
+                   _ms(oi["ts"]), oi["oi_contracts"].to_numpy(float), _ms(funding["ts"]),
+                   funding["funding_rate"].to_numpy(float))
+
+    def oi_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"ts": self.oi_t, "oi_contracts": self.oi_v})
+
+    def funding_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"ts": self.fu_t, "funding_rate": self.fu_v})
+
+
+def start_book(prev: FlowState | None, d: DayBars, cfg: ModelConfig) -> tuple[FlowState | None, Grid]:
+    """The book the day starts from and its grid. The OI stamped at 00:00 lives in the day's own partition, so the
+    day before's last bar was reconciled to 23:55: the carried book is brought to the OI known at the day's start
+    (a proportional adjustment, on a copy)."""
+    first = d.bars.iloc[0]
+    if prev is None:
+        return None, Grid.around(float(first.open), cfg)
+    oi0 = asof(d.oi_t, d.oi_v, int(first.open_time), strict=False)
+    qty = prev.qty * (oi0 / prev.total()) if oi0 > 0 and prev.total() > 0 else prev.qty.copy()
+    return dataclasses.replace(prev, qty=qty), prev.grid
+
+
+def static_model(d: DayBars, profile: pd.DataFrame, cfg: ModelConfig, brackets: BracketArrays, grid: Grid):
+    """The static model's book at a time t and price: static_at(t, price). It reads the 30-day profile of the days
+    before plus this day's bars that ended by t (never later ones), and the OI and funding known at t."""
+    width = nice_width(float(d.bars.iloc[0].open))
     base_mid = ((profile["price_low"] + profile["price_high"]) / 2).to_numpy(float)
     base_volume = profile["volume_usd"].to_numpy(float)
-    bar_ends = bars["open_time"].to_numpy(np.int64) + interval_ms
-    low, high, quote = (bars[c].to_numpy(float) for c in ("low", "high", "quote_volume"))
+    bar_ends = d.bars["open_time"].to_numpy(np.int64) + d.interval_ms
+    low, high, quote = (d.bars[c].to_numpy(float) for c in ("low", "high", "quote_volume"))
 
     def static_at(t: int, price: float) -> np.ndarray:
-        # the 30-day profile of the days before, plus this day's bars that ended by t (never later ones)
         ended = int(np.searchsorted(bar_ends, t, side="right"))
         mid, volume = base_mid, base_volume
         if ended:
@@ -88,30 +111,44 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
             keep = today > 0
             mid = np.concatenate([base_mid, ((edges[:-1] + edges[1:]) / 2)[keep]])
             volume = np.concatenate([base_volume, today[keep]])
-        oi_now = asof(oi_t, oi_v, t, strict=False)
-        oi_before = asof(oi_t, oi_v, t - 86_400_000, strict=False)
+        oi_now = asof(d.oi_t, d.oi_v, t, strict=False)
+        oi_before = asof(d.oi_t, d.oi_v, t - 86_400_000, strict=False)
         change = oi_now / oi_before - 1 if oi_before > 0 else 0.0
-        fund = asof(fu_t, fu_v, t, strict=True)
+        fund = asof(d.fu_t, d.fu_v, t, strict=True)
         return static_book(mid, volume, oi_now, price, change, 0.0 if np.isnan(fund) else fund, cfg, brackets, grid)
 
-    if prev is not None:
-        # The OI stamped at 00:00 lives in this day's partition, so yesterday's last bar was reconciled to
-        # 23:55: bring the carried book to the OI known at the day's start (a proportional adjustment).
-        oi0 = asof(oi_t, oi_v, int(first.open_time), strict=False)
-        prev = dataclasses.replace(prev, qty=prev.qty * (oi0 / prev.total()) if oi0 > 0 and prev.total() > 0 else prev.qty.copy())
-    prior = None
-    if prev is None:   # no history: the volume-profile baseline seeds the book
-        prior = static_at(int(first.open_time) + interval_ms, float(first.open))
-    run = run_flow(bars, oi_ms, fu_ms, cfg, brackets, prev, interval_ms, prior=prior, grid=grid,
-                   snapshot_at_end=through_last_bar)
+    return static_at
+
+
+def snapshot_heatmap(ts: int, price: float, flow_q: np.ndarray, static_q: np.ndarray, grid: Grid,
+                     cfg: ModelConfig) -> list[dict]:
+    """Both models' heatmap rows of one snapshot (rows_frame makes a frame of many)."""
+    return [_named(snapshot_rows(ts, price, flow_q, grid, cfg), "flow"),
+            _named(snapshot_rows(ts, price, static_q, grid, cfg), "static")]
+
+
+def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, profile: pd.DataFrame,
+                 prev: FlowState | None, cfg: ModelConfig, brackets: BracketArrays) -> DayEstimate:
+    """klines: the day's clean klines; oi and funding: clean rows from the day before through this day."""
+    empty = DayEstimate(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), prev, None, prev is None, 0, {})
+    d = DayBars.of(klines, oi, funding)
+    if d is None:
+        return empty
+    bars, interval, interval_ms = d.bars, d.interval, d.interval_ms
+    oi_t, oi_v = d.oi_t, d.oi_v
+    first = bars.iloc[0]
+    cold = prev is None
+    prev, grid = start_book(prev, d, cfg)
+    static_at = static_model(d, profile, cfg, brackets, grid)
+    prior = first_prior(prev, d, static_at)
+    run = run_flow(bars, d.oi_frame(), d.funding_frame(), cfg, brackets, prev, interval_ms, prior=prior, grid=grid)
 
     heat, preds, totals = [], [], []
     static_cache, no_history = {}, {"flow": 0, "static": 0}
     for ts, price, q in run.snapshots:
-        heat.append(_named(snapshot_rows(ts, price, q, grid, cfg), "flow"))
         sq = static_at(ts, price)
         static_cache[ts] = sq
-        heat.append(_named(snapshot_rows(ts, price, sq, grid, cfg), "static"))
+        heat += snapshot_heatmap(ts, price, q, sq, grid, cfg)
         oi_now = asof(oi_t, oi_v, ts, strict=False)
         for model, book in (("flow", q), ("static", sq)):
             if book.sum() <= 0:      # nothing known yet (first instant of history): no estimate, not a zero one
@@ -136,15 +173,29 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
     predicted["interval"] = interval
     to_ts = lambda s: pd.to_datetime(s, unit="ms", utc=True).astype("datetime64[ms, UTC]")
     predicted["ts"] = to_ts(predicted["ts"])
-    heatmap = rows_frame(heat, MODELS)
-    if len(heatmap):
-        heatmap["ts"] = to_ts(heatmap["ts"])
+    heatmap = heatmap_frame(heat)
     snapshots = pd.DataFrame(totals, columns=["model", "ts", "price", "oi_contracts", "oi_usd", "book_usd",
                                               "long_usd", "short_usd"])
     snapshots["ts"] = to_ts(snapshots["ts"])
     snapshots["book_to_oi"] = snapshots["book_usd"] / snapshots["oi_usd"]
     return DayEstimate(heatmap, predicted.sort_values(["model", "ts", "side"]).reset_index(drop=True), snapshots,
-                       run.state, interval, prev is None, run.bars_without_oi, no_history)
+                       run.state, interval, cold, run.bars_without_oi, no_history)
+
+
+def heatmap_frame(rows: list[dict]) -> pd.DataFrame:
+    """snapshot_heatmap's rows as the heatmap table's frame (times as timestamps)."""
+    heatmap = rows_frame(rows, MODELS)
+    if len(heatmap):
+        heatmap["ts"] = pd.to_datetime(heatmap["ts"], unit="ms", utc=True).astype("datetime64[ms, UTC]")
+    return heatmap
+
+
+def first_prior(prev: FlowState | None, d: DayBars, static_at) -> np.ndarray | None:
+    """What seeds an empty book (a day without history): the static model at the first bar's end."""
+    if prev is not None:
+        return None
+    first = d.bars.iloc[0]
+    return static_at(int(first.open_time) + d.interval_ms, float(first.open))
 
 
 def estimate_days(klines: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, days: list[dt.date],

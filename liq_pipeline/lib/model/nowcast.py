@@ -4,8 +4,10 @@ A day's partition exists once the day is over, so by evening the stored map is u
 what the pipeline would start the day from (the book the day before closed with: the `book_state` table, else the
 same replay of history a first day gets; the day's 30-day volume profile) and runs `estimate_day` over the day's
 bars pulled from the source so far. There is no second model: each snapshot the nowcast serves for a time ts is
-the one the daily run later writes for ts, number for number (tests/test_nowcast.py), plus one more at the last
-closed bar's end, so the map is current between the hourly snapshots.
+the one the daily run later writes for ts, number for number (tests/test_e2e_sim.py), plus one more at the last
+closed bar's end, so the map is current between the hourly snapshots. It is made with the pieces estimate_day is
+made of (lib/model/estimate: the day's start, the static model, both models' snapshot rows; the flow book's
+run_flow), run over the bars as they close (DayMap), so a refresh costs the new bars, not the day so far.
 
 Only data known at the clock is used, and only as far as it is complete: a bar is taken when it has closed, and
 when the open interest and the funding it is reconciled with are already published (the 5-minute OI of its end,
@@ -28,7 +30,8 @@ from ..market import brackets
 from ..market.liqprice import BracketArrays
 from ..params import KLINE_INTERVALS
 from .days import ONE_DAY, replay, stored_state
-from .estimate import estimate_day
+from .book import run_flow
+from .estimate import DayBars, first_prior, heatmap_frame, snapshot_heatmap, start_book, static_model
 from .levels import rollup
 from .profile import ProfileWindow, finest_interval
 
@@ -67,20 +70,22 @@ class DayFeed:
         self.refetch = getattr(source, "name", "") == "binance"
         self._held: dict = {}
 
-    def day(self, symbol: str, day: dt.date) -> dict[str, pd.DataFrame]:
+    def day(self, symbol: str, day: dt.date, until: dt.datetime | None = None) -> dict[str, pd.DataFrame]:
+        """The day's rows (REST: those up to `until`, the clock; the caller cuts the others at it)."""
         key = (symbol, day)
         if key in self._held and not self.refetch:
             return self._held[key]
         self.source.check_symbol(symbol, day)
         frames = {}
         for table in DAY_TABLES:
-            pull = self.source.pull(table, symbol, day)
+            pull = self.source.pull(table, symbol, day, until) if self.refetch else self.source.pull(table, symbol, day)
             df = pd.DataFrame()
             if pull.files:
                 manifest = {"source": self.source.name, "files": [f.to_dict() for f in pull.files]}
                 df, _ = clean_partition(table, symbol, day, manifest, self.scratch)
             frames[table] = schemas.conform(df, table)
-        self._held = {key: frames}                  # one day held: the clock moves on, never back
+        self._held = {k: v for k, v in self._held.items() if k[0] != symbol}    # a symbol's one day: the clock
+        self._held[key] = frames                                                 # moves on
         return frames
 
 
@@ -141,40 +146,100 @@ def day_profile(layout: DataLayout, symbol: str, day: dt.date) -> pd.DataFrame:
     return window.profile()
 
 
-def nowcast(layout: DataLayout, feed: DayFeed, symbol: str, now: dt.datetime, cfg, fallback: bool) -> Live:
-    """The map of `symbol`'s day at `now`, as the daily run will make it, up to the last bar that can be taken."""
-    began = time.perf_counter()
-    day = now.astimezone(dt.UTC).date()
-    clock = pd.Timestamp(now).tz_convert("UTC")
+@dataclasses.dataclass
+class DayStart:
+    """What a day's nowcast starts from, the same at every refresh of the day: the book the day before closed with
+    (or the replay of history a first day gets), the day's profile, the day before's OI and funding, the brackets."""
+    prev: object
+    start: str
+    profile: pd.DataFrame
+    oi: pd.DataFrame
+    funding: pd.DataFrame
+    brackets: BracketArrays
+
+
+def day_start(layout: DataLayout, symbol: str, day: dt.date, cfg, fallback: bool) -> DayStart:
     table, _ = brackets.resolve(symbol, day, fallback=fallback)
     br = BracketArrays.of(table)
-    today = feed.day(symbol, day)
-    kl = today["klines"]
-    interval = finest_interval(kl[kl["open_time"] < clock]) if len(kl) else None
-    yesterday = {t: _stored(layout, t, symbol, day - ONE_DAY) for t in ("open_interest", "funding")}
-    oi = concat_days([yesterday["open_interest"], today["open_interest"]])
-    funding = concat_days([yesterday["funding"], today["funding"]])
-    events = today["liquidation_events"]
-    events = events[events["ts"] <= clock] if len(events) else events
-    horizon = horizon_of(kl, oi, funding, clock, interval) if interval else None
-    empty = pd.DataFrame()
     prev = stored_state(layout, symbol, day - ONE_DAY, cfg)
     start = "the book the day before closed with"
     if prev is None:
         prev, warm = replay(layout, symbol, day, cfg, br)
         start = (f"warm: replayed {warm} day(s) of history" if warm else
                  "cold: no history, seeded from the volume profile")
+    return DayStart(prev, start, day_profile(layout, symbol, day), _stored(layout, "open_interest", symbol, day - ONE_DAY),
+                    _stored(layout, "funding", symbol, day - ONE_DAY), br)
+
+
+class DayMap:
+    """A day's map as the nowcast extends it: the book after the bars taken so far, and the levels of the snapshots
+    they finished. Each refresh runs the flow book over the newly taken bars only, from where the last one stopped
+    (run_flow carries its state bar by bar, so this is the day's run split in parts: the same numbers), and adds the
+    static model and the levels of the new snapshots; the snapshot at the last bar is remade each time."""
+
+    def __init__(self, begin: DayStart, cfg):
+        self.begin, self.cfg = begin, cfg
+        self.state, self.grid, self.prior = None, None, None
+        self.last_open = None                   # the open time (ms) of the last bar taken
+        self.kept: list[pd.DataFrame] = []      # levels of the finished snapshots
+        self.live = pd.DataFrame()              # levels of the snapshot at the last bar
+
+    def extend(self, bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
+        """The day's levels with every bar of `bars` taken (the day's bars up to the horizon)."""
+        d = DayBars.of(bars, oi, funding)
+        if d is None:
+            return pd.DataFrame()
+        if self.grid is None:                   # the day's first refresh: its start, as the daily run makes it
+            self.state, self.grid = start_book(self.begin.prev, d, self.cfg)
+            self.prior = first_prior(self.state, d, static_model(d, self.begin.profile, self.cfg,
+                                                                 self.begin.brackets, self.grid))
+        new = d.bars if self.last_open is None else d.bars[d.bars["open_time"] > self.last_open]
+        if len(new):
+            static_at = static_model(d, self.begin.profile, self.cfg, self.begin.brackets, self.grid)
+            run = run_flow(new, d.oi_frame(), d.funding_frame(), self.cfg, self.begin.brackets, self.state,
+                           d.interval_ms, prior=self.prior, grid=self.grid, snapshot_at_end=True)
+            self.state, self.last_open = run.state, int(new["open_time"].iloc[-1])
+            *finished, last = run.snapshots
+            self.kept += [self._levels(snap, static_at) for snap in finished]
+            self.live = self._levels(last, static_at)
+        return pd.concat([*self.kept, self.live], ignore_index=True)
+
+    def _levels(self, snap, static_at) -> pd.DataFrame:
+        ts, price, q = snap
+        return rollup(heatmap_frame(snapshot_heatmap(ts, price, q, static_at(ts, price), self.grid, self.cfg)))
+
+
+def nowcast(layout: DataLayout, feed: DayFeed, symbol: str, now: dt.datetime, cfg, fallback: bool,
+            days: dict | None = None) -> Live:
+    """The map of `symbol`'s day at `now`, as the daily run will make it, up to the last bar that can be taken.
+    `days` keeps the day's DayMap between refreshes (its start, and the bars already run)."""
+    began = time.perf_counter()
+    day = now.astimezone(dt.UTC).date()
+    clock = pd.Timestamp(now).tz_convert("UTC")
+    key = (symbol, day, cfg.key())
+    daymap = days.get(key) if days is not None else None
+    if daymap is None:
+        daymap = DayMap(day_start(layout, symbol, day, cfg, fallback), cfg)
+        if days is not None:
+            days.clear()                        # one day at a time per symbol: the clock moves on
+            days[key] = daymap
+    begin = daymap.begin
+    today = feed.day(symbol, day, now)
+    kl = today["klines"]
+    interval = finest_interval(kl[kl["open_time"] < clock]) if len(kl) else None
+    oi = concat_days([begin.oi, today["open_interest"]])
+    funding = concat_days([begin.funding, today["funding"]])
+    events = today["liquidation_events"]
+    events = events[events["ts"] <= clock] if len(events) else events
+    horizon = horizon_of(kl, oi, funding, clock, interval) if interval else None
     if horizon is None:
-        return Live(symbol, day, now, None, empty, events, start,
+        return Live(symbol, day, now, None, pd.DataFrame(), events, begin.start,
                     [f"no bar of {day} can be taken yet (closed, with its OI published)"], interval,
                     time.perf_counter() - began)
     bars = kl[(kl["open_time"] + pd.Timedelta(seconds=KLINE_INTERVALS[interval]) <= horizon)]
-    oi = oi[oi["ts"] <= horizon]
-    funding = funding[funding["ts"] < horizon]
-    est = estimate_day(day, bars, oi, funding, day_profile(layout, symbol, day), prev, cfg, br,
-                       through_last_bar=True)
-    levels = schemas.conform_stamped(rollup(est.heatmap), "heatmap_levels", symbol, cfg.key())
-    return Live(symbol, day, now, horizon.to_pydatetime(), levels, events, start,
+    levels = daymap.extend(bars, oi[oi["ts"] <= horizon], funding[funding["ts"] < horizon])
+    levels = schemas.conform_stamped(levels, "heatmap_levels", symbol, cfg.key())
+    return Live(symbol, day, now, horizon.to_pydatetime(), levels, events, begin.start,
                 gaps_of(bars, today["open_interest"], day, horizon, interval), interval,
                 time.perf_counter() - began)
 

@@ -67,12 +67,15 @@ class BinanceRestSource:
         return (f"Binance REST keeps open interest for its last {OI_HISTORY_DAYS} days only, and serves a day once it "
                 f"has ended: --source archive has older days")
 
-    def pull(self, dataset: str, symbol: str, day: dt.date) -> Pull:
+    def pull(self, dataset: str, symbol: str, day: dt.date, until: dt.datetime | None = None) -> Pull:
+        """The day's rows of `dataset`, as pages; `until` (the nowcast's clock) stops them there, not at the day's end."""
         spec = tables.get(dataset).raw
         if spec.rest_path is None:
             return Pull([], available=False, note=f"Binance REST has no {dataset} history")
         self.check_symbol(symbol)
         start, end = day_bounds_ms(day)
+        if until is not None:
+            end = max(start, min(end, int(until.timestamp() * 1000)))
         if spec.per_interval:
             files = []
             for iv in self.intervals:
