@@ -3,6 +3,10 @@ rebuilt beside them every few seconds (what a `liq run` does once, at its end); 
 per timeframe, and the server's memory before and after.
 
     python bench/serve_load.py [--data-dir data] [--clients 50] [--seconds 30] [--timeframes 1d,90d] [--rebuild-every 5]
+                               [--serve "--source simulated --replay 2026-05-04T08:00 --speed 60"]
+
+`--serve` passes flags to `liq serve`: with a nowcast on a fast replayed clock, the map is remade every second or
+so while the clients ask.
 
 The data root must hold a warehouse (`make run` makes one). Targets (issue 33): 1d p50 < 5 ms and p99 < 50 ms with
 50 clients, 90d p99 < 100 ms, zero errors.
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -84,11 +89,12 @@ def main() -> None:
                     help="seconds each client waits between its requests (0: as fast as the server answers)")
     ap.add_argument("--rebuild-every", type=float, default=5.0,
                     help="seconds between warehouse rebuilds during the load (0: never); a liq run rebuilds once")
+    ap.add_argument("--serve", default="", help="more flags for liq serve, e.g. a nowcast on a replayed clock")
     args = ap.parse_args()
     root = storage.data_root(args.data_dir)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "liq_pipeline.cli", "serve", "--port", str(port), "--data-dir",
-                             str(root)], stderr=subprocess.DEVNULL, env={**os.environ})
+                             str(root), *shlex.split(args.serve)], stderr=subprocess.DEVNULL, env={**os.environ})
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
@@ -110,7 +116,8 @@ def main() -> None:
             builder.start()
         print(f"{args.clients} clients ({f'each pausing {args.pause:g} s' if args.pause else 'closed loop'}), "
               f"{args.seconds:.0f} s per timeframe, warehouse rebuilt "
-              f"{f'every {args.rebuild_every:g} s' if args.rebuild_every > 0 else 'never'}; server RSS {before:.0f} MB")
+              f"{f'every {args.rebuild_every:g} s' if args.rebuild_every > 0 else 'never'}; server RSS {before:.0f} MB"
+              + (f"; liq serve {args.serve}" if args.serve else ""))
         for tf in args.timeframes.split(","):
             lat, errors = asyncio.run(load(url, {"symbol": "BTCUSDT", "timeframe": tf}, args.clients, args.seconds,
                                            args.pause))

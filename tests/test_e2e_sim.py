@@ -209,10 +209,6 @@ def test_the_nowcast_of_a_day_is_the_snapshot_the_daily_run_writes(simulated_run
     the server draws with its nowcast is the one drawn from the warehouse alone."""
     import datetime as dt
     import json
-    import subprocess
-    import sys
-    import time
-
     import requests
 
     from liq_pipeline.lib.io import quality, warehouse
@@ -221,7 +217,7 @@ def test_the_nowcast_of_a_day_is_the_snapshot_the_daily_run_writes(simulated_run
     from liq_pipeline.lib.model.config import ModelConfig
     from liq_pipeline.lib.model.nowcast import DayFeed, nowcast
     from liq_pipeline.lib.sim.source import GeneratedMarkets
-    from .test_ui import _free_port
+    from .test_nowcast import liq_serve
 
     root = simulated_run[0] / "data"
     layout = DataLayout(root)
@@ -254,28 +250,11 @@ def test_the_nowcast_of_a_day_is_the_snapshot_the_daily_run_writes(simulated_run
                                   live.levels.sort_values(key).reset_index(drop=True))
 
     # the same through the server: its map at 13:00 (the day's snapshots from the nowcast) is the warehouse's
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "liq_pipeline.cli", "serve", "--port", str(port), "--data-dir",
-                             str(root), "--source", "simulated", "--now", NOWCAST_CLOCK],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                health = requests.get(f"{url}/api/health", timeout=2).json()
-                if health["symbols"]["BTCUSDT"].get("nowcast", {}).get("data_until"):
-                    break
-            except requests.ConnectionError:
-                assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "no nowcast within 90 s"
-            time.sleep(0.2)
+    with liq_serve("--data-dir", str(root), "--source", "simulated", "--now", NOWCAST_CLOCK,
+                   home=tmp_path / "home") as url:
+        health = requests.get(f"{url}/api/health").json()
         served = requests.get(f"{url}/api/heatmap", params={"at": "2026-04-30T13:00:00Z"}).json()
         latest = requests.get(f"{url}/api/heatmap").json()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
     con = warehouse.connect_read_only(root)
     try:
         drawn = json.loads(json.dumps(map_views.heatmap(con, "BTCUSDT", "flow", "1d",
@@ -288,3 +267,31 @@ def test_the_nowcast_of_a_day_is_the_snapshot_the_daily_run_writes(simulated_run
     assert latest["asof"] == "2026-04-30T13:07:00Z"
     assert health["symbols"]["BTCUSDT"]["nowcast"]["lag_s"] == 30
     assert all(e["ts"] <= "2026-04-30T13:07:30Z" for e in latest["events"])
+
+
+@pytest.mark.slow
+def test_a_replay_shows_the_map_as_it_stood_and_the_liquidations_as_they_happened(simulated_run, tmp_path):
+    """`liq serve --replay 2026-04-30T06:00 --speed 600`: the clock runs ten minutes a second; the map follows it
+    bar by bar (never ahead of the clock), and the liquidations drawn are those before the clock, more as it runs."""
+    import datetime as dt
+    import time
+
+    import requests
+
+    from .test_nowcast import liq_serve
+
+    root = simulated_run[0] / "data"
+    seen = []
+    with liq_serve("--data-dir", str(root), "--source", "simulated", "--replay", "2026-04-30T06:00:00Z",
+                   "--speed", "600", home=tmp_path / "home") as url:
+        for _ in range(4):
+            m = requests.get(f"{url}/api/heatmap", params={"timeframe": "1d"}).json()
+            clock = dt.datetime.fromisoformat(requests.get(f"{url}/api/health").json()["now"])
+            seen.append((m["asof"], clock, [e["ts"] for e in m["events"]]))
+            time.sleep(1.5)
+    asofs = [dt.datetime.fromisoformat(a.replace("Z", "+00:00")) for a, _, _ in seen]
+    assert asofs == sorted(asofs) and asofs[-1] - asofs[0] >= dt.timedelta(minutes=30), seen
+    for asof, clock, events in zip(asofs, [c for _, c, _ in seen], [e for _, _, e in seen]):
+        assert dt.datetime(2026, 4, 30, 6, tzinfo=dt.UTC) <= asof <= clock
+        assert all(dt.datetime.fromisoformat(e.replace("Z", "+00:00")) <= clock for e in events)
+    assert len(seen[-1][2]) >= len(seen[0][2])

@@ -2,6 +2,7 @@
 far, takes only the bars that have closed with their open interest published, rides out a 429, names a missing bar
 in /api/health and draws the map without any stored day. The nowcast's equality with the daily run is in
 test_e2e_sim.py, on the pipeline's own data root."""
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -24,6 +25,31 @@ from .test_ui import _free_port
 TODAY = dt.datetime.now(dt.UTC).date()             # REST serves open interest for its last 30 days only
 CLOCK = dt.datetime.combine(TODAY, dt.time(10, 12, 30), dt.UTC)
 MS = lambda t: int(t.timestamp() * 1000)            # noqa: E731
+
+
+@contextlib.contextmanager
+def liq_serve(*args, home, wait_s: float = 90):
+    """`liq serve ARGS` in a process of its own on a free loopback port: its URL, once its first nowcast is made."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "liq_pipeline.cli", "serve", "--port", str(port), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "DAGSTER_HOME": str(home)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                health = requests.get(f"{url}/api/health", timeout=2).json()
+                if all(e.get("nowcast", {}).get("data_until") for e in health["symbols"].values()):
+                    break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, f"no nowcast within {wait_s} s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def _ts(*hm) -> pd.Timestamp:
@@ -66,29 +92,11 @@ def test_liq_serve_nowcasts_over_rest_and_health_names_what_is_missing(tmp_path)
     with FakeBinance(page_cap=500) as fake:
         fake.missing["/fapi/v1/klines"] = {MS(_ts(10, 5))}
         fake.fault("/fapi/v1/klines", 429, headers={"Retry-After": "0"})
-        port = _free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "liq_pipeline.cli", "serve", "--port", str(port),
-                                 "--data-dir", str(tmp_path / "data"), "--source", "binance", "--url", fake.url,
-                                 "--now", CLOCK.isoformat()],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")})
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    health = requests.get(f"{url}/api/health", timeout=2).json()
-                    if health["symbols"].get("BTCUSDT", {}).get("nowcast", {}).get("data_until"):
-                        break
-                except requests.ConnectionError:
-                    assert proc.poll() is None, proc.stderr.read()
-                assert time.monotonic() < deadline, "no nowcast within 60 s"
-                time.sleep(0.2)
+        with liq_serve("--data-dir", str(tmp_path / "data"), "--source", "binance", "--url", fake.url,
+                       "--now", CLOCK.isoformat(), home=tmp_path / "home") as url:
+            health = requests.get(f"{url}/api/health").json()
             heat = requests.get(f"{url}/api/heatmap", params={"timeframe": "1d"})
             levels = requests.get(f"{url}/api/levels", params={"top": 5})
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
     now = health["symbols"]["BTCUSDT"]["nowcast"]
     assert now["data_until"] == _ts(10, 12).isoformat() and now["lag_s"] == 30 and now["interval"] == "1m"
     # no stored day: the map is the nowcast's alone, and the health says why it is degraded, naming the bar

@@ -70,11 +70,12 @@ def warehouse_version(path) -> int:
 
 
 class Answers:
-    """The JSON of each (route, parameters), made once per warehouse version. The first request of a key starts its
+    """The JSON of each (route, parameters), made once per version of what it reads: the warehouse file in place, the
+    nowcast's last bar, and on a replayed or fixed clock the clock's minute. The first request of a key starts its
     query in a worker thread and the others asking for it await the same task (no stampede of identical queries);
-    later ones get the same bytes from memory. When a rebuild puts a new file in place, the previous version's
-    answer is served while the new one is made: a rebuild never makes a request wait for a query. Everything but
-    the query runs on the event loop, so the tables need no lock."""
+    later ones get the same bytes from memory. When a version moves on (a rebuild puts a new file in place, a bar
+    closes), the previous answer is served while the new one is made: neither makes a request wait for a query.
+    Everything but the query runs on the event loop, so the tables need no lock."""
 
     SIZE = 256
 
@@ -83,8 +84,8 @@ class Answers:
         self.done: OrderedDict = OrderedDict()          # key -> (version, bytes or None)
         self.pending: dict = {}                         # (version, key) -> the task making it
 
-    async def get(self, key: tuple) -> bytes | None:
-        version = warehouse_version(self.path)
+    async def get(self, key: tuple, live_ms: int = 0, minute: int = 0) -> bytes | None:
+        version = (warehouse_version(self.path), live_ms, minute)
         held = self.done.get(key)
         if held is not None and held[0] == version:
             self.done.move_to_end(key)
@@ -92,11 +93,11 @@ class Answers:
         task = self.pending.get((version, key))
         if task is None:
             task = self.pending[(version, key)] = asyncio.ensure_future(self._refresh(version, key))
-        if held is not None:                            # the answer of the file before: the new one is on its way
+        if held is not None:                            # the answer of the version before: the new one is on its way
             return held[1]
         return await asyncio.shield(task)
 
-    async def _refresh(self, version: int, key: tuple) -> bytes | None:
+    async def _refresh(self, version: tuple, key: tuple) -> bytes | None:
         try:
             body = await run_in_threadpool(self._make, version, key)
             held = self.done.get(key)
@@ -109,20 +110,24 @@ class Answers:
         finally:
             self.pending.pop((version, key), None)
 
-    def _make(self, version: int, key: tuple) -> bytes | None:
-        kind, symbol, *args = key[:-1]                  # the key's last part is the nowcast's version
+    def _make(self, version: tuple, key: tuple) -> bytes | None:
+        stored, _, minute = version
+        kind, symbol, model, *args = key
         live = self.lives.current(symbol) if self.lives is not None else None
-        if version == 0 and live is None:
+        if stored == 0 and live is None:
             return None
-        con = warehouse.connect_read_only(self.root) if version else duckdb.connect(":memory:")
+        # on a replayed or fixed clock, nothing after it: the map as it stood, to the minute
+        now = dt.datetime.fromtimestamp(minute * 60, dt.UTC) if minute else None
+        con = warehouse.connect_read_only(self.root) if stored else duckdb.connect(":memory:")
         try:
-            levels, events = _with_nowcast(con, live, stored=bool(version))
+            levels, events = _with_nowcast(con, live, stored=bool(stored))
             if kind == "heatmap":
-                model, timeframe, at, until = args
-                body = map_views.heatmap(con, symbol, model, timeframe, at, levels, events, until)
+                timeframe, at = args
+                at = (min(at, now) if at is not None else now) if now is not None else at
+                body = map_views.heatmap(con, symbol, model, timeframe, at, levels, events, now)
             else:
-                model, top, at = args
-                body = map_views.key_levels(con, symbol, model, top, at, levels)
+                (top,) = args
+                body = map_views.key_levels(con, symbol, model, top, now, levels)
         finally:
             con.close()
         return None if body is None else json.dumps(body, separators=(",", ":")).encode()
@@ -190,13 +195,12 @@ def create_app(root, clock: Clock | None = None, lives: LiveMaps | None = None) 
             health_memo["last"] = (now, answer, (version, live_key))
         return answer
 
-    def moment(at: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """The snapshot time asked for and the end of the events shown: on a replayed or fixed clock, nothing after
-        the clock (the map as it stood), to the minute so answers are shared; on the wall clock, as asked."""
-        if clock.live:
-            return at, None
-        now = clock.now().replace(second=0, microsecond=0)
-        return (min(at, now) if at is not None else now), now
+    def versions(symbol: str) -> dict:
+        """What an answer of `symbol` is made of, beyond the warehouse file: the nowcast's last bar, and on a
+        replayed or fixed clock its minute (0: none)."""
+        live = lives.current(symbol) if lives is not None else None
+        live_ms = int(live.horizon.timestamp() * 1000) if live is not None and live.horizon is not None else 0
+        return {"live_ms": live_ms, "minute": 0 if clock.live else int(clock.now().timestamp() // 60)}
 
     def answer(body: bytes | None, missing: str):
         if body is None:
@@ -216,17 +220,15 @@ def create_app(root, clock: Clock | None = None, lives: LiveMaps | None = None) 
     @app.get("/api/heatmap", summary="A timeframe's heatmap: the snapshot's levels and price bins × time")
     async def api_heatmap(symbol: str = "BTCUSDT", timeframe: str = "1d", model: str = MODELS[0], at: str | None = None):
         sym, tf = _symbol(symbol), _choice(timeframe, tuple(TIMEFRAMES), "timeframe")
-        mdl, (when, until) = _choice(model, MODELS, "model"), moment(_time(at, "at"))
-        live = lives.version(sym) if lives is not None else None
-        return answer(await answers.get(("heatmap", sym, mdl, tf, when, until, live)),
+        mdl, when = _choice(model, MODELS, "model"), _time(at, "at")
+        return answer(await answers.get(("heatmap", sym, mdl, tf, when), **versions(sym)),
                       f"no {mdl} heatmap snapshot for {sym} up to {at or 'now'}")
 
     @app.get("/api/levels", summary="The latest snapshot's key levels ranked by notional")
     async def api_levels(symbol: str = "BTCUSDT", model: str = MODELS[0],
                          top: int = Query(10, ge=1, le=map_views.MAX_LEVELS)):
         sym, mdl = _symbol(symbol), _choice(model, MODELS, "model")
-        live = lives.version(sym) if lives is not None else None
-        return answer(await answers.get(("levels", sym, mdl, top, moment(None)[0], live)),
+        return answer(await answers.get(("levels", sym, mdl, top), **versions(sym)),
                       f"no {mdl} heatmap snapshot for {sym}")
 
     @app.get("/api/health", summary="ok / degraded / down, per symbol the snapshot's age and each dataset's lag")
