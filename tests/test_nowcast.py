@@ -107,3 +107,20 @@ def test_liq_serve_nowcasts_over_rest_and_health_names_what_is_missing(tmp_path)
     times = heat.json()["matrix"]["times"]
     assert heat.json()["levels"] and times[-1] == heat.json()["asof"] and f"{TODAY}T10:00:00Z" in times
     assert levels.status_code == 200 and len(levels.json()["levels"]) == 5
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--replay", "soon"], "error: --replay: 'soon'"),
+    (["--speed", "10"], "error: --speed: a setting of --replay"),
+    (["--now", "2026-04-30T10:00", "--replay", "2026-04-30T10:00"], "error: --now and --replay: one clock or the other"),
+    (["--source", "files"], "error: --source files needs --path DIR"),
+    (["--path", "/tmp"], "error: --path: a setting of --source files"),
+    (["--source", "simulated", "--symbols", "BTC/../x"], "error: symbol"),
+    (["--source", "simulated", "--symbols", "DOGEUSDT"], "error: symbol DOGEUSDT: no simulated market of it in"),
+])
+def test_liq_serve_refuses_a_bad_flag_with_one_line(tmp_path, args, says):
+    from click.testing import CliRunner
+
+    from liq_pipeline.cli import main
+    out = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "data"), *args])
+    assert out.exit_code != 0 and out.output.startswith(says) and out.output.count("\n") == 1, out.output
