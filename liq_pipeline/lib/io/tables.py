@@ -130,8 +130,9 @@ _TABLES = [
 
 def _validation_columns() -> dict[str, str]:
     """Every metric of DESIGN section 7 as a column (lib/validation/suite.flat_row makes the row): value, sample
-    size and 95% interval; the per-bar skill per horizon and side."""
-    cols = {"model": S, "grade": S, "score": F, "grade_reason": S}
+    size and 95% interval; the per-bar skill per horizon and side with its path baseline; map-ahead skill and
+    calibration per horizon and side; the verdict's grade and the seed formula's beside it."""
+    cols = {"model": S, "grade": S, "score": F, "grade_reason": S, "seed_grade": S, "seed_score": F}
     cols.update(funding_r=F, funding_p=F, funding_spearman=F, funding_n=I, funding_ci_low=F, funding_ci_high=F, oi_mape_pct=F, oi_n=I, oi_ci_low=F, oi_ci_high=F,
                 directional_accuracy=F, directional_n=I, directional_ci_low=F, directional_ci_high=F,
                 events_n=I, hit_rate=F, hit_ci_low=F, hit_ci_high=F, gap_rate=F, miss_rate=F, random_hit_rate=F,
@@ -142,7 +143,11 @@ def _validation_columns() -> dict[str, str]:
         for side in ("long", "short"):
             p = f"skill_{h}_{side}"
             cols.update({p: F, f"{p}_naive": F, f"{p}_partial": F, f"{p}_partial_ci_low": F,
-                         f"{p}_partial_ci_high": F, f"{p}_placebo": F, f"{p}_n": I})
+                         f"{p}_partial_ci_high": F, f"{p}_placebo": F, f"{p}_n": I, f"{p}_path_naive": F,
+                         f"{p}_beyond_path": F, f"{p}_beyond_path_ci_low": F})
+            a = f"map_ahead_{h}_{side}"
+            cols.update({a: F, f"{a}_naive": F, f"{a}_partial": F, f"{a}_partial_ci_low": F,
+                         f"calibration_{h}_{side}_total_ratio": F, f"calibration_{h}_{side}_brier_skill": F})
     return cols
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 
 from . import metrics as m
 
-CONTRACT_KEYS = ("symbol", "month", "model", "grade", "score", "components", "extended", "inventory", "config")
+CONTRACT_KEYS = ("symbol", "month", "model", "grade", "score", "verdict", "seed_grade", "components", "extended",
+                 "inventory", "config")
 PRIMARY_MODEL = "flow"
 
 
@@ -83,8 +84,8 @@ def document(symbol: str, month: str, result: dict, inv: dict, config: dict, oth
     if result["grade_reason"]:
         ext["grade_reason"] = result["grade_reason"]
     doc = {"symbol": symbol, "month": month, "model": result["model"], "grade": result["grade"],
-           "score": result["score"], "components": result["components"], "extended": ext, "inventory": inv,
-           "config": config}
+           "score": result["score"], "verdict": result["verdict"], "seed_grade": result["seed_grade"],
+           "components": result["components"], "extended": ext, "inventory": inv, "config": config}
     return _clean(doc)
 
 

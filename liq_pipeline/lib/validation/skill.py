@@ -55,6 +55,29 @@ def piecewise_design(move: np.ndarray, bins: int = 10) -> np.ndarray:
     return np.concatenate([onehot, onehot * r[..., None]], axis=-1)
 
 
+def controls_design(controls: list[np.ndarray], bins: int) -> np.ndarray:
+    """flexible_design of several controls at once (one intercept; each control's rank and quantile-bin dummies):
+    the path baseline's control, the bar's move with the path's moves toward the side and the sub-bars' ranges."""
+    parts = [np.ones_like(np.asarray(controls[0], float))[..., None]]
+    for c in controls:
+        r, onehot = _move_rank_bins(c, bins)
+        parts += [r[..., None], onehot[..., 1:]]
+    return np.concatenate(parts, axis=-1)
+
+
+def controls_bins(n: int, k: int) -> int:
+    """Quantile bins per control: ~10 bars per column of the design, 2 to 8 bins (a day's 24 hourly bars cannot
+    carry 3 controls × 15 dummies; a month's 744 are solved hundreds of times for a bootstrap)."""
+    return int(np.clip(n // (10 * k), 2, 8))
+
+
+def partial_beyond_rows(pred: np.ndarray, real: np.ndarray, *controls: np.ndarray) -> np.ndarray:
+    """The partial rank correlation of pred and real beyond every control at once (flexible in each)."""
+    ranks = np.stack([stats.rankdata(pred, axis=-1), stats.rankdata(real, axis=-1)], axis=-1)
+    res = _residual(ranks, controls_design(list(controls), controls_bins(pred.shape[-1], len(controls))))
+    return pearson_rows(res[..., 0], res[..., 1])
+
+
 def linear_design(move: np.ndarray) -> np.ndarray:
     r = stats.rankdata(move, axis=-1)
     return np.stack([np.ones_like(r), r], axis=-1)
@@ -172,14 +195,28 @@ def top_decile_share(snapshots: pd.DataFrame, liquidations: pd.DataFrame) -> flo
 PLACEBO_THRESHOLD = 0.004          # DESIGN section 7: max(0, move − 0.4%), a pure function of the move
 
 
+PATH_COLUMNS = ("path_long", "path_short", "path_range")
+
+
+def path_moves(bars: pd.DataFrame) -> dict[str, pd.Series]:
+    """Each bar's move toward each side and its range, as fractions of its open: summed over the sub-bars of a
+    longer bar, the path baseline sees what a prediction made bar by bar on those sub-bars sees."""
+    o = bars["open"]
+    return {"path_long": (o - bars["low"]) / o, "path_short": (bars["high"] - o) / o,
+            "path_range": (bars["high"] - bars["low"]) / o}
+
+
 def hourly_frame(klines: pd.DataFrame, realised: pd.DataFrame) -> pd.DataFrame:
     """One row per hour (index: bar start, UTC): open, high, low of the klines (one interval: profile.finest_klines
-    picks it) and realised liquidated USD (real_long, real_short: liquidation bars or simulated liquidations summed
+    picks it), the path's sums over those sub-bars (PATH_COLUMNS: the path baseline), and realised liquidated USD (real_long, real_short: liquidation bars or simulated liquidations summed
     per hour; NaN where none were reported). with_predicted adds a model's predictions."""
     if klines.empty:
-        return pd.DataFrame(columns=["open", "high", "low", "real_long", "real_short"])
-    g = klines.set_index("open_time").sort_index().groupby(pd.Grouper(freq="1h"))
-    frame = pd.concat([g["open"].first(), g["high"].max(), g["low"].min()], axis=1).dropna()
+        return pd.DataFrame(columns=["open", "high", "low", *PATH_COLUMNS, "real_long", "real_short"])
+    k = klines.set_index("open_time").sort_index()
+    k = k.assign(**path_moves(k))
+    g = k.groupby(pd.Grouper(freq="1h"))
+    frame = pd.concat([g["open"].first(), g["high"].max(), g["low"].min(), g[list(PATH_COLUMNS)].sum()],
+                      axis=1).dropna()
     if len(realised):
         real = realised.assign(hour=realised["ts"].dt.floor("1h")).groupby("hour")[["long_usd", "short_usd"]] \
             .sum(min_count=1).rename(columns={"long_usd": "real_long", "short_usd": "real_short"})
@@ -230,4 +267,24 @@ def side_scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None
         out["partial_ci95"] = [float(x) for x in partial_ci(pred, real, move, block=block, reps=reps)]
         out["piecewise"] = partial_spearman(pred, real, move, piecewise=True)
         out["placebo_partial"] = partial_spearman(np.maximum(0.0, move - PLACEBO_THRESHOLD), real, move)
+        out.update(path_scores(bars, side, pred, real, move, block, reps))
     return out
+
+
+def path_scores(bars: pd.DataFrame, side: str, pred: np.ndarray, real: np.ndarray, move: np.ndarray, block: int,
+                reps: int) -> dict:
+    """The path baseline: what a prediction made on the sub-bars sees without any book. `path_naive` is the rank
+    correlation of the path's summed moves toward the side with the realised USD; `partial_beyond_path` the
+    prediction's partial beyond the bar's move, the path's moves and the sub-bars' ranges together (flexible in
+    each), with its block-bootstrap interval; `path_placebo_partial` the same for a pure function of the path
+    (near zero when the control holds)."""
+    if not set(PATH_COLUMNS) <= set(bars.columns):
+        return {}
+    path, ranges = bars[f"path_{side}"].to_numpy(float), bars["path_range"].to_numpy(float)
+    controls = [move, path, ranges]
+    placebo = np.maximum(0.0, path - np.median(path)) ** 2
+    return {"path_naive": float(stats.spearmanr(path, real).statistic),
+            "partial_beyond_path": float(partial_beyond_rows(pred, real, *controls)),
+            "partial_beyond_path_ci95": [float(x) for x in block_bootstrap_ci(
+                partial_beyond_rows, [pred, real, *controls], block, reps // 2)],
+            "path_placebo_partial": float(partial_beyond_rows(placebo, real, *controls))}

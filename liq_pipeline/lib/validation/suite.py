@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as m
+from . import outcome
 from ..model.config import MODELS
 from ..model.profile import finest_klines
 from .inputs import INPUTS
@@ -142,8 +143,16 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market:
     ext["truth_distance"] = m.truth_distance(heat, data["sim_positions"])
     ext["truth_zone_share"] = m.truth_zone_share(index, data["sim_liquidations"].sort_values("ts"))
     ext["zones"] = {"n": len(zone_frame), "snapshots": len(index.times)}
-    return {"model": model, "grade": letter, "score": score, "grade_reason": reason, "components": graded,
-            "extended": ext, "_zones": zone_frame, "_hourly": frame}
+
+    # what really happened against the map, and the verdict made of it (lib/validation/outcome)
+    can_score = lambda h: bool(realised_from) and scorable(h, market.realised_hours)  # noqa: E731
+    ext["map_ahead"] = outcome.map_ahead(levels, market.hourly, can_score, reps)
+    ext["calibration"] = outcome.calibration(frame, can_score, reps)
+    ext["regimes"] = outcome.regimes(frame, data["funding"], next((h for h in (1, 4) if can_score(h)), None))
+    judged = outcome.verdict(ext)
+    return {"model": model, "grade": judged["grade"], "score": judged["score"], "grade_reason": judged["reason"],
+            "verdict": judged, "seed_grade": outcome.seed_grade(letter, score, graded, reason),
+            "components": graded, "extended": ext, "_zones": zone_frame, "_hourly": frame}
 
 
 def _median_pct(d: np.ndarray) -> float | None:
@@ -168,8 +177,9 @@ def flat_row(result: dict) -> dict:
     c, e = result["components"], result["extended"]
     fc, oi, dr = c["funding_correlation"], c["oi_conservation"], c["directional"]
     hr, rs = e.get("hit_rate"), e.get("reaction_sweep")
+    seed = result["seed_grade"]
     row = {"model": result["model"], "grade": result["grade"], "score": result["score"],
-           "grade_reason": result["grade_reason"],
+           "grade_reason": result["grade_reason"], "seed_grade": seed["grade"], "seed_score": seed["score"],
            "funding_r": _v(fc), "funding_p": _v(fc, "p_value"), "funding_spearman": _v(fc, "spearman"),
            "funding_n": fc["n"], "funding_ci_low": _ci(fc, 0), "funding_ci_high": _ci(fc, 1),
            "oi_mape_pct": _v(oi), "oi_n": oi["n"], "oi_ci_low": _ci(oi, 0), "oi_ci_high": _ci(oi, 1),
@@ -191,5 +201,14 @@ def flat_row(result: dict) -> dict:
         p = f"skill_{h}h_{s}"
         row.update({p: _v(sk), f"{p}_naive": _v(sk, "naive"), f"{p}_partial": _v(sk, "partial"),
                     f"{p}_partial_ci_low": _ci(sk, 0, "partial_ci95"), f"{p}_partial_ci_high": _ci(sk, 1, "partial_ci95"),
-                    f"{p}_placebo": _v(sk, "placebo_partial"), f"{p}_n": sk["n"]})
+                    f"{p}_placebo": _v(sk, "placebo_partial"), f"{p}_n": sk["n"],
+                    f"{p}_path_naive": _v(sk, "path_naive"), f"{p}_beyond_path": _v(sk, "partial_beyond_path"),
+                    f"{p}_beyond_path_ci_low": _ci(sk, 0, "partial_beyond_path_ci95")})
+        ma = e["map_ahead"].get(f"{h}h_{s}")
+        row.update({f"map_ahead_{h}h_{s}": _v(ma), f"map_ahead_{h}h_{s}_naive": _v(ma, "naive"),
+                    f"map_ahead_{h}h_{s}_partial": _v(ma, "partial"),
+                    f"map_ahead_{h}h_{s}_partial_ci_low": _ci(ma, 0, "partial_ci95")})
+        cal = e["calibration"].get(f"{h}h_{s}")
+        row.update({f"calibration_{h}h_{s}_total_ratio": _v(cal, "total_ratio"),
+                    f"calibration_{h}h_{s}_brier_skill": _v(cal, "brier_skill")})
     return row
