@@ -304,23 +304,37 @@ def test_liq_grade_prints_the_verdict_and_fails_an_ungraded_or_missing_month(tmp
 
     from liq_pipeline.cli import main
 
+    from liq_pipeline.lib.validation import outcome
+
     comps = _components(0.9, 0.0, 1.0)
-    letter, score, graded, _ = m.grade(comps)
+    letter, score, graded, reason = m.grade(comps)
+    cell = lambda lo: {"partial_beyond_path_ci95": [lo, lo + 0.2]}  # noqa: E731
+    ext = {"map_ahead": {"4h_long": cell(0.3), "4h_short": cell(0.15)},
+           "per_bar_skill": {"4h_long": cell(0.3), "4h_short": cell(0.3)},
+           "calibration": {f"1h_{s}": {"brier_skill": 0.3, "brier_skill_ci95": [0.2, 0.4]} for s in ("long", "short")}}
     folder = tmp_path / "reports/BTCUSDT/2026-04"
     folder.mkdir(parents=True)
-    res = {"model": "flow", "grade": letter, "score": score, "grade_reason": None, "components": graded,
-           "extended": {}}
-    (folder / "validation.json").write_text(report.dumps(report.document("BTCUSDT", "2026-04", res, {}, {}, {})))
-    run = CliRunner().invoke(main, ["grade", "--symbol", "BTCUSDT", "--month", "2026-04", "--data-dir", str(tmp_path)])
-    assert run.exit_code == 0 and "grade A, score 95.0" in run.output
-    assert "funding correlation r    0.900" in run.output and "n=90" in run.output
 
-    comps["funding_correlation"] = m.missing("no funding settlements in the period")
-    letter, score, graded, reason = m.grade(comps)
-    res.update(grade=letter, score=score, grade_reason=reason, components=graded)
-    (folder / "validation.json").write_text(report.dumps(report.document("BTCUSDT", "2026-04", res, {}, {}, {})))
-    run = CliRunner().invoke(main, ["grade", "--symbol", "BTCUSDT", "--month", "2026-04", "--data-dir", str(tmp_path)])
-    assert run.exit_code == 1 and "not graded" in run.output and "missing: no funding settlements" in run.output
+    def write(ext, comps):
+        letter, score, graded, reason = m.grade(comps)
+        v = outcome.verdict(ext)
+        res = {"model": "flow", "grade": v["grade"], "score": v["score"], "grade_reason": v["reason"], "verdict": v,
+               "seed_grade": outcome.seed_grade(letter, score, graded, reason), "components": graded, "extended": ext}
+        (folder / "validation.json").write_text(report.dumps(report.document("BTCUSDT", "2026-04", res, {}, {}, {})))
+        return CliRunner().invoke(main, ["grade", "--symbol", "BTCUSDT", "--month", "2026-04", "--data-dir",
+                                         str(tmp_path)])
+
+    run = write(ext, comps)
+    # map-ahead (0.3 + 0.15) / 2 / 0.3 → 75; per-bar 100; calibration 100: 0.4·75 + 0.3·100 + 0.3·100 = 90
+    assert run.exit_code == 0 and "verdict A, score 90.0   |   seed formula A, score 95.0" in run.output
+    assert "map_ahead                0.225 (lower end)  score 75.0" in run.output
+    assert "funding correlation r  0.900" in run.output and "n=90" in run.output
+    assert "OI conservation MAPE   0.000%" in run.output and "by construction" in run.output
+
+    ext["map_ahead"]["4h_short"] = m.missing("3 4h bar(s) with a map and realised liquidations")
+    run = write(ext, comps)
+    assert run.exit_code == 1 and "verdict: not graded" in run.output
+    assert "map_ahead: 3 4h bar(s) with a map and realised liquidations" in run.output
 
     run = CliRunner().invoke(main, ["grade", "--symbol", "BTCUSDT", "--month", "2026-05", "--data-dir", str(tmp_path)])
     assert run.exit_code == 1 and "no verdict for BTCUSDT 2026-05" in run.output

@@ -102,6 +102,8 @@ def clean_partition(dataset: str, symbol: str, day: dt.date, manifest: dict, raw
             raise InputError(f"{path}: changed since it was pulled (sha256 differs from the manifest); rerun the raw partition")
         df = _parsed(table, data, f, symbol, str(path))
         df = df[(df[time_col] >= lo) & (df[time_col] < hi)]
+        if manifest["source"] == "simulated" and f["format"] == "force-order-jsonl":
+            df = df.assign(source="simulated_forceOrder")   # the simulated market's stream, never Binance's
         report.rows_parsed += len(df)
         report.files.append(f["path"])
         frames.append(df.assign(ingest_source=manifest["source"], ingest_file=f["origin"], ingest_sha256=f["sha256"]))

@@ -79,7 +79,7 @@ def grids(window: pd.DataFrame):
 
 
 def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFrame | None = None,
-                realised: pd.DataFrame | None = None) -> Path:
+                realised: pd.DataFrame | None = None, kind: str = "real") -> Path:
     """window: rows (ts, side, price_low, price_high, usd, price). The price axis spans every level shown;
     `events` (ts, side, price, notional_usd) are drawn over it; `realised` (ts, long_usd, short_usd) per bar
     in a panel below."""
@@ -103,7 +103,7 @@ def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFra
             if len(e):
                 size = 4 + 40 * np.sqrt(e["notional_usd"] / max(events["notional_usd"].max(), 1))
                 ax.scatter(e["ts"], e["price"], s=size, color=colour, edgecolors="black", linewidths=0.3,
-                           label=f"real {side} liquidations", zorder=3)
+                           label=f"{kind} {side} liquidations", zorder=3)
     occupied = (g["long"] > 0).any(axis=1) | (g["short"] > 0).any(axis=1)
     lo = min(lows[occupied].min() if occupied.any() else price["price"].min(), price["price"].min())
     hi = max(y_edges[1:][occupied].max() if occupied.any() else price["price"].max(), price["price"].max())
@@ -119,7 +119,7 @@ def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFra
                              label="longs liquidated")
         axes[1].fill_between(r["ts"], -r["short_usd"].fillna(0) / 1e6, step="mid", lw=0, color="#ff7f0e",
                              label="shorts liquidated")
-        axes[1].set_ylabel("real USD M")
+        axes[1].set_ylabel(f"{kind} USD M")
         axes[1].legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     return _save(fig, path)
@@ -134,7 +134,8 @@ def usd_label(value: float, _pos=None) -> str:
 
 
 def skill_scatter(frame: pd.DataFrame, title: str, path: Path) -> Path:
-    """Predicted vs realised liquidated USD per 1h bar, by side (log axes; zero bars at the floor)."""
+    """Predicted vs realised liquidated USD per 1h bar, by side (log axes). A bar with no liquidation, or none
+    predicted, is drawn at the floor ($1k): log axes have no zero, and the column of points there is those bars."""
     from matplotlib.ticker import FuncFormatter, NullLocator
 
     fig, axes = _figure(11, 5, cols=2)
@@ -143,6 +144,8 @@ def skill_scatter(frame: pd.DataFrame, title: str, path: Path) -> Path:
         x, y = f[f"pred_{side}"].fillna(0).to_numpy(float), f[f"real_{side}"].to_numpy(float)
         floor = 1e3
         ax.scatter(np.maximum(x, floor), np.maximum(y, floor), s=6, alpha=0.5, color=colour)
+        ax.axhline(floor, color="#999", lw=0.5, ls=":")
+        ax.axvline(floor, color="#999", lw=0.5, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
         for axis in (ax.xaxis, ax.yaxis):
@@ -150,7 +153,7 @@ def skill_scatter(frame: pd.DataFrame, title: str, path: Path) -> Path:
             # matplotlib's mathtext) would be most of the figure's time
             axis.set_major_formatter(FuncFormatter(usd_label))
             axis.set_minor_locator(NullLocator())
-        ax.set_xlabel(f"predicted {side} USD per 1h bar")
+        ax.set_xlabel(f"predicted {side} USD per 1h bar (dotted: the $1k floor, where zero bars sit)")
         ax.set_ylabel(f"realised {side} USD per 1h bar")
         ax.set_title(f"{side} (n={len(f)})")
     fig.suptitle(title)
@@ -221,3 +224,26 @@ def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
 
     write_bytes_atomic(path, fig.to_html(include_plotlyjs=True, full_html=True).encode())
     return path
+
+
+def reliability_png(cells: dict, title: str, path: Path) -> Path:
+    """The calibration's reliability curve: mean realised against mean predicted USD per decile of the prediction,
+    per side (log axes), with the diagonal where a calibrated map would sit."""
+    fig, axes = _figure(11, 5, cols=2)
+    for ax, side, colour in zip(axes, ("long", "short"), ("#1f77b4", "#ff7f0e")):
+        curve = (cells.get(side) or {}).get("reliability_curve") or []
+        x = np.array([max(c["predicted_usd"], 1.0) for c in curve])
+        y = np.array([max(c["realised_usd"], 1.0) for c in curve])
+        if len(x):
+            ax.plot(x, y, "o-", color=colour)
+            lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
+            ax.plot([lo, hi], [lo, hi], color="#999", lw=0.8, ls="--", label="calibrated")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.legend(loc="upper left", fontsize=8)
+        ratio = (cells.get(side) or {}).get("total_ratio")
+        ax.set_title(f"{side}: predicted/realised total {ratio:.2f}" if ratio else side)
+        ax.set_xlabel("mean predicted USD per bar (decile)")
+        ax.set_ylabel("mean realised USD per bar")
+    fig.suptitle(title)
+    return _save(fig, path)

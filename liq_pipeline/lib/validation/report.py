@@ -121,26 +121,14 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 def audit_markdown(symbol: str, month: str, results: dict[str, dict], inv: dict, config: dict,
                    plots: dict[str, str]) -> str:
     """The audit in the seed audit's sections; `plots` maps a title to a PNG file name beside audit.md."""
+    kl = inv["tables"].get("klines", {})
+    present = (f"{kl.get('days_with_data', 0)} of the period's {inv['days_in_period']} days have data"
+               + (f" ({kl['first'][:10]} .. {kl['last'][:10]})" if kl.get("first") else ""))
     L = [f"# Liquidation map audit: {symbol} {month}", "",
-         f"Models: {', '.join(results)}. Days {inv['first_day']} .. {inv['last_day']}. Code "
+         f"Models: {', '.join(results)}. {present}. Code "
          f"{config.get('code', {}).get('package')} ({(config.get('code', {}).get('commit') or 'no git commit')[:12]}), "
          f"model config `{config.get('config_key')}`.", ""]
-    L += ["## Verdict", ""]
-    rows = []
-    for name, r in results.items():
-        c = r["components"]
-        rows.append([name, r["grade"] or "not graded", _num(r["score"], "{:.1f}"),
-                     _num(c["funding_correlation"]["value"]) + _ci(c["funding_correlation"]["ci95"]),
-                     _num(c["oi_conservation"]["value"], "{:.3f}%"),
-                     _pct(c["directional"]["value"], 2)])
-    L += _table(["model", "grade", "score", "funding r [95% CI]", "OI MAPE", "directional"], rows)
-    for name, r in results.items():
-        if r["grade_reason"]:
-            L += ["", f"- {name}: {r['grade_reason']}"]
-    L += ["", "Grade: funding score = clamp(r·100, 0, 100), OI score = max(0, 100 − 10·MAPE%), directional score = "
-          "accuracy·100, weighted 0.5 / 0.2 / 0.3; A ≥ 90, B ≥ 80, C ≥ 70, else F. A component that cannot be "
-          "computed leaves the month ungraded, with its reason.", ""]
-
+    L += verdict_section(results) + seed_section(results) + fix_first(results)
     L += ["## A. Data Inventory", ""]
     inv_rows = []
     for name, e in inv["tables"].items():
@@ -226,6 +214,8 @@ def audit_markdown(symbol: str, month: str, results: dict[str, dict], inv: dict,
     L += ["", f"Realised liquidations per bar from: {src or 'none'}. Placebo partials (must be near 0): "
           f"{'; '.join(placebo) or 'n/a'}.", ""]
 
+    L += outcome_section(results)
+
     L += ["## H. Inference Gap Audit", ""]
     for name, r in results.items():
         causes = r["extended"].get("gap_causes")
@@ -263,24 +253,153 @@ def audit_markdown(symbol: str, month: str, results: dict[str, dict], inv: dict,
     return "\n".join(L)
 
 
+def _part(v: dict, name: str) -> str:
+    p = v["parts"].get(name)
+    if not p:
+        return "—"
+    if p["value"] is None:
+        return "missing"
+    return f"{_num(p['value'])} → {_num(p.get('score'), '{:.0f}')}" + ("" if p.get("scored", True) else " (shown)")
+
+
+def verdict_section(results: dict[str, dict]) -> list[str]:
+    """The verdict leads: per model the outcome grade and its parts (the lower ends of the intervals)."""
+    L = ["## Verdict", ""]
+    rows = [[name, r["grade"] or "not graded", _num(r["score"], "{:.1f}"), _part(r["verdict"], "map_ahead"),
+             _part(r["verdict"], "per_bar"), _part(r["verdict"], "calibration"), _part(r["verdict"], "event_lift"),
+             f"{r['seed_grade']['grade'] or '—'} {_num(r['seed_grade']['score'], '{:.1f}')}"]
+            for name, r in results.items()]
+    L += _table(["model", "verdict", "score", "map-ahead 4h beyond path (low end → score)", "per-bar 4h beyond path",
+                 "calibration: Brier skill (low end)", "event hit lift over random", "seed grade"], rows)
+    for name, r in results.items():
+        if r["grade_reason"]:
+            L += ["", f"- {name}: {r['grade_reason']}"]
+    L += ["", "The verdict is made of what happened: each part is the lower end of a 95% interval (what a trader can "
+          "count on), averaged over the sides. Map-ahead: the snapshot standing at each 4h bar's start read as that "
+          "bar's forecast (the notional between the open and the extreme), its partial rank correlation with the "
+          "realised liquidations beyond the bar's move, the path's moves and the sub-bars' ranges. Per-bar: the "
+          "model's own predictions, beyond the same. Calibration: the Brier skill, against climatology, of the "
+          "probability the predictions imply (learned from earlier bars only) that a bar liquidates more than the "
+          "median of the 30 days before it. A part scores 100 × its lower end / 0.3 (calibration: / 0.2), 0..100; "
+          "the score is 0.4 / 0.3 / 0.3 of them; A ≥ 90, B ≥ 80, C ≥ 70, else F; no skill beyond the path on "
+          "either skill part is F. The zone-hit lift is shown, not scored (docs/validation.md, the verdict).", ""]
+    return L
+
+
+def seed_section(results: dict[str, dict]) -> list[str]:
+    L = ["### The seed formula, beside it", ""]
+    rows = []
+    for name, r in results.items():
+        c = r["seed_grade"]["components"]
+        mark = lambda k: " (by construction)" if c[k].get("by_construction") else ""  # noqa: E731
+        rows.append([name, r["seed_grade"]["grade"] or "not graded", _num(r["seed_grade"]["score"], "{:.1f}"),
+                     _num(c["funding_correlation"]["value"]) + _ci(c["funding_correlation"]["ci95"]),
+                     _num(c["oi_conservation"]["value"], "{:.3f}%") + mark("oi_conservation"),
+                     _pct(c["directional"]["value"], 2) + mark("directional")])
+    L += _table(["model", "seed grade", "score", "funding r [95% CI]", "OI MAPE", "directional"], rows)
+    L += ["", "Seed grade: funding score = clamp(r·100, 0, 100), OI score = max(0, 100 − 10·MAPE%), directional "
+          "score = accuracy·100, weighted 0.5 / 0.2 / 0.3. OI conservation and directional accuracy hold by "
+          "construction for these models (the book is scaled to OI at every snapshot; no long level can stand above "
+          "the price): half the seed formula's weight scores 100 whatever the map says, so it is not the verdict.", ""]
+    return L
+
+
+def fix_first(results: dict[str, dict]) -> list[str]:
+    """The seed audit's "top fixes": the weakest scored parts of the primary model, and any leaking baseline."""
+    r = results.get(PRIMARY_MODEL) or next(iter(results.values()))
+    L = ["### Fix first", ""]
+    parts = [(p.get("score"), name, p) for name, p in r["verdict"]["parts"].items() if p.get("scored", True)]
+    missing_parts = [name for s, name, _ in parts if s is None]
+    weak = sorted((s, name) for s, name, _ in parts if s is not None and s < 100)
+    for name in missing_parts:
+        L.append(f"- **{name}** cannot be computed: the month is not graded until it can.")
+    for score, name in weak:
+        L.append(f"- **{name}**: scores {score:.0f} of 100 (lower end {_num(r['verdict']['parts'][name]['value'])}).")
+    leaks = []
+    for section in ("per_bar_skill", "map_ahead"):
+        for key, cell in r["extended"].get(section, {}).items():
+            if isinstance(cell, dict):
+                for field in ("placebo_partial", "path_placebo_partial"):
+                    if cell.get(field) is not None and abs(cell[field]) > 0.1:
+                        leaks.append(f"{section}.{key}.{field} = {cell[field]:.3f}")
+    if leaks:
+        L.append("- **Leaking baseline**: a placebo that is a pure function of the move or the path scores above 0.1 "
+                 "beyond its control, so the control lets some of the path through: " + "; ".join(leaks) + ".")
+    if len(L) == 2:
+        L.append(f"- Nothing: every scored part of the {r['model']} model is at its ceiling and no placebo leaks.")
+    return L + [""]
+
+
+def outcome_section(results: dict[str, dict]) -> list[str]:
+    """G. What happened against the map: map-ahead skill, the path baseline, calibration, regimes."""
+    L = ["## G. Outcome: map-ahead, the path baseline, calibration", ""]
+    rows = []
+    for name, r in results.items():
+        e = r["extended"]
+        for key in ("1h_long", "1h_short", "4h_long", "4h_short", "24h_long", "24h_short"):
+            ma, pb = e["map_ahead"].get(key, {}), e["per_bar_skill"].get(key, {})
+            rows.append([name, key, ma.get("n", 0), f"{_num(ma.get('value'))} / {_num(ma.get('naive'))}",
+                         _num(ma.get("partial")) + _ci(ma.get("partial_ci95")),
+                         f"{_num(pb.get('value'))} / {_num(pb.get('path_naive'))}",
+                         _num(pb.get("partial_beyond_path")) + _ci(pb.get("partial_beyond_path_ci95"))])
+    L += _table(["model", "bars", "n", "map-ahead ρ / naive ρ", "map-ahead partial [CI]", "per-bar ρ / path ρ",
+                 "per-bar partial beyond path [CI]"], rows) + [""]
+    rows = []
+    for name, r in results.items():
+        for key, c in r["extended"]["calibration"].items():
+            rows.append([name, key, c.get("n", 0), _num(c.get("total_ratio")), _num(c.get("loglog_slope"))
+                         + _ci(c.get("loglog_slope_ci95")), _num(c.get("brier")), _num(c.get("brier_skill"))
+                         + _ci(c.get("brier_skill_ci95")), _num(c.get("reliability"), "{:.4f}"),
+                         _num(c.get("resolution"), "{:.4f}")])
+    L += _table(["model", "bars", "n", "predicted/realised", "log-log slope [CI]", "Brier", "Brier skill [CI]",
+                 "reliability", "resolution"], rows)
+    L += ["", "Map-ahead: the snapshot standing at a bar's start, read as that bar's forecast (its notional between the "
+          "open and the bar's extreme). The path baseline sums each sub-bar's move toward the side: what a prediction "
+          "made sub-bar by sub-bar sees without any book. Calibration's probability: that a bar liquidates more than "
+          "the median of the 30 days before it, learned from earlier bars only; Brier skill against the earlier "
+          "bars' base rate.", ""]
+    r = results.get(PRIMARY_MODEL) or next(iter(results.values()))
+    reg = r["extended"].get("regimes", {})
+    if reg.get("bar_hours"):
+        rows = [[split, regime, *(f"{_num(c[s].get('value'))} / {_num(c[s].get('partial'))} (n={c[s]['n']})"
+                                  for s in ("long", "short"))]
+                for split, cells in reg.items() if isinstance(cells, dict) for regime, c in cells.items()]
+        L += [f"### Regimes ({r['model']} model, {reg['bar_hours']}h bars): ρ / partial beyond the move", ""] + \
+            _table(["split", "regime", "long", "short"], rows) + [""]
+    return L
+
+
 def render_grade(doc: dict, path: Path) -> str:
-    """What `liq grade` prints: the verdict, then each component with its score, sample and interval."""
+    """What `liq grade` prints: the verdict and the seed formula's grade side by side, the verdict's parts, then
+    each seed component with its score, sample and interval."""
+    seed = doc.get("seed_grade") or {}
     head = f"{doc['symbol']} {doc['month']} ({doc['model']} model): "
-    head += f"grade {doc['grade']}, score {doc['score']:.1f}" if doc["grade"] else "not graded"
+    head += f"verdict {doc['grade']}, score {doc['score']:.1f}" if doc["grade"] else "verdict: not graded"
+    head += (f"   |   seed formula {seed['grade']}, score {seed['score']:.1f}" if seed.get("grade") else
+             "   |   seed formula: not graded")
     lines = [head]
+    v = doc.get("verdict") or {}
     if not doc["grade"]:
-        lines.append(f"  {doc['extended'].get('grade_reason', '')}")
+        lines.append(f"  {v.get('reason') or doc['extended'].get('grade_reason', '')}")
+    for name, p in (v.get("parts") or {}).items():
+        if p.get("value") is None:
+            lines.append(f"  {name:<24s} missing")
+            continue
+        how = "" if p.get("scored", True) else "  (shown, not scored)"
+        lines.append(f"  {name:<24s} {p['value']:.3f} (lower end)  score {p.get('score', 0):.1f}{how}")
+    lines.append("  seed formula components:")
     labels = {"funding_correlation": ("funding correlation r", "{:.3f}"), "oi_conservation": ("OI conservation MAPE",
                                                                                           "{:.3f}%"),
               "directional": ("directional accuracy", "{:.4f}")}
     for name, c in doc["components"].items():
         label, fmt = labels[name]
         if c["value"] is None:
-            lines.append(f"  {label:<24s} missing: {c.get('reason')}  (weight {c['weight']})")
+            lines.append(f"    {label:<22s} missing: {c.get('reason')}  (weight {c['weight']})")
             continue
         ci = f" [{fmt.format(c['ci95'][0])}, {fmt.format(c['ci95'][1])}]" if c.get("ci95") else ""
-        lines.append(f"  {label:<24s} {fmt.format(c['value'])}{ci}  n={c['n']}  score {c['score']:.1f} × "
-                     f"{c['weight']}")
+        built = "  by construction" if seed.get("components", {}).get(name, {}).get("by_construction") else ""
+        lines.append(f"    {label:<22s} {fmt.format(c['value'])}{ci}  n={c['n']}  score {c['score']:.1f} × "
+                     f"{c['weight']}{built}")
     other = doc["extended"].get("comparison", {})
     for name, o in other.items():
         lines.append(f"  {name} model: grade {o['grade'] or 'none'}" +
