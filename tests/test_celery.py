@@ -87,6 +87,6 @@ def test_a_two_symbol_run_through_celery_equals_in_process(tmp_path, redis_url):
     assert log.count("Task execute_plan[") >= 2 * 20 and " raised " not in log, log[-3000:]
     liq("run", "--symbols", SYMBOLS, "--start", START, "--end", END, env_root=local_root)
     distributed, local = model_tables(celery_root), model_tables(local_root)
-    assert len(local) == 2 * 5 and distributed.keys() == local.keys()
+    assert len(local) == 2 * 6 and distributed.keys() == local.keys()      # six model tables, two symbols
     for path, df in local.items():
         pd.testing.assert_frame_equal(distributed[path], df, obj=path)

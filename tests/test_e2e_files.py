@@ -149,7 +149,25 @@ def check_monthly_reports(tmp_path):
         folder = tmp_path / "data/reports/BTCUSDT" / month
         doc = json.loads((folder / "validation.json").read_text())
         assert tuple(doc) == CONTRACT_KEYS and doc["month"] == month and doc["model"] == "flow"
-        assert doc["grade"] in {"A", "B", "C", "F"} and 0 <= doc["score"] <= 100
+        # the verdict: graded from what happened, or not graded with its reason (never a zero)
+        v = doc["verdict"]
+        assert (doc["grade"] in {"A", "B", "C", "F"} and 0 <= doc["score"] <= 100) or \
+            (doc["grade"] is None and v["reason"].startswith("not graded"))
+        assert set(v["parts"]) >= {"map_ahead", "per_bar", "calibration"}
+        seed = doc["seed_grade"]
+        assert seed["components"]["oi_conservation"]["by_construction"] is True and seed["grade"] in {"A", "B", "C", "F"}
+        # every key of issue 32, on a real month
+        ext = doc["extended"]
+        for side in ("long", "short"):
+            pb = ext["per_bar_skill"][f"4h_{side}"]
+            assert {"path_naive", "partial_beyond_path", "partial_beyond_path_ci95"} <= set(pb)
+            for h in ("1h", "4h", "24h"):
+                ma = ext["map_ahead"][f"{h}_{side}"]
+                assert {"value", "n"} <= set(ma) and ({"naive", "partial", "partial_ci95"} <= set(ma) or ma["reason"])
+            cal = ext["calibration"][f"4h_{side}"]
+            assert {"total_ratio", "loglog_slope", "brier", "brier_skill", "reliability", "resolution", "n"} <= set(cal)
+        assert ext["map_ahead"]["4h_long"]["n"] > 100 and len(ext["map_ahead"]["4h_long"]["partial_ci95"]) == 2
+        assert {"volatility", "funding_sign", "trend", "weekend"} <= set(ext["regimes"])
         fc = doc["components"]["funding_correlation"]
         assert fc["n"] >= 70 and len(fc["ci95"]) == 2 and fc["weight"] == 0.5
         # real liquidation bars give the per-bar skill; no forceOrder tape covers these months: said, not zero
@@ -158,13 +176,16 @@ def check_monthly_reports(tmp_path):
         assert doc["extended"]["hit_rate"]["value"] is None and "no liquidation events" in doc["extended"]["hit_rate"]["reason"]
         assert json.loads((folder / "validation-static.json").read_text())["model"] == "static"
         audit = (folder / "audit.md").read_text()
-        for section in ("## A. Data Inventory", "## C. Hit Rate Analysis", "## E. Reaction/SR Validity Metrics",
+        for section in ("## Verdict", "### The seed formula, beside it", "### Fix first", "## A. Data Inventory",
+                        "## C. Hit Rate Analysis", "## E. Reaction/SR Validity Metrics", "## G. Outcome",
                         "## I. Offsets by Leverage Tier"):
             assert section in audit
         for png in ("heatmap.png", "skill.png"):
             assert f"]({png})" in audit and (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         graded = liq("grade", "--symbol", "BTCUSDT", "--month", month, env_root=tmp_path, check=False)
-        assert f"BTCUSDT {month} (flow model): grade {doc['grade']}" in graded.stdout and graded.returncode == 0
+        said = f"verdict {doc['grade']}" if doc["grade"] else "verdict: not graded"
+        assert f"BTCUSDT {month} (flow model): {said}" in graded.stdout and "seed formula" in graded.stdout
+        assert graded.returncode == (0 if doc["grade"] else 1)
     out = liq("sql", "SELECT month, model, grade FROM validation_monthly ORDER BY 1, 2", "--format", "csv",
               env_root=tmp_path).stdout.splitlines()
     assert [r.rsplit(",", 1)[0] for r in out[1:]] == ["2026-04,flow", "2026-04,static", "2026-05,flow", "2026-05,static"]

@@ -146,10 +146,13 @@ def test_simulated_run_end_to_end(simulated_run, monkeypatch):
     # a new user's next commands after the run: each exits 0 and prints nothing on stderr (no leak dump, no warning)
     # (the heatmap's other formats ran above: their stderr is checked below)
     for args in (("status", "--as-of", "2026-05-01T06:00"), ("heatmap", "--format", "png"),
-                 ("grade", "--symbol", "BTCUSDT", "--month", "2026-04"),
                  ("sql", "SELECT symbol, count(*) AS n FROM klines GROUP BY 1"), ("symbols", "list")):
         done = liq(*args, env_root=tmp_path)
         assert done.stderr == "" and done.stdout, (args, done.stderr)
+    # two days are too few 4h bars for the verdict: not graded, with its reason, and the seed formula beside it
+    done = liq("grade", "--symbol", "BTCUSDT", "--month", "2026-04", env_root=tmp_path, check=False)
+    assert done.returncode == 1 and done.stderr == ""
+    assert "verdict: not graded   |   seed formula" in done.stdout and "at least 20" in done.stdout
     assert [r.stderr for r in ran] == [""] * 4
     out = tmp_path / "levels.json"                 # --out takes every format, not only the pictures
     assert liq("heatmap", "--format", "json", "--out", str(out), env_root=tmp_path).stdout.strip() == str(out)

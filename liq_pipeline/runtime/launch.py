@@ -36,17 +36,6 @@ def daily_job_definition() -> dg.JobDefinition:
     return defs.resolve_job_def("daily_job")
 
 
-def selected(job, assets: list[dg.AssetKey] | None):
-    """The reconstructable job over `assets` (None: all of it) with those assets' gates but not their freshness
-    checks: Dagster adds every check of a selected asset to a run, and `fresh` judges the data root against the wall
-    clock (defs/freshness.py, its own job), not a run's partitions."""
-    if assets is None:
-        return job
-    from ..definitions import defs
-    checks = {k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key in assets and k.name != "fresh"}
-    return job.get_subset(asset_selection=set(assets), asset_check_selection=checks)
-
-
 def monthly_job_definition() -> dg.JobDefinition:
     from ..definitions import defs
     return defs.resolve_job_def("monthly_job")
@@ -132,8 +121,10 @@ def execute_symbol_run(symbol: str, first: dt.date, last: dt.date, config: dict,
     launched = []
     with dg.DagsterInstance.get() as instance:
         for job, purpose, run_first, run_last, extra, selection in runs:
-            result = dg.execute_job(selected(job, selection), instance=instance, run_config=config,
-                                    tags={**range_tags(run_first, run_last, symbol), **tags, **extra})
+            # a selection's run also judges its assets' `fresh` checks: Dagster adds every check of a selected asset
+            result = dg.execute_job(job, instance=instance, run_config=config,
+                                    tags={**range_tags(run_first, run_last, symbol), **tags, **extra},
+                                    asset_selection=selection)
             launched.append(LaunchedRun(result.job_def.name, purpose, result.run_id, result.success))
             if not result.success:
                 break
