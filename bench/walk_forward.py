@@ -13,7 +13,8 @@ candidates (decay half-life × turnover decay × flow weight: 48, ~90 s) by the 
 window: every day from the warm-up's end up to the fold, never the fold itself. The chosen configuration's
 predictions on the fold are then pooled over the folds and scored at 1h and 4h, by side: Spearman, the naive
 move-size baseline, the flexible partial correlation beyond the move with its 95% moving-block bootstrap
-interval, a placebo (a pure function of the move, which must score near zero), and the partial with a stricter
+interval, a placebo (a pure function of the move, which must score near zero), the path baseline (the hourly moves
+toward the side summed: its ρ, and the partial beyond the move, the path and the hourly ranges [CI]: issue 32), and the partial with a stricter
 control (a slope per move bin: `piecewise`) as a robustness check. A threshold placebo's residual ranks are zero
 in every move bin but the one its threshold falls in, so its value rests on ~18 bars at 4h: read it as noise. The real-market default configuration (ModelConfig.for_market("real"): what the pipeline runs on real data),
 the static (seed) model and the naive rule are scored on the same test bars.
@@ -92,6 +93,8 @@ def scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None, blo
     lib/validation/skill.side_scores, the code the validation suite reports with."""
     s = side_scores(frame, hours, side, pred_col, block_hours=block)
     return {"n": s["n"], "spearman": s["value"], "naive": s["naive"], "partial": s.get("partial"),
+            "path_naive": s.get("path_naive"), "beyond_path": s.get("partial_beyond_path"),
+            "beyond_path_ci": s.get("partial_beyond_path_ci95"),
             "ci": s.get("partial_ci95"), "piecewise": s.get("piecewise")}
 
 
@@ -149,7 +152,7 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
     out(f"\ntest bars {test_days[0]}..{test_days[1]} (never used for a choice), 95% moving-block bootstrap "
         f"({BLOCK_HOURS} h blocks):")
     out(f"{'bars':5s} {'side':6s} {'model':28s} {'n':>4s} {'Spearman':>9s} {'naive':>7s} {'flexible partial [95% CI]':>28s}"
-        f" {'piecewise':>10s}")
+        f" {'piecewise':>10s} {'path ρ':>7s} {'beyond path [95% CI]':>24s}")
     results = {}
     for hours in hours_scored:
         for side in ("long", "short"):
@@ -159,7 +162,10 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
             for name, frame, col in rows:
                 s = results[(hours, side, name)] = scores(frame, hours, side, col, BLOCK_HOURS)
                 partial = f"{s['partial']:6.3f} [{s['ci'][0]:6.3f}, {s['ci'][1]:6.3f}] {s['piecewise']:10.3f}" if col else ""
-                out(f"{hours:>3d}h  {side:6s} {name:28s} {s['n']:4d} {s['spearman']:9.3f} {s['naive']:7.3f} {partial:>28s}")
+                path = (f" {s['path_naive']:7.3f} {s['beyond_path']:6.3f} [{s['beyond_path_ci'][0]:6.3f}, "
+                        f"{s['beyond_path_ci'][1]:6.3f}]") if col and s.get("beyond_path") is not None else ""
+                out(f"{hours:>3d}h  {side:6s} {name:28s} {s['n']:4d} {s['spearman']:9.3f} {s['naive']:7.3f} {partial:>28s}"
+                    f"{path}")
     return results
 
 
