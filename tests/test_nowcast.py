@@ -124,3 +124,38 @@ def test_liq_serve_refuses_a_bad_flag_with_one_line(tmp_path, args, says):
     from liq_pipeline.cli import main
     out = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "data"), *args])
     assert out.exit_code != 0 and out.output.startswith(says) and out.output.count("\n") == 1, out.output
+
+
+def test_a_folder_s_tape_is_read_again_at_every_refresh_as_a_recorder_appends_to_it(real, tmp_path):
+    """`liq serve --source files --path DIR` where `liq record-forceorders --out DIR` writes: the liquidations of the
+    day so far reach the map as they arrive (the klines and OI files hold whole days and are read once)."""
+    import json
+    import shutil
+
+    from liq_pipeline.lib.sources.mirror import FilesSource
+
+    folder = tmp_path / "folder"
+    (folder / "forceOrder").mkdir(parents=True)
+    for rel in ("futures/um/monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2025-01.zip",
+                "futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2025-01.zip"):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        for name in (rel, rel + ".CHECKSUM"):
+            shutil.copy(real / name, folder / name)
+    tape = folder / "forceOrder" / "forceOrder-2025-01-27.jsonl"
+    shutil.copy(real / "forceOrder" / "forceOrder-2025-01-27.jsonl", tape)
+    feed = DayFeed(FilesSource(tmp_path / "scratch", folder), tmp_path / "scratch")
+    clock = dt.datetime(2025, 1, 27, 23, 0, tzinfo=dt.UTC)
+    layout = DataLayout(tmp_path / "data")
+    before = nowcast(layout, feed, "BTCUSDT", clock, ModelConfig.for_market("real"), False)
+    at = int(dt.datetime(2025, 1, 27, 22, 30, tzinfo=dt.UTC).timestamp() * 1000)
+    order = {"e": "forceOrder", "E": at, "o": {"s": "BTCUSDT", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.5",
+                                               "p": "101000", "ap": "101000", "X": "FILLED", "l": "0.5", "z": "0.5",
+                                               "T": at}}
+    with tape.open("a") as f:
+        f.write(json.dumps(order) + "\n")
+    after = nowcast(layout, feed, "BTCUSDT", clock, ModelConfig.for_market("real"), False)
+    assert len(before.events) > 10 and len(after.events) == len(before.events) + 1
+    assert after.events["ts"].max() <= pd.Timestamp(clock)
+    # the folder has no OI for the day yet: no map, and the health says why (never the server's end)
+    assert after.horizon is None and any(g.startswith("open_interest: ") and "no metrics file" in g
+                                         for g in after.gaps), after.gaps

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import InputError
 from ..io import schemas
 from ..io.clean import clean_partition
 from ..io.storage import DataLayout, concat_days
@@ -62,23 +63,36 @@ class Live:
 class DayFeed:
     """A source's rows of a day, as the clean layer makes them (the same parsers), pulled into a scratch raw folder
     of its own: an unfinished day's pulls are not the day's raw partition, which the daily run makes once it is over.
-    A source whose files hold the whole day (files, the simulated market) is read once a day; REST is pulled anew
-    at every refresh."""
+    What changes as the day goes on is pulled anew at every refresh: everything over REST (asked up to the clock);
+    from a folder, the forceOrder tape (a recorder appends to it); the rest of a folder's files, and the simulated
+    market's, hold the whole day and are read once."""
 
     def __init__(self, source, scratch: Path):
         self.source, self.scratch = source, Path(scratch)
-        self.refetch = getattr(source, "name", "") == "binance"
+        kind = getattr(source, "name", "")
+        self.rest = kind == "binance"
+        self.growing = set(DAY_TABLES) if self.rest else {"liquidation_events"} if kind == "files" else set()
         self._held: dict = {}
+        self.absent: dict = {}          # (symbol, day, table) -> why the source has none of it yet
 
     def day(self, symbol: str, day: dt.date, until: dt.datetime | None = None) -> dict[str, pd.DataFrame]:
         """The day's rows (REST: those up to `until`, the clock; the caller cuts the others at it)."""
         key = (symbol, day)
-        if key in self._held and not self.refetch:
-            return self._held[key]
-        self.source.check_symbol(symbol, day)
+        held = self._held.get(key)
+        if held is None:
+            self.source.check_symbol(symbol, day)
         frames = {}
         for table in DAY_TABLES:
-            pull = self.source.pull(table, symbol, day, until) if self.refetch else self.source.pull(table, symbol, day)
+            if held is not None and table not in self.growing:
+                frames[table] = held[table]
+                continue
+            try:
+                pull = self.source.pull(table, symbol, day, until) if self.rest else self.source.pull(table, symbol, day)
+            except (FileNotFoundError, InputError) as exc:    # not there yet (a day not over): a gap, not an end
+                self.absent[(symbol, day, table)] = str(exc).splitlines()[0]
+                frames[table] = schemas.conform(pd.DataFrame(), table)
+                continue
+            self.absent.pop((symbol, day, table), None)
             df = pd.DataFrame()
             if pull.files:
                 manifest = {"source": self.source.name, "files": [f.to_dict() for f in pull.files]}
@@ -232,15 +246,16 @@ def nowcast(layout: DataLayout, feed: DayFeed, symbol: str, now: dt.datetime, cf
     events = today["liquidation_events"]
     events = events[events["ts"] <= clock] if len(events) else events
     horizon = horizon_of(kl, oi, funding, clock, interval) if interval else None
+    absent = [f"{t}: {why}" for (sym, d, t), why in feed.absent.items() if sym == symbol and d == day]
     if horizon is None:
         return Live(symbol, day, now, None, pd.DataFrame(), events, begin.start,
-                    [f"no bar of {day} can be taken yet (closed, with its OI published)"], interval,
+                    [f"no bar of {day} can be taken yet (closed, with its OI published)", *absent], interval,
                     time.perf_counter() - began)
     bars = kl[(kl["open_time"] + pd.Timedelta(seconds=KLINE_INTERVALS[interval]) <= horizon)]
     levels = daymap.extend(bars, oi[oi["ts"] <= horizon], funding[funding["ts"] < horizon])
     levels = schemas.conform_stamped(levels, "heatmap_levels", symbol, cfg.key())
     return Live(symbol, day, now, horizon.to_pydatetime(), levels, events, begin.start,
-                gaps_of(bars, today["open_interest"], day, horizon, interval), interval,
+                absent + gaps_of(bars, today["open_interest"], day, horizon, interval), interval,
                 time.perf_counter() - began)
 
 
