@@ -140,18 +140,12 @@ def _with_nowcast(con, live: Live | None, stored: bool) -> tuple[str, str]:
         return "heatmap_levels", "liquidation_events"
     since = f"TIMESTAMPTZ '{dt.datetime.combine(live.day, dt.time(), dt.UTC).isoformat()}'"    # a date: no request text
     con.register("live_levels", live.levels)
-    con.register("live_events", live.events if len(live.events) else _no_events())
+    con.register("live_events", live.events)          # conformed to its table, empty or not
     for name, table, rows in (("levels_now", "heatmap_levels", "live_levels"),
                               ("events_now", "liquidation_events", "live_events")):
         before = f"SELECT * FROM {table} WHERE ts < {since} UNION ALL BY NAME " if stored else ""
         con.execute(f"CREATE TEMP VIEW {name} AS {before}SELECT * FROM {rows}")
     return "levels_now", "events_now"
-
-
-def _no_events():
-    import pandas as pd
-    from ..lib.io import schemas
-    return schemas.conform(pd.DataFrame(), "liquidation_events")
 
 
 def create_app(root, clock: Clock | None = None, lives: LiveMaps | None = None) -> FastAPI:
