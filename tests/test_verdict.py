@@ -208,3 +208,19 @@ def test_regimes_split_by_what_was_known_at_the_bar():
     assert lab["funding_sign"].iloc[30] == "positive"       # the settlement at the bar's start is not yet known
     assert lab["funding_sign"].iloc[31] == "zero_or_negative"
     assert lab["trend"].iloc[0] == "unknown" and lab["trend"].iloc[30] == "up"
+
+
+def test_calibration_cell_ratio_and_slope_by_hand():
+    idx = pd.date_range("2026-04-05", periods=200, freq="1h", tz="UTC")
+    rng = np.random.default_rng(1)
+    real = np.exp(rng.normal(12, 1, 200))
+    bars = pd.DataFrame({"open": 100.0, "high": 101.0, "low": 99.0, "real_long": real, "real_short": real,
+                         "pred_long": 2 * real ** 0.5, "pred_short": 3 * real}, index=idx)
+    long, short = outcome.calibration_cell(bars, "long", 1, reps=50), outcome.calibration_cell(bars, "short", 1, reps=50)
+    assert short["total_ratio"] == pytest.approx(3.0) and short["loglog_slope"] == pytest.approx(1.0)
+    # log real = 2·log(pred / 2): the slope of log realised on log predicted is 2
+    assert long["loglog_slope"] == pytest.approx(2.0) and long["loglog_slope_ci95"][0] == pytest.approx(2.0)
+    assert [c["decile"] for c in short["reliability_curve"]] == list(range(1, 11))
+    # a prediction that ranks the bars perfectly is skilful; the first 20 bars have no 30-day median to exceed yet,
+    # and the next 20 no earlier labelled bars to learn the probability from
+    assert short["brier_skill"] > 0.3 and short["n_scored"] == 200 - 2 * outcome.MIN_HISTORY
