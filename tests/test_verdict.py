@@ -224,3 +224,15 @@ def test_calibration_cell_ratio_and_slope_by_hand():
     # a prediction that ranks the bars perfectly is skilful; the first 20 bars have no 30-day median to exceed yet,
     # and the next 20 no earlier labelled bars to learn the probability from
     assert short["brier_skill"] > 0.3 and short["n_scored"] == 200 - 2 * outcome.MIN_HISTORY
+
+
+def test_fix_first_names_the_weakest_part_and_a_leaking_placebo():
+    from liq_pipeline.lib.validation.report import fix_first
+    parts = {"map_ahead": {"value": 0.06, "score": 20.0}, "per_bar": {"value": 0.4, "score": 100.0},
+             "calibration": {"value": None}, "event_lift": {"value": 0.0, "score": 0.0, "scored": False}}
+    ext = {"per_bar_skill": {"4h_long": {"placebo_partial": 0.15, "path_placebo_partial": -0.2}},
+           "map_ahead": {"4h_long": {"value": 0.5}}}
+    text = "\n".join(fix_first({"flow": {"model": "flow", "verdict": {"parts": parts}, "extended": ext}}))
+    assert "**calibration** cannot be computed" in text and "**map_ahead**: scores 20 of 100" in text
+    assert "per_bar_skill.4h_long.placebo_partial = 0.150" in text and "path_placebo_partial" not in text
+    assert "event_lift" not in text and "per_bar**" not in text
