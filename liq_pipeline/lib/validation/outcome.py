@@ -18,8 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from .metrics import missing
-from .skill import (PATH_COLUMNS, block_bootstrap_ci, coarser_bars, partial_beyond_rows, partial_spearman,
-                    partial_spearman_rows, side_moves, spearman_rows)
+from .skill import PATH_COLUMNS, block_bootstrap_ci, coarser_bars, partial_beyond_rows, side_moves, spearman_rows
 
 MAP_AHEAD_HOURS = (1, 4, 24)
 SNAPSHOT_MAX_AGE = pd.Timedelta(hours=24)      # an older snapshot is no map standing at the bar
@@ -76,9 +75,11 @@ def _skill_cell(pred: np.ndarray, real: np.ndarray, bars: pd.DataFrame, side: st
     n = len(pred)
     move = side_moves(bars)[side]
     block = _block(n, hours)
+    # flexible in the move with ~10 bars a design column (2 to 8 quantile bins): a month has 30 daily bars, and 15
+    # bins would leave a 24h bar's partial nothing to vary
     out = {"value": float(spearman_rows(pred, real)), "n": n, "naive": float(stats.spearmanr(move, real).statistic),
-           "partial": partial_spearman(pred, real, move),
-           "partial_ci95": [float(x) for x in block_bootstrap_ci(partial_spearman_rows, [pred, real, move], block,
+           "partial": float(partial_beyond_rows(pred, real, move)),
+           "partial_ci95": [float(x) for x in block_bootstrap_ci(partial_beyond_rows, [pred, real, move], block,
                                                                   reps)]}
     if set(PATH_COLUMNS) <= set(bars.columns):
         controls = [move, bars[f"path_{side}"].to_numpy(float), bars["path_range"].to_numpy(float)]
@@ -264,7 +265,7 @@ def regimes(frame: pd.DataFrame, funding: pd.DataFrame, hours: int | None, min_b
                 move = side_moves(sub)[side]
                 cell[side] = {"n": len(sub), "value": float(spearman_rows(pred, real)),
                               "naive": float(stats.spearmanr(move, real).statistic),
-                              "partial": partial_spearman(pred, real, move),
+                              "partial": float(partial_beyond_rows(pred, real, move)),
                               "total_ratio": float(pred.sum() / real.sum()) if real.sum() > 0 else None}
             out[split][regime] = cell
     return out
