@@ -66,9 +66,10 @@ def controls_design(controls: list[np.ndarray], bins: int) -> np.ndarray:
 
 
 def controls_bins(n: int, k: int) -> int:
-    """Quantile bins per control: ~10 bars per column of the design, 2 to 8 bins (a day's 24 hourly bars cannot
-    carry 3 controls × 15 dummies; a month's 744 are solved hundreds of times for a bootstrap)."""
-    return int(np.clip(n // (10 * k), 2, 8))
+    """Quantile bins per control: ~10 bars per column of the design, at least 2; at most DESIGN's 15 for one control
+    (flexible_design's), 8 each for several (a day's 24 hourly bars cannot carry 3 controls × 15 dummies, and a
+    month's 744 are solved hundreds of times for a bootstrap)."""
+    return int(np.clip(n // (10 * k), 2, 15 if k == 1 else 8))
 
 
 def partial_beyond_rows(pred: np.ndarray, real: np.ndarray, *controls: np.ndarray) -> np.ndarray:
