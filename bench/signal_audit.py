@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 import realdata
 import walk_forward as wf
@@ -39,7 +38,8 @@ from liq_pipeline.lib.market.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days
 from liq_pipeline.lib.validation import outcome
-from liq_pipeline.lib.validation.skill import _residual, controls_bins, controls_design, coarser_bars, side_moves
+from liq_pipeline.lib.validation.skill import (block_bars, coarser_bars, controls_bins, controls_design, rank_residuals,
+                                               side_moves)
 
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 HOURS = 4
@@ -103,9 +103,8 @@ def features(data: dict, bars: pd.DataFrame, pred: pd.DataFrame, levels: pd.Data
 
 
 def residual_ranks(x: np.ndarray, y: np.ndarray, controls: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    ranks = np.stack([stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1)], axis=-1)
-    res = _residual(ranks, controls_design(controls, controls_bins(x.shape[-1], len(controls))))
-    return res[..., 0], res[..., 1]
+    """The two rank residuals partial_beyond_rows correlates (the same design), for the MI too."""
+    return rank_residuals(x, y, controls_design(controls, controls_bins(x.shape[-1], len(controls))))
 
 
 def mutual_information(a: np.ndarray, b: np.ndarray, bins: int = 6) -> float:
@@ -120,7 +119,7 @@ def mutual_information(a: np.ndarray, b: np.ndarray, bins: int = 6) -> float:
 
 def audit_cell(x, y, controls, reps: int, rng) -> dict:
     n = len(x)
-    block = max(1, min(24 // HOURS, n // 6))
+    block = block_bars(n, HOURS)
     ra, rb = residual_ranks(x, y, controls)
     partial = float(np.corrcoef(ra, rb)[0, 1])
     mi = mutual_information(ra, rb)

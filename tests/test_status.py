@@ -197,7 +197,6 @@ def test_the_dagster_freshness_checks_judge_as_the_health_does(tmp_path):
     kept current passes, one left behind fails with the symbol named, exactly where the health calls it stale."""
     import datetime as dt
 
-    import dagster as dg
     import pandas as pd
 
     from liq_pipeline.definitions import defs

@@ -2,8 +2,6 @@
 simulated positions' liquidation levels) grades A; a book with no information beyond the price path (its mass spread
 around the price, scaled to open interest) grades F; the true book with its sides swapped grades F. And every new
 metric on a hand-computed case."""
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 import pytest

@@ -83,8 +83,9 @@ def record_forceorders(out, symbols, all_symbols, url, flush_seconds) -> None:
 
 @main.command()
 @data_dir_option
-@click.option("--max-age", default="36h", show_default=True,
-              help="Older than this is stale (klines, OI, funding, heatmap; the recorder's last message): 90m, 36h, 2d.")
+@click.option("--max-age", default=None,
+              help="Older than this is stale (klines, OI, funding, heatmap; the recorder's last message): 90m, 36h, 2d. "
+                   "Default: the freshness rule's 36h (a day is overdue at 11:00 UTC the day after it ends).")
 @click.option("--tapes", default=None, help="The recorder's --out folder, to judge it too.")
 @click.option("--as-of", "as_of", default=None, help="Judge as of this UTC time (ISO-8601; default: now).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -95,11 +96,10 @@ def status(data_dir, max_age, tapes, as_of, fmt) -> None:
     import json
 
     from ..lib.io import status as st
-
     from ..lib.params import parse_time
 
     try:
-        limit = st.parse_age(max_age)
+        limit = st.parse_age(max_age) if max_age else st.MAX_AGE
         now = parse_time(as_of, "--as-of") if as_of else dt.datetime.now(dt.UTC)
     except ParameterError as exc:
         fail(str(exc))

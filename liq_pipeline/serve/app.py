@@ -192,9 +192,8 @@ def create_app(root, clock: Clock | None = None, lives: LiveMaps | None = None) 
     def versions(symbol: str) -> dict:
         """What an answer of `symbol` is made of, beyond the warehouse file: the nowcast's last bar, and on a
         replayed or fixed clock its minute (0: none)."""
-        live = lives.current(symbol) if lives is not None else None
-        live_ms = int(live.horizon.timestamp() * 1000) if live is not None and live.horizon is not None else 0
-        return {"live_ms": live_ms, "minute": 0 if clock.live else int(clock.now().timestamp() // 60)}
+        return {"live_ms": lives.version(symbol) if lives is not None else 0,
+                "minute": 0 if clock.live else int(clock.now().timestamp() // 60)}
 
     def answer(body: bytes | None, missing: str):
         if body is None:

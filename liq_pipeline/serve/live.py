@@ -76,9 +76,10 @@ class LiveMaps:
         live = self.maps.get(symbol)
         return live if live is not None and live.day == self.clock.now().date() else None
 
-    def version(self, symbol: str) -> tuple:
+    def version(self, symbol: str) -> int:
+        """Which nowcast of the symbol is current: its last bar's end in epoch ms (0: none), which names its day too."""
         live = self.current(symbol)
-        return (None, None) if live is None else (live.day, live.horizon)
+        return 0 if live is None or live.horizon is None else int(live.horizon.timestamp() * 1000)
 
     def refresh_all(self) -> None:
         """Remake every symbol's nowcast at the clock's time (in a worker thread: it pulls and computes)."""

@@ -136,7 +136,6 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
         return empty
     bars, interval, interval_ms = d.bars, d.interval, d.interval_ms
     oi_t, oi_v = d.oi_t, d.oi_v
-    first = bars.iloc[0]
     cold = prev is None
     prev, grid = start_book(prev, d, cfg)
     static_at = static_model(d, profile, cfg, brackets, grid)

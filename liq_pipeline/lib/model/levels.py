@@ -33,9 +33,9 @@ def rollup(heatmap: pd.DataFrame) -> pd.DataFrame:
 
 def day_tables(day: dt.date, layout, symbol: str, config_key: str, heatmap: pd.DataFrame, predicted: pd.DataFrame,
                snapshots: pd.DataFrame, state: pd.DataFrame, write: tuple[str, ...]) -> dict[str, Written | None]:
-    """A day's model tables in their schemas (the book's close among them) (heatmap_levels rolled up from the heatmap), those named in `write`
-    written: table -> what was written (None: not written). Needs nothing of the next day, so it runs in a worker
-    (lib/parallel) while the book goes on to the next day."""
+    """A day's model tables in their schemas (heatmap_levels rolled up from the heatmap; the book's close among
+    them), those named in `write` written: table -> what was written (None: not written). Needs nothing of the next
+    day, so it runs in a worker (lib/parallel) while the book goes on to the next day."""
     from ..io import schemas
     out = {}
     for table, df in (("heatmap", heatmap), ("heatmap_levels", rollup(heatmap)),

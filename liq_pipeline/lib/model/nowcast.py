@@ -2,8 +2,8 @@
 
 A day's partition exists once the day is over, so by evening the stored map is up to a day old. The nowcast takes
 what the pipeline would start the day from (the book the day before closed with: the `book_state` table, else the
-same replay of history a first day gets; the day's 30-day volume profile) and runs `estimate_day` over the day's
-bars pulled from the source so far. There is no second model: each snapshot the nowcast serves for a time ts is
+same replay of history a first day gets; the day's 30-day volume profile) and estimates the day's bars pulled
+from the source so far. There is no second model: each snapshot the nowcast serves for a time ts is
 the one the daily run later writes for ts, number for number (tests/test_e2e_sim.py), plus one more at the last
 closed bar's end, so the map is current between the hourly snapshots. It is made with the pieces estimate_day is
 made of (lib/model/estimate: the day's start, the static model, both models' snapshot rows; the flow book's
@@ -181,8 +181,10 @@ def day_start(layout: DataLayout, symbol: str, day: dt.date, cfg, fallback: bool
         prev, warm = replay(layout, symbol, day, cfg, br)
         start = (f"warm: replayed {warm} day(s) of history" if warm else
                  "cold: no history, seeded from the volume profile")
-    return DayStart(prev, start, day_profile(layout, symbol, day), _stored(layout, "open_interest", symbol, day - ONE_DAY),
-                    _stored(layout, "funding", symbol, day - ONE_DAY), br)
+    before = [day - ONE_DAY]
+    return DayStart(prev, start, day_profile(layout, symbol, day),
+                    layout.read_days("clean", "open_interest", symbol, before),
+                    layout.read_days("clean", "funding", symbol, before), br)
 
 
 class DayMap:
@@ -257,10 +259,3 @@ def nowcast(layout: DataLayout, feed: DayFeed, symbol: str, now: dt.datetime, cf
     return Live(symbol, day, now, horizon.to_pydatetime(), levels, events, begin.start,
                 absent + gaps_of(bars, today["open_interest"], day, horizon, interval), interval,
                 time.perf_counter() - began)
-
-
-def _stored(layout: DataLayout, table: str, symbol: str, day: dt.date) -> pd.DataFrame:
-    try:
-        return layout.read("clean", table, symbol, day)
-    except FileNotFoundError:
-        return pd.DataFrame()

@@ -18,19 +18,12 @@ import pandas as pd
 from scipy import stats
 
 from .metrics import missing
-from .skill import PATH_COLUMNS, block_bootstrap_ci, coarser_bars, partial_beyond_rows, side_moves, spearman_rows
+from .skill import (PATH_COLUMNS, bars_of, block_bars, block_bootstrap_ci, partial_beyond_rows, side_moves,
+                    spearman_rows)
 
 MAP_AHEAD_HOURS = (1, 4, 24)
 SNAPSHOT_MAX_AGE = pd.Timedelta(hours=24)      # an older snapshot is no map standing at the bar
 SIDES = ("long", "short")
-
-
-def _bars(hourly: pd.DataFrame, hours: int) -> pd.DataFrame:
-    return hourly if hours == 1 else coarser_bars(hourly, hours)
-
-
-def _block(n: int, hours: int) -> int:
-    return max(1, min(24 // hours, n // 6))
 
 
 # --- map-ahead ---------------------------------------------------------------------------------------------------
@@ -74,7 +67,7 @@ def _skill_cell(pred: np.ndarray, real: np.ndarray, bars: pd.DataFrame, side: st
     """ρ, the move baseline, the partial beyond the move and beyond the path (with CIs) of one side's forecasts."""
     n = len(pred)
     move = side_moves(bars)[side]
-    block = _block(n, hours)
+    block = block_bars(n, hours)
     # flexible in the move with ~10 bars a design column (2 to 15 quantile bins: the per-bar skill's 15 from 150
     # bars): a month has 30 daily bars, and 15 bins would leave a 24h bar's partial nothing to vary
     out = {"value": float(spearman_rows(pred, real)), "n": n, "naive": float(stats.spearmanr(move, real).statistic),
@@ -93,7 +86,7 @@ def map_ahead(levels: pd.DataFrame, hourly: pd.DataFrame, scorable, reps: int = 
     """extended.map_ahead.<h>h_<side>: the map at each bar's start as that bar's forecast, at 1h, 4h and 24h."""
     out, snaps = {}, Snapshots(levels)
     for hours in MAP_AHEAD_HOURS:
-        bars = _bars(hourly, hours) if len(hourly) else hourly
+        bars = bars_of(hourly, hours)
         fc = map_forecasts(snaps, bars) if scorable(hours) else None
         for side in SIDES:
             key = f"{hours}h_{side}"
@@ -181,7 +174,7 @@ def calibration_cell(bars: pd.DataFrame, side: str, hours: int, reps: int = 400,
     n = len(real)
     if n < min_bars or real.sum() <= 0:
         return missing(f"{n} {hours}h bar(s) with realised liquidations (at least {min_bars})", n=n)
-    block = _block(n, hours)
+    block = block_bars(n, hours)
     out = {"n": n, "total_ratio": float(pred.sum() / real.sum())}
     both = (pred > 0) & (real > 0)
     if both.sum() >= min_bars:
@@ -207,7 +200,7 @@ def calibration_cell(bars: pd.DataFrame, side: str, hours: int, reps: int = 400,
     out.update({"brier": float(((p - y) ** 2).mean()), "brier_climatology": float(((clim - y) ** 2).mean()),
                 "brier_skill": float(_brier_skill_rows(p, clim, y)),
                 "brier_skill_ci95": [float(v) for v in block_bootstrap_ci(_brier_skill_rows, [p, clim, y],
-                                                                          _block(len(y), hours), reps)],
+                                                                          block_bars(len(y), hours), reps)],
                 "n_scored": int(len(y)), **brier_decomposition(p, y)})
     return out
 
@@ -215,7 +208,7 @@ def calibration_cell(bars: pd.DataFrame, side: str, hours: int, reps: int = 400,
 def calibration(frame: pd.DataFrame, scorable, reps: int = 400) -> dict:
     out = {}
     for hours in (1, 4):
-        bars = _bars(frame, hours) if len(frame) else frame
+        bars = bars_of(frame, hours)
         for side in SIDES:
             key = f"{hours}h_{side}"
             out[key] = calibration_cell(bars, side, hours, reps) if scorable(hours) and len(bars) else \
@@ -249,7 +242,7 @@ def regimes(frame: pd.DataFrame, funding: pd.DataFrame, hours: int | None, min_b
     partial beyond the move, and the ratio of predicted to realised totals, at the finest scorable bars."""
     if hours is None or frame.empty:
         return missing("no realised liquidations to score regimes against")
-    bars = _bars(frame, hours)
+    bars = bars_of(frame, hours)
     out = {"bar_hours": hours}
     for split, labels in regime_labels(bars, funding).items():
         out[split] = {}

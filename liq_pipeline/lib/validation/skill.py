@@ -42,9 +42,19 @@ def _move_rank_bins(move: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray
     return r, (which[..., None] == np.arange(bins)).astype(float)
 
 
+def controls_design(controls: list[np.ndarray], bins: int) -> np.ndarray:
+    """The flexible control's design (one intercept; each control's rank and quantile-bin dummies), of one control
+    (flexible_design: the move) or several at once (the path baseline's: the bar's move, the path's moves toward
+    the side and the sub-bars' ranges)."""
+    parts = [np.ones_like(np.asarray(controls[0], float))[..., None]]
+    for c in controls:
+        r, onehot = _move_rank_bins(c, bins)
+        parts += [r[..., None], onehot[..., 1:]]
+    return np.concatenate(parts, axis=-1)
+
+
 def flexible_design(move: np.ndarray, bins: int = 15) -> np.ndarray:
-    r, onehot = _move_rank_bins(move, bins)
-    return np.concatenate([np.ones_like(r)[..., None], r[..., None], onehot[..., 1:]], axis=-1)
+    return controls_design([move], bins)
 
 
 def piecewise_design(move: np.ndarray, bins: int = 10) -> np.ndarray:
@@ -55,16 +65,6 @@ def piecewise_design(move: np.ndarray, bins: int = 10) -> np.ndarray:
     return np.concatenate([onehot, onehot * r[..., None]], axis=-1)
 
 
-def controls_design(controls: list[np.ndarray], bins: int) -> np.ndarray:
-    """flexible_design of several controls at once (one intercept; each control's rank and quantile-bin dummies):
-    the path baseline's control, the bar's move with the path's moves toward the side and the sub-bars' ranges."""
-    parts = [np.ones_like(np.asarray(controls[0], float))[..., None]]
-    for c in controls:
-        r, onehot = _move_rank_bins(c, bins)
-        parts += [r[..., None], onehot[..., 1:]]
-    return np.concatenate(parts, axis=-1)
-
-
 def controls_bins(n: int, k: int) -> int:
     """Quantile bins per control: ~10 bars per column of the design, at least 2; at most DESIGN's 15 for one control
     (flexible_design's), 8 each for several (a day's 24 hourly bars cannot carry 3 controls × 15 dummies, and a
@@ -72,11 +72,16 @@ def controls_bins(n: int, k: int) -> int:
     return int(np.clip(n // (10 * k), 2, 15 if k == 1 else 8))
 
 
+def rank_residuals(pred: np.ndarray, real: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ranks of pred and real, each less its least-squares fit on the control design (one solve for both)."""
+    res = _residual(np.stack([stats.rankdata(pred, axis=-1), stats.rankdata(real, axis=-1)], axis=-1), design)
+    return res[..., 0], res[..., 1]
+
+
 def partial_beyond_rows(pred: np.ndarray, real: np.ndarray, *controls: np.ndarray) -> np.ndarray:
     """The partial rank correlation of pred and real beyond every control at once (flexible in each)."""
-    ranks = np.stack([stats.rankdata(pred, axis=-1), stats.rankdata(real, axis=-1)], axis=-1)
-    res = _residual(ranks, controls_design(list(controls), controls_bins(pred.shape[-1], len(controls))))
-    return pearson_rows(res[..., 0], res[..., 1])
+    design = controls_design(list(controls), controls_bins(pred.shape[-1], len(controls)))
+    return pearson_rows(*rank_residuals(pred, real, design))
 
 
 def linear_design(move: np.ndarray) -> np.ndarray:
@@ -102,10 +107,8 @@ def partial_spearman_rows(pred: np.ndarray, real: np.ndarray, move: np.ndarray, 
                           piecewise: bool = False) -> np.ndarray:
     """The partial rank correlation of pred and real beyond the move, along the last axis: both ranks are
     residualised on the control design of the move in one least-squares solve per sample."""
-    ranks = np.stack([stats.rankdata(pred, axis=-1), stats.rankdata(real, axis=-1)], axis=-1)
     design = piecewise_design(move) if piecewise else flexible_design(move) if flexible else linear_design(move)
-    res = _residual(ranks, design)
-    return pearson_rows(res[..., 0], res[..., 1])
+    return pearson_rows(*rank_residuals(pred, real, design))
 
 
 def partial_spearman(pred: np.ndarray, real: np.ndarray, move: np.ndarray, flexible: bool = True,
@@ -158,6 +161,17 @@ def coarser_bars(bars: pd.DataFrame, hours: int) -> pd.DataFrame:
     sums = [c for c in bars.columns if c not in ("open", "high", "low", "close")]
     out = pd.concat([g["open"].first(), g["high"].max(), g["low"].min(), g[sums].sum(min_count=1)], axis=1)
     return out[g.size() == hours]
+
+
+def bars_of(hourly: pd.DataFrame, hours: int) -> pd.DataFrame:
+    """An hourly frame as `hours`-hour bars (coarser_bars; the frame itself at 1h, and an empty frame as it is)."""
+    return hourly if hours == 1 or hourly.empty else coarser_bars(hourly, hours)
+
+
+def block_bars(n: int, hours: int, block_hours: int = 24) -> int:
+    """The moving-block bootstrap's block, in bars: a day's, but at least ~6 blocks in the sample (a day's 24 bars
+    in one block resample to themselves)."""
+    return max(1, min(block_hours // hours, n // 6))
 
 
 def side_moves(bars: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -247,8 +261,7 @@ def side_scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None
     a prediction column (None: the naive rule itself) vs realised USD of one side, the naive move-size baseline,
     the flexible partial beyond the move with its moving-block bootstrap 95% CI, and the placebo's partial (a
     pure function of the move: near zero when the control works)."""
-    bars = frame if hours == 1 else coarser_bars(frame, hours)
-    bars = bars.dropna(subset=[f"real_{side}"])
+    bars = bars_of(frame, hours).dropna(subset=[f"real_{side}"])
     n = len(bars)
     if n < min_bars:
         return {"value": None, "n": n, "ci95": None,
@@ -258,8 +271,7 @@ def side_scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None
     pred = move if pred_col is None else bars[pred_col].fillna(0.0).to_numpy(float)
     if np.ptp(real) == 0 or np.ptp(pred) == 0:
         return {"value": None, "n": n, "ci95": None, "reason": "constant prediction or realised series: no ranks"}
-    # blocks of a day, but at least ~6 blocks in the sample (a day's 24 bars in one block resample to itself)
-    block = max(1, min(block_hours // hours, n // 6))
+    block = block_bars(n, hours, block_hours)
     out = {"value": float(spearman_rows(pred, real)), "n": n,
            "ci95": [float(x) for x in block_bootstrap_ci(spearman_rows, [pred, real], block, reps=reps // 2)],
            "naive": float(stats.spearmanr(move, real).statistic)}
