@@ -256,8 +256,9 @@ def create_app(root, clock: Clock | None = None, lives: LiveMaps | None = None) 
 
 
 def _merge_nowcast(answer: dict, lives: LiveMaps, now: dt.datetime) -> dict:
-    """The pipeline's health with the nowcast's facts: per symbol `nowcast`, the snapshot's age taken from the
-    nowcast where it is newer, its gaps and lag among the reasons (a degraded status, never a down one)."""
+    """The pipeline's health with the nowcast's facts: per symbol `nowcast`; where it is current, the snapshot's age
+    is its lag (the clock's day is the nowcast's) and the stored tables' staleness is not a reason; its gaps, lag
+    and errors are (a degraded status, never a down one while there is a map to draw)."""
     facts, reasons = lives.health(now)
     symbols = {k: dict(v) for k, v in answer["symbols"].items()}
     for symbol, entry in facts.items():
