@@ -153,7 +153,7 @@ def skill_scatter(frame: pd.DataFrame, title: str, path: Path) -> Path:
             # matplotlib's mathtext) would be most of the figure's time
             axis.set_major_formatter(FuncFormatter(usd_label))
             axis.set_minor_locator(NullLocator())
-        ax.set_xlabel(f"predicted {side} USD per 1h bar (dotted: the $1k floor, where zero bars sit)")
+        ax.set_xlabel(f"predicted {side} USD per 1h bar (dotted: the 1k USD floor, where zero bars sit)")
         ax.set_ylabel(f"realised {side} USD per 1h bar")
         ax.set_title(f"{side} (n={len(f)})")
     fig.suptitle(title)
@@ -228,7 +228,8 @@ def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
 
 def reliability_png(cells: dict, title: str, path: Path) -> Path:
     """The calibration's reliability curve: mean realised against mean predicted USD per decile of the prediction,
-    per side (log axes), with the diagonal where a calibrated map would sit."""
+    per side (log axes), with the diagonal where a calibrated map would sit. Log axes have no zero: the deciles of
+    bars predicted $0 are drawn at the $1 floor (the column of points at the left), and the floor is marked."""
     fig, axes = _figure(11, 5, cols=2)
     for ax, side, colour in zip(axes, ("long", "short"), ("#1f77b4", "#ff7f0e")):
         curve = (cells.get(side) or {}).get("reliability_curve") or []
@@ -238,12 +239,13 @@ def reliability_png(cells: dict, title: str, path: Path) -> Path:
             ax.plot(x, y, "o-", color=colour)
             lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
             ax.plot([lo, hi], [lo, hi], color="#999", lw=0.8, ls="--", label="calibrated")
+            ax.axvline(1.0, color="#999", lw=0.5, ls=":", label="the 1 USD floor: deciles predicted 0")
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.legend(loc="upper left", fontsize=8)
         ratio = (cells.get(side) or {}).get("total_ratio")
         ax.set_title(f"{side}: predicted/realised total {ratio:.2f}" if ratio else side)
-        ax.set_xlabel("mean predicted USD per bar (decile)")
+        ax.set_xlabel("mean predicted USD per bar (decile; 0 drawn at the 1 USD floor)")
         ax.set_ylabel("mean realised USD per bar")
     fig.suptitle(title)
     return _save(fig, path)

@@ -402,7 +402,7 @@ def render_grade(doc: dict, path: Path) -> str:
                      f"{c['weight']}{built}")
     other = doc["extended"].get("comparison", {})
     for name, o in other.items():
-        lines.append(f"  {name} model: grade {o['grade'] or 'none'}" +
+        lines.append(f"  {name} model: verdict {o['grade'] or 'none'}" +
                      (f", score {o['score']:.1f}" if o["score"] is not None else ""))
     lines.append(f"  report: {path} (audit.md beside it)")
     return "\n".join(lines)
