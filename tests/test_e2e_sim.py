@@ -270,6 +270,8 @@ def test_the_nowcast_of_a_day_is_the_snapshot_the_daily_run_writes(simulated_run
     assert latest["asof"] == "2026-04-30T13:07:00Z"
     assert health["symbols"]["BTCUSDT"]["nowcast"]["lag_s"] == 30
     assert all(e["ts"] <= "2026-04-30T13:07:30Z" for e in latest["events"])
+    # the simulated market's stream is called simulated, stored days and the nowcast's alike
+    assert latest["events"] and {e["source"] for e in latest["events"]} == {"simulated_forceOrder"}
 
 
 @pytest.mark.slow

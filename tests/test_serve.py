@@ -40,7 +40,7 @@ def _data_root(root) -> None:
             layout.write(pd.DataFrame({"symbol": "BTCUSDT", col: ts}), "clean" if table != "heatmap" else "model",
                          table, "BTCUSDT", day)
         events = pd.DataFrame({"symbol": "BTCUSDT", "ts": ts[::6] + pd.Timedelta(minutes=7), "side": "long",
-                               "price": price[::6] * 0.99, "notional_usd": 50_000.0})
+                               "price": price[::6] * 0.99, "notional_usd": 50_000.0, "source": "binance_forceOrder"})
         layout.write(events, "clean", "liquidation_events", "BTCUSDT", day)
     report = layout.reports("BTCUSDT") / "2026-04"
     report.mkdir(parents=True)

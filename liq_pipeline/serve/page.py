@@ -74,7 +74,9 @@ async function draw() {
     {type: 'scatter', mode: 'lines', x: m.matrix.times, y: m.matrix.price, name: 'price', line: {color: '#f5f5f5', width: 1.4}}];
   for (const side of ['long', 'short']) {
     const ev = m.events.filter(e => e.side === side);
-    if (ev.length) traces.push({type: 'scatter', mode: 'markers', name: side + ' liquidations (forceOrder tape)',
+    // a simulated market's stream is named so, never passed off as the exchange's tape
+    const from = ev.length && (ev[0].source || '').startsWith('simulated') ? 'simulated' : 'forceOrder tape';
+    if (ev.length) traces.push({type: 'scatter', mode: 'markers', name: `${side} liquidations (${from})`,
       x: ev.map(e => e.ts), y: ev.map(e => e.price), marker: {size: ev.map(e => 4 + 2 * Math.log10(1 + e.notional_usd / 1e3)),
       color: side === 'long' ? '#00e5ff' : '#ff3d7f', line: {color: '#000', width: 0.5}}});
   }

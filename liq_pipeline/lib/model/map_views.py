@@ -59,12 +59,12 @@ def events(con, symbol: str, view: HeatmapView, table: str = "liquidation_events
     """The liquidations recorded (forceOrder tapes) in the window, the largest MAX_EVENTS of them, in time order."""
     last = view.ts + view.stride if until is None else min(view.ts + view.stride, until)
     rows = con.execute(f"""
-        SELECT epoch_ms(ts), side, price, notional_usd FROM {table}
+        SELECT epoch_ms(ts), side, price, notional_usd, source FROM {table}
         WHERE symbol = $symbol AND ts >= $first AND ts < $last
         ORDER BY notional_usd DESC LIMIT $n""",
         {"symbol": symbol, "first": view.first, "last": last, "n": MAX_EVENTS}).fetchall()
-    return [{"ts": _iso(t), "side": side, "price": float(p), "notional_usd": round(float(usd), 2)}
-            for t, side, p, usd in sorted(rows)]
+    return [{"ts": _iso(t), "side": side, "price": float(p), "notional_usd": round(float(usd), 2), "source": src}
+            for t, side, p, usd, src in sorted(rows, key=lambda r: r[:4])]
 
 
 def key_levels(con, symbol: str, model: str, top: int, at: dt.datetime | None = None,
