@@ -1,7 +1,8 @@
 """Is the walk-forward's choice a property of the market or of the window it was fit on? Every candidate of
-bench/walk_forward.py scored on each half of the real samples' scored days apart (mean 4h flexible partial, long
-and short): the best few of each half, and where the field defaults and the real market's defaults
-(lib/model/config.MARKET_DEFAULTS) rank. A choice that holds would lead on both halves.
+bench/walk_forward.py scored on each half of the real samples' scored days apart, as a fold's fit is (the map-ahead
+flexible partial, mean of 1h and 4h, long and short): the best few of each half, and where the defaults (one
+configuration for every market) and the simulated market's former defaults rank. A choice that holds would lead on
+both halves.
 
     python bench/choice_stability.py [--real ../shared/data/real]
 """
@@ -28,15 +29,16 @@ def main(argv=None) -> int:
     data = realdata.load(Path(a.real))
     hourly = wf.hourly_frame(data, wf.START, wf.END)
     configs = wf.candidate_configs()
-    named = {"field defaults": ModelConfig(), "real market's defaults": ModelConfig.for_market("real")}
+    named = {"defaults": ModelConfig(),
+             "former simulated defaults": ModelConfig(turnover_decay=None, flow_weight=1.0)}
     score = {}
     for cfg in {*configs, *named.values()}:
-        frame = hourly.join(wf.predictions(data, cfg)["flow"])
-        score[cfg] = {half: wf.fit_score(frame, *days) for half, days in HALVES.items()}     # as a fold's fit
+        snaps = wf.estimate(data, cfg).snapshots["flow"]
+        score[cfg] = {half: wf.map_fit_score(hourly, snaps, *days) for half, days in HALVES.items()}   # a fold's fit
     for half in HALVES:
         other = next(h for h in HALVES if h != half)
         ranked = sorted(configs, key=lambda c: -score[c][half])
-        print(f"fit on the {half} half: mean 4h flexible partial (on the {other} half)")
+        print(f"fit on the {half} half: map-ahead flexible partial, mean of 1h and 4h (on the {other} half)")
         for cfg in ranked[:SHOWN]:
             print(f"  {wf.label(cfg):62s} {score[cfg][half]:.3f} ({score[cfg][other]:.3f})")
         for name, cfg in named.items():

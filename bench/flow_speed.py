@@ -35,14 +35,14 @@ def main(argv=None) -> int:
     oi = res.open_interest[["ts", "oi_contracts"]]
     fu = res.funding.rename(columns={"calc_time": "ts"})[["ts", "funding_rate"]]
     br, cfg = BracketArrays.of(brackets.load("BTCUSDT")), ModelConfig()
-    # each market's defaults (lib/model/config.MARKET_DEFAULTS): real market data adds the turnover decay
-    for market in ("simulated", "real"):
+    # the defaults (one configuration for every market), and without the turnover decay (it reads each bar's OI)
+    for name, variant in (("defaults", cfg), ("no turnover decay", ModelConfig(turnover_decay=None))):
         times = []
         for _ in range(a.repeat):
             t = time.perf_counter()
-            run = run_flow(bars, oi, fu, ModelConfig.for_market(market), br, None, 300_000)
+            run = run_flow(bars, oi, fu, variant, br, None, 300_000)
             times.append(time.perf_counter() - t)
-        print(f"flow model ({market} market's defaults), {a.days} days × 5m = {len(bars)} bars: median "
+        print(f"flow model ({name}), {a.days} days × 5m = {len(bars)} bars: median "
               f"{statistics.median(times):.2f} s (min {min(times):.2f}, n={a.repeat})   target < 2 s   "
               f"[book total {run.state.total():,.0f} = OI {oi.oi_contracts.iloc[-1]:,.0f}]")
     kl, oi_t, fu_t = sim_frames(res)

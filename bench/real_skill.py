@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", default=str(realdata.DEFAULT))
     a = ap.parse_args(argv)
-    out = run(Path(a.real), ModelConfig.for_market("real"))     # what the pipeline runs on real data
+    out = run(Path(a.real), ModelConfig())     # what the pipeline runs on real data
     print(f"real BTCUSDT {START}..{END}, 1h bars, realised = 30m vendor bars summed to 1h")
     print(f"{'model':7s} {'side':6s} {'n':>5s} {'Spearman':>9s} {'naive (move)':>13s} {'partial flexible':>17s} {'partial linear':>15s}")
     for (model, side), s in out.items():

@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=200)
     a = ap.parse_args(argv)
     data = realdata.load(Path(a.real))
-    pred, levels = run_model(data, ModelConfig.for_market("real"))
+    pred, levels = run_model(data, ModelConfig())
     bars = coarser_bars(wf.hourly_frame(data, START, END), HOURS).dropna(subset=["real_long", "real_short"])
     feats = features(data, bars, pred, levels)
     rng = np.random.default_rng(0)

@@ -1,23 +1,25 @@
-"""Walk-forward skill of the estimator on real BTCUSDT: whatever is chosen is chosen on earlier data and scored
-on later data it never saw.
+"""Walk-forward skill of the estimator's map on real BTCUSDT: whatever is chosen is chosen on earlier data and
+scored on later data it never saw.
 
 Data: ../shared/data/real, 2026-04-05..2026-06-08 (1h klines, 5-minute OI, funding); realised liquidations are
 the vendor's 30-minute bars (Binance+Bybit+OKX) summed to 1h and 4h bars. The estimator runs day by day from the
-window's first day exactly as the pipeline does (causal: every prediction uses only data before its bar).
+window's first day exactly as the pipeline does (causal: every snapshot and prediction uses only data before it).
 Any other root in the same layout and any window of it can be scored the same way (--real, --start, --end, --folds,
 --fold-days), against any interval of liquidation bars it has (--bars: liquidationBars/BTCUSDT/<interval>/*.csv,
 e.g. a vendor's Binance-only 4h series); bars are scored only at whole multiples of that interval (4h bars: 4h only).
 
-Protocol: consecutive test folds at the window's end (three of 10 days unless told). For each fold, a flow-model configuration is chosen among the
-candidates (decay half-life × turnover decay × flow weight: 48, ~90 s) by the mean flexible partial (long and short, 4h bars) on the fit
-window: every day from the warm-up's end up to the fold, never the fold itself. The chosen configuration's
-predictions on the fold are then pooled over the folds and scored at 1h and 4h, by side: Spearman, the naive
-move-size baseline, the flexible partial correlation beyond the move with its 95% moving-block bootstrap
-interval, a placebo (a pure function of the move, which must score near zero), the path baseline (the hourly moves
-toward the side summed: its ρ, and the partial beyond the move, the path and the hourly ranges [CI]: issue 32), and the partial with a stricter
-control (a slope per move bin: `piecewise`) as a robustness check. A threshold placebo's residual ranks are zero
-in every move bin but the one its threshold falls in, so its value rests on ~18 bars at 4h: read it as noise. The real-market default configuration (ModelConfig.for_market("real"): what the pipeline runs on real data),
-the static (seed) model and the naive rule are scored on the same test bars.
+Protocol: consecutive test folds at the window's end (three of 10 days unless told). For each fold, a flow-model
+configuration is chosen among the candidates (decay half-life × turnover decay × flow weight: 24, ~4 min) by the
+map-ahead protocol (lib/validation/outcome: the snapshot standing at a bar's start read as that bar's forecast):
+the mean flexible partial beyond the move, at 1h and 4h, long and short, on the fit window: every day from the
+warm-up's end up to the fold, never the fold itself. On the folds, pooled, by bar size and side:
+  - the baselines: the naive rule (the bar's move toward the side) and the path (the hourly moves toward the side,
+    summed): their Spearman;
+  - the map-ahead forecast of the configuration chosen for each fold, of the default configuration (ModelConfig():
+    what the pipeline runs on every market) and of the static (seed) model: Spearman, the flexible partial beyond
+    the move [95% moving-block CI] and beyond the path (the move, the hourly moves and the hourly ranges) [CI];
+  - the per-bar predictions (the book's liquidations bar by bar, summed) of the same three, scored the same way,
+    with a placebo (a pure function of the move, which must score near zero).
 
     python bench/walk_forward.py [--real ../shared/data/real] [--start 2026-04-05 --end 2026-06-08]
                                  [--folds 3 --fold-days 10] [--bars 30m]
@@ -33,23 +35,29 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 import realdata
 from liq_pipeline.lib.market import brackets
 from liq_pipeline.lib.market.liqprice import BracketArrays
 from liq_pipeline.lib.model.config import MODELS, ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_days
+from liq_pipeline.lib.model.levels import rollup
 from liq_pipeline.lib.params import KLINE_INTERVALS
-from liq_pipeline.lib.validation import skill
+from liq_pipeline.lib.validation import outcome, skill
 from liq_pipeline.lib.validation.skill import side_moves, side_scores
 from liq_pipeline.lib.validation.suite import scorable
 
 START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 WARM_UP_DAYS = 7                     # the book's first week is not scored anywhere
 N_FOLDS, FOLD_DAYS = 3, 10           # the test folds: 2026-05-10..19, 05-20..29, 05-30..06-08 of the default window
-CANDIDATES = {"decay_half_life_hours": [24.0, 72.0, 168.0, None], "turnover_decay": [None, 0.5, 1.0, 2.0],
-              "flow_weight": [0.5, 1.0, 2.0]}
+CANDIDATES = {"decay_half_life_hours": [24.0, 72.0, None], "turnover_decay": [None, 0.5, 1.0, 2.0],
+              "flow_weight": [0.5, 1.0]}
 BLOCK_HOURS = 24                     # bootstrap blocks of one day
+MAP_HOURS = (1, 4)                   # the map-ahead bars a configuration is chosen on
+# Map-ahead fits this close to the best are a tie (the configurations with any decay span ~0.02 on every fit window,
+# where a fold's bootstrap interval is ~0.15 wide): the per-bar fit decides among them.
+PLATEAU = 0.01
 
 
 def folds(start: dt.date, end: dt.date, n: int = N_FOLDS, days: int = FOLD_DAYS) -> list[tuple[dt.date, dt.date]]:
@@ -62,15 +70,32 @@ def folds(start: dt.date, end: dt.date, n: int = N_FOLDS, days: int = FOLD_DAYS)
     return [(first + dt.timedelta(days=i * days), first + dt.timedelta(days=(i + 1) * days - 1)) for i in range(n)]
 
 
+@dataclasses.dataclass
+class Estimate:
+    """One run of the estimator over the window: each model's per-bar predictions (hourly, pred_long / pred_short,
+    indexed by bar start) and its map (heatmap_levels rows, as the pipeline writes them)."""
+    predicted: dict[str, pd.DataFrame]
+    snapshots: dict[str, outcome.Snapshots]
+
+
+def estimate(data: dict, cfg: ModelConfig, start: dt.date = START, end: dt.date = END) -> Estimate:
+    br = BracketArrays.of(brackets.load("BTCUSDT"))
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    preds, levels = [], []
+    for _, est in estimate_days(data["klines"], data["oi"], data["funding"], days, cfg, br):
+        preds.append(est.predicted)
+        levels.append(rollup(est.heatmap))
+    pred, lv = pd.concat(preds), pd.concat(levels)
+    return Estimate({model: pred[pred.model == model].pivot_table(index="ts", columns="side", values="notional_usd",
+                                                                  aggfunc="sum").rename(columns=lambda s: f"pred_{s}")
+                     for model in MODELS},
+                    {model: outcome.Snapshots(lv[lv.model == model]) for model in MODELS})
+
+
 def predictions(data: dict, cfg: ModelConfig, start: dt.date = START, end: dt.date = END) -> dict[str, pd.DataFrame]:
     """Each model's predicted liquidated USD per 1h bar ({model: frame}, MODELS), long and short columns, indexed by
     bar start: one run of the estimator makes both models."""
-    br = BracketArrays.of(brackets.load("BTCUSDT"))
-    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    pred = pd.concat([est.predicted for _, est in estimate_days(data["klines"], data["oi"], data["funding"], days, cfg, br)])
-    return {model: pred[pred.model == model].pivot_table(index="ts", columns="side", values="notional_usd",
-                                                         aggfunc="sum").rename(columns=lambda s: f"pred_{s}")
-            for model in MODELS}
+    return estimate(data, cfg, start, end).predicted
 
 
 def hourly_frame(data: dict, start: dt.date = START, end: dt.date = END, bars: str = "30m") -> pd.DataFrame:
@@ -98,6 +123,32 @@ def scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None, blo
             "ci": s.get("partial_ci95"), "piecewise": s.get("piecewise")}
 
 
+def map_bars(hourly: pd.DataFrame, snaps: outcome.Snapshots, hours: int) -> pd.DataFrame:
+    """`hours`-hour bars of an hourly frame with the map's forecast of each (map_long, map_short: the snapshot
+    standing at the bar's start, read between the open and the bar's extreme)."""
+    bars = skill.bars_of(hourly, hours)
+    return bars.join(outcome.map_forecasts(snaps, bars))
+
+
+def map_scores(bars: pd.DataFrame, hours: int, side: str, reps: int = 400) -> dict:
+    """The map-ahead cell of lib/validation/outcome (the validation suite's own) of one side's forecasts, in the
+    keys of scores()."""
+    ok = bars[f"real_{side}"].notna() & bars[f"map_{side}"].notna()
+    b = bars[ok]
+    c = outcome._skill_cell(b[f"map_{side}"].to_numpy(float), b[f"real_{side}"].to_numpy(float), b, side, hours, reps)
+    return {"n": c["n"], "spearman": c["value"], "naive": c["naive"], "partial": c["partial"], "ci": c["partial_ci95"],
+            "beyond_path": c.get("partial_beyond_path"), "beyond_path_ci": c.get("partial_beyond_path_ci95"),
+            "path_naive": float(stats.spearmanr(b[f"path_{side}"], b[f"real_{side}"]).statistic)}
+
+
+def map_partial(bars: pd.DataFrame, side: str) -> float:
+    """The flexible partial beyond the move of the map's forecasts (no interval: what a choice is made by)."""
+    ok = (bars[f"real_{side}"].notna() & bars[f"map_{side}"].notna()).to_numpy()
+    b = bars[ok]
+    return float(skill.partial_beyond_rows(b[f"map_{side}"].to_numpy(float), b[f"real_{side}"].to_numpy(float),
+                                           side_moves(b)[side]))
+
+
 def candidate_configs(candidates: dict = CANDIDATES) -> list[ModelConfig]:
     """Every combination of the candidates' values, over the field defaults."""
     return [dataclasses.replace(ModelConfig(), **dict(zip(candidates, values)))
@@ -109,9 +160,37 @@ def label(cfg: ModelConfig) -> str:
 
 
 def fit_score(frame: pd.DataFrame, first: dt.date, last: dt.date) -> float:
-    """What a configuration is chosen by: the mean flexible partial, long and short, of 4h bars in first..last."""
+    """The per-bar choice of earlier sessions (kept for bench/choice_stability.py): the mean flexible partial, long
+    and short, of 4h bars in first..last."""
     f = in_days(frame, first, last)
     return float(np.mean([scores(f, 4, side, f"pred_{side}", BLOCK_HOURS)["partial"] for side in ("long", "short")]))
+
+
+def bar_fit_score(frame: pd.DataFrame, first: dt.date, last: dt.date, hours: int = 4) -> float:
+    """The per-bar flexible partial beyond the move, mean of long and short, of `hours`-hour bars in first..last (no
+    interval: a tie-break)."""
+    bars = skill.bars_of(in_days(frame, first, last), hours)
+    parts = []
+    for side in ("long", "short"):
+        b = bars.dropna(subset=[f"real_{side}"])
+        parts.append(skill.partial_spearman(b[f"pred_{side}"].fillna(0.0).to_numpy(float),
+                                            b[f"real_{side}"].to_numpy(float), side_moves(b)[side]))
+    return float(np.mean(parts))
+
+
+def choose(map_fits: dict, bar_fits: dict, plateau: float = PLATEAU) -> ModelConfig:
+    """The map first: the configurations whose map-ahead fit is within `plateau` of the best; among them, the best
+    per-bar fit."""
+    best = max(map_fits.values())
+    return max((cfg for cfg, v in map_fits.items() if v >= best - plateau), key=bar_fits.get)
+
+
+def map_fit_score(hourly: pd.DataFrame, snaps: outcome.Snapshots, first: dt.date, last: dt.date,
+                  hours: tuple[int, ...] = MAP_HOURS) -> float:
+    """What a configuration is chosen by: the map-ahead flexible partial, mean over `hours` and both sides, of the
+    bars in first..last."""
+    f = in_days(hourly, first, last)
+    return float(np.mean([map_partial(map_bars(f, snaps, h), side) for h in hours for side in ("long", "short")]))
 
 
 def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N_FOLDS, fold_days: int = FOLD_DAYS,
@@ -125,47 +204,77 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
         raise SystemExit(f"--bars {bars}: the configurations are chosen on 4h bars, which {bars} bars cannot make")
     t0 = time.monotonic()
     configs = candidate_configs(candidates)
-    default_cfg = ModelConfig.for_market("real")          # what the pipeline runs on real market data
-    made = {cfg: predictions(data, cfg, start, end) for cfg in {*configs, default_cfg}}
-    flow, static = {cfg: p["flow"] for cfg, p in made.items()}, made[default_cfg]["static"]
+    default_cfg = ModelConfig()                        # what the pipeline runs on every market
+    made = {cfg: estimate(data, cfg, start, end) for cfg in {*configs, default_cfg}}
     out(f"{len(configs)} flow configurations and the static model over {start}..{end}: {time.monotonic() - t0:.1f} s")
     out(f"realised: liquidation bars of {bars} ({', '.join(sorted(set(data[f'bars_{bars}'].venue)))}), scored at "
         f"{' and '.join(f'{h}h' for h in hours_scored)}")
 
     fit_start = start + dt.timedelta(days=WARM_UP_DAYS)
-    chosen_parts = []
-    out(f"\nfolds (fit from {fit_start}; chosen by mean flexible partial, long and short, 4h, on the fit window):")
+    fit_hours = tuple(h for h in MAP_HOURS if h in hours_scored)
+    chosen = []
+    out(f"\nfolds (fit from {fit_start}; chosen by the map-ahead flexible partial, mean of "
+        f"{' and '.join(f'{h}h' for h in fit_hours)}, long and short, on the fit window; within {PLATEAU} of the "
+        f"best, by the per-bar 4h partial):")
     for first, last in test_folds:
-        fits = {cfg: fit_score(hourly.join(flow[cfg]), fit_start, first - dt.timedelta(days=1)) for cfg in configs}
-        best = max(fits, key=fits.get)
-        default_fit = f"{fits[default_cfg]:.3f}" if default_cfg in fits else "not a candidate"
-        out(f"  fit {fit_start}..{first - dt.timedelta(days=1)}  test {first}..{last}: {label(best)} "
-            f"(fit partial {fits[best]:.3f}; default's {default_fit})")
-        chosen_parts.append(in_days(hourly.join(flow[best]), first, last))
-    chosen = pd.concat(chosen_parts)
+        fit_end = first - dt.timedelta(days=1)
+        fits = {cfg: map_fit_score(hourly, made[cfg].snapshots["flow"], fit_start, fit_end, fit_hours)
+                for cfg in configs}
+        bar_fits = {cfg: bar_fit_score(hourly.join(made[cfg].predicted["flow"]), fit_start, fit_end) for cfg in configs}
+        best = choose(fits, bar_fits)
+        default_fit = (f"{fits[default_cfg]:.3f} / {bar_fits[default_cfg]:.3f}" if default_cfg in fits
+                       else "not a candidate")
+        out(f"  fit {fit_start}..{fit_end}  test {first}..{last}: {label(best)} (fit map-ahead / per-bar "
+            f"{fits[best]:.3f} / {bar_fits[best]:.3f}; best map-ahead {max(fits.values()):.3f}; default's "
+            f"{default_fit})")
+        chosen.append((first, last, best))
     test_days = (test_folds[0][0], test_folds[-1][1])
-    default = in_days(hourly.join(flow[default_cfg]), *test_days)
-    seed = in_days(hourly.join(static), *test_days)
-    placebo = default.assign(pred_long=lambda d: np.where(side_moves(d)["long"] > 0.01, side_moves(d)["long"], 0.0),
-                             pred_short=lambda d: np.where(side_moves(d)["short"] > 0.01, side_moves(d)["short"], 0.0))
+    test = in_days(hourly, *test_days)
+
+    def fold_maps(pick, hours: int) -> pd.DataFrame:
+        """The test folds' bars with the map of the configuration `pick(fold's choice)` standing at each."""
+        return pd.concat([map_bars(in_days(hourly, first, last), pick(best), hours) for first, last, best in chosen])
+
+    def fold_preds(pick) -> pd.DataFrame:
+        return pd.concat([in_days(hourly.join(pick(best)), first, last) for first, last, best in chosen])
+
+    per_bar = {"flow, chosen walk-forward": fold_preds(lambda cfg: made[cfg].predicted["flow"]),
+               "flow, default": test.join(made[default_cfg].predicted["flow"]),
+               "static (seed)": test.join(made[default_cfg].predicted["static"])}
+    per_bar["placebo: move if > 1%"] = per_bar["flow, default"].assign(
+        pred_long=lambda d: np.where(side_moves(d)["long"] > 0.01, side_moves(d)["long"], 0.0),
+        pred_short=lambda d: np.where(side_moves(d)["short"] > 0.01, side_moves(d)["short"], 0.0))
+    maps = {"flow, chosen walk-forward": lambda cfg: made[cfg].snapshots["flow"],
+            "flow, default": lambda cfg: made[default_cfg].snapshots["flow"],
+            "static (seed)": lambda cfg: made[default_cfg].snapshots["static"]}
 
     out(f"\ntest bars {test_days[0]}..{test_days[1]} (never used for a choice), 95% moving-block bootstrap "
         f"({BLOCK_HOURS} h blocks):")
-    out(f"{'bars':5s} {'side':6s} {'model':28s} {'n':>4s} {'Spearman':>9s} {'naive':>7s} {'flexible partial [95% CI]':>28s}"
-        f" {'piecewise':>10s} {'path ρ':>7s} {'beyond path [95% CI]':>24s}")
+    out(f"{'bars':5s} {'side':6s} {'forecast':38s} {'n':>4s} {'Spearman':>9s} {'flexible partial [95% CI]':>26s}"
+        f" {'beyond path [95% CI]':>24s}")
     results = {}
+
+    def line(hours, side, name, s, with_partial=True):
+        partial = f"{s['partial']:6.3f} [{s['ci'][0]:6.3f}, {s['ci'][1]:6.3f}]" if with_partial else ""
+        path = (f" {s['beyond_path']:6.3f} [{s['beyond_path_ci'][0]:6.3f}, {s['beyond_path_ci'][1]:6.3f}]"
+                if with_partial and s.get("beyond_path") is not None else "")
+        out(f"{hours:>3d}h  {side:6s} {name:38s} {s['n']:4d} {s['spearman']:9.3f} {partial:>26s}{path}")
+
     for hours in hours_scored:
         for side in ("long", "short"):
-            rows = [("naive: move size", default, None), ("flow, chosen walk-forward", chosen, f"pred_{side}"),
-                    ("flow, real-market default", default, f"pred_{side}"), ("static (seed)", seed, f"pred_{side}"),
-                    ("placebo: move if > 1%", placebo, f"pred_{side}")]
-            for name, frame, col in rows:
-                s = results[(hours, side, name)] = scores(frame, hours, side, col, BLOCK_HOURS)
-                partial = f"{s['partial']:6.3f} [{s['ci'][0]:6.3f}, {s['ci'][1]:6.3f}] {s['piecewise']:10.3f}" if col else ""
-                path = (f" {s['path_naive']:7.3f} {s['beyond_path']:6.3f} [{s['beyond_path_ci'][0]:6.3f}, "
-                        f"{s['beyond_path_ci'][1]:6.3f}]") if col and s.get("beyond_path") is not None else ""
-                out(f"{hours:>3d}h  {side:6s} {name:28s} {s['n']:4d} {s['spearman']:9.3f} {s['naive']:7.3f} {partial:>28s}"
-                    f"{path}")
+            base = results[(hours, side, "naive: move size")] = scores(per_bar["flow, default"], hours, side, None,
+                                                                        BLOCK_HOURS)
+            line(hours, side, "naive: move size", base, False)
+            path_bars = skill.bars_of(per_bar["flow, default"], hours).dropna(subset=[f"real_{side}"])
+            path = dict(base, spearman=float(stats.spearmanr(path_bars[f"path_{side}"], path_bars[f"real_{side}"]).statistic))
+            results[(hours, side, "path: hourly moves summed")] = path
+            line(hours, side, "path: hourly moves summed", path, False)
+            for name, pick in maps.items():
+                s = results[(hours, side, f"map-ahead, {name}")] = map_scores(fold_maps(pick, hours), hours, side)
+                line(hours, side, f"map-ahead, {name}", s)
+            for name, frame in per_bar.items():
+                s = results[(hours, side, f"per-bar, {name}")] = scores(frame, hours, side, f"pred_{side}", BLOCK_HOURS)
+                line(hours, side, f"per-bar, {name}", s)
     return results
 
 

@@ -123,7 +123,7 @@ def test_daily_schedule_requests_yesterday_for_every_symbol():
         got = _skip_then_requests(instance, dt.datetime(2026, 11, 20, 3, tzinfo=dt.UTC), "daily_schedule")
         assert [(r.run_key, r.partition_key) for r in got.run_requests] == [
             ("2026-11-19|BTCUSDT", "2026-11-19|BTCUSDT"), ("2026-11-19|ETHUSDT", "2026-11-19|ETHUSDT")]
-        assert all(r.run_config == {"resources": {"source": {"config": {"feed": {"auto": {}}, "market": "real"}}}}
+        assert all(r.run_config == {"resources": {"source": {"config": {"feed": {"auto": {}}}}}}
                    for r in got.run_requests)
         # the first of a month asks for the last day of the month before
         first = _tick(instance, dt.datetime(2026, 3, 1, 3, tzinfo=dt.UTC))
@@ -167,8 +167,8 @@ def test_a_source_is_one_feed_of_a_kind_with_its_own_settings_and_estimator_conf
         dg.validate_run_config(job, {"resources": {"source": {"config": {"feed": {"files": {"path": "/x", "seed": 1}}}}}})
     with pytest.raises(Exception, match="intervals: '7m' is not a kline interval"):
         FilesFeed(path="/x", intervals=["7m"])
-    with pytest.raises(Exception, match="market: 'moon' is not one of simulated, real"):
-        SourceResource(market="moon")
+    with pytest.raises(dg.DagsterInvalidConfigError):     # no per-source defaults: one configuration for every feed
+        dg.validate_run_config(job, {"resources": {"source": {"config": {"feed": {"auto": {}}, "market": "real"}}}})
     with pytest.raises(Exception, match="leverage_mix .* must be non-negative and sum to 1"):
         EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.7])
     cfg = EstimatorConfig(leverages=[10, 20], leverage_mix=[0.7, 0.3], decay_half_life_hours=0, turnover_decay=0).build()
@@ -176,17 +176,10 @@ def test_a_source_is_one_feed_of_a_kind_with_its_own_settings_and_estimator_conf
     assert cfg.key() != ModelConfig().key()
     assert EstimatorConfig(turnover_decay=0.5).build().turnover_decay == 0.5
     assert EstimatorConfig().build() == ModelConfig()
-    # real market data runs on its own defaults (what the walk-forward chose), the simulated market on the fields'
-    # the market is an explicit choice, not the source's kind (liq run derives its default and tags the run with it)
-    assert SourceResource().market == "simulated" and isinstance(SourceResource().feed, SimulatedFeed)
-    assert SourceResource(feed=FilesFeed(path="/x")).market == "simulated"
-    real = EstimatorConfig().build("real")
-    assert real == ModelConfig.for_market("real") and (real.turnover_decay, real.flow_weight) == (1.0, 0.5)
-    # a setting beats the default: the field defaults can be had on real data too
-    assert EstimatorConfig(turnover_decay=0, flow_weight=1.0).build("real") == ModelConfig()
-    assert ModelConfig.for_market("simulated") == ModelConfig()
-    with pytest.raises(ValueError, match="market 'moon'"):
-        ModelConfig.for_market("moon")
+    # one configuration for every market (what the walk-forward chose on real data), and a setting beats it
+    assert isinstance(SourceResource().feed, SimulatedFeed)
+    assert (ModelConfig().turnover_decay, ModelConfig().flow_weight, ModelConfig().decay_half_life_hours) == (1.0, 0.5, 72.0)
+    assert EstimatorConfig(turnover_decay=0, flow_weight=1.0).build() == ModelConfig(turnover_decay=None, flow_weight=1.0)
 
 
 def test_every_executor_mode_is_one_config_away_on_the_same_definitions():
@@ -195,7 +188,7 @@ def test_every_executor_mode_is_one_config_away_on_the_same_definitions():
 
     job = defs.resolve_job_def("daily_job")
     assert job.executor_def.name == "liq_executor"
-    storage, source = {"data_dir": "/tmp/x"}, {"feed": {"simulated": {}}, "market": "simulated"}
+    storage, source = {"data_dir": "/tmp/x"}, {"feed": {"simulated": {}}}
     for mode in EXECUTORS:                  # what `liq run --executor MODE` sends
         dg.validate_run_config(job, run_config(storage, source, mode, broker="redis://127.0.0.1:6379/0"))
     with pytest.raises(dg.DagsterInvalidConfigError):
@@ -211,7 +204,7 @@ def test_steps_run_in_processes_forked_by_the_multiprocess_executor(dagster_env,
     from liq_pipeline.defs.partitions import range_tags
 
     day = dt.date(2026, 4, 5)
-    config = run_config({"data_dir": str(dagster_env / "data")}, {"feed": {"files": {"path": str(real)}}, "market": "real"},
+    config = run_config({"data_dir": str(dagster_env / "data")}, {"feed": {"files": {"path": str(real)}}},
                         "multiprocess")
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("symbol", ["BTCUSDT"])
@@ -237,7 +230,7 @@ import dagster as dg
 from liq_pipeline.definitions import defs
 from liq_pipeline.runtime.launch import run_config
 job = defs.resolve_job_def("daily_job")
-config = run_config({"data_dir": "s3://bucket/prefix"}, {"feed": {"auto": {}}, "market": "real"})
+config = run_config({"data_dir": "s3://bucket/prefix"}, {"feed": {"auto": {}}})
 config["execution"] = {"config": {"k8s": {"job_namespace": "liq", "image_pull_policy": "IfNotPresent",
                                           "env_vars": ["LIQ_DATA_DIR", "AWS_ENDPOINT_URL"]}}}
 dg.validate_run_config(job, config)

@@ -90,10 +90,9 @@ def test_files_run_over_the_real_window(real, tmp_path):
     row = fu[100]
     assert q(f"SELECT funding_rate FROM funding WHERE calc_time = make_timestamptz({int(row[0]) * 1000})") == [(float(row[2]),)]
     assert q("SELECT count(*) FROM klines WHERE ingest_source <> 'files' OR ingest_sha256 IS NULL")[0][0] == 0
-    # real market data runs on the real market's estimator defaults, and the months' verdicts record them
+    # real market data runs on the one configuration every market runs, and the months' verdicts record it
     from liq_pipeline.lib.model.config import ModelConfig
-    real_key = ModelConfig.for_market("real").key()
-    assert q("SELECT DISTINCT config_key FROM heatmap") == [(real_key,)] != [(ModelConfig().key(),)]
+    assert q("SELECT DISTINCT config_key FROM heatmap") == [(ModelConfig().key(),)]
     doc = json.loads((tmp_path / "data/reports/BTCUSDT/2026-05/validation.json").read_text())
     assert doc["config"]["estimator"]["turnover_decay"] == 1.0 and doc["config"]["estimator_note"] is None
     con.close()

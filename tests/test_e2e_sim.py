@@ -105,7 +105,7 @@ def test_simulated_run_end_to_end(simulated_run, monkeypatch):
     # the estimator ran: both models, conserving OI at every snapshot, levels on the right side of price
     assert q("SELECT count(DISTINCT model) FROM heatmap")[0][0] == 2
     from liq_pipeline.lib.model.config import ModelConfig       # the simulated market's defaults: the fields'
-    assert q("SELECT DISTINCT config_key FROM heatmap") == [(ModelConfig.for_market("simulated").key(),)]
+    assert q("SELECT DISTINCT config_key FROM heatmap") == [(ModelConfig().key(),)]
     assert q("SELECT max(abs(book_to_oi - 1)) FROM model_snapshots")[0][0] < 1e-9
     assert q("SELECT count(*) FROM heatmap WHERE (side = 'long' AND price_low >= price) OR (side = 'short' AND price_high <= price)")[0][0] == 0
     assert q("SELECT count(*) FROM predicted_liquidations")[0][0] == 2 * 2 * 2 * 1440
@@ -233,7 +233,7 @@ def test_the_nowcast_of_a_day_is_the_snapshot_the_daily_run_writes(simulated_run
 
     clock = dt.datetime.fromisoformat(NOWCAST_CLOCK)
     feed = DayFeed(GeneratedMarkets(layout.raw / "simulated", tmp_path / "scratch"), tmp_path / "scratch")
-    live = nowcast(layout, feed, "BTCUSDT", clock, ModelConfig.for_market("simulated"), False)
+    live = nowcast(layout, feed, "BTCUSDT", clock, ModelConfig(), False)
     assert live.start == "the book the day before closed with" and live.gaps == []
     assert live.horizon == dt.datetime(2026, 4, 30, 13, 7, tzinfo=dt.UTC)
     stored = layout.read("model", "heatmap_levels", "BTCUSDT", dt.date(2026, 4, 30))
@@ -247,7 +247,7 @@ def test_the_nowcast_of_a_day_is_the_snapshot_the_daily_run_writes(simulated_run
     # a server remakes it as bars close, running only the new bars from where it stopped: the same map
     days = {}
     for t in ("2026-04-30T00:00:30+00:00", "2026-04-30T09:59:59+00:00", "2026-04-30T10:00:00+00:00", NOWCAST_CLOCK):
-        again = nowcast(layout, feed, "BTCUSDT", dt.datetime.fromisoformat(t), ModelConfig.for_market("simulated"),
+        again = nowcast(layout, feed, "BTCUSDT", dt.datetime.fromisoformat(t), ModelConfig(),
                         False, days)
     pd.testing.assert_frame_equal(again.levels.sort_values(key).reset_index(drop=True),
                                   live.levels.sort_values(key).reset_index(drop=True))

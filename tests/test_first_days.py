@@ -30,7 +30,7 @@ def _first_day(market, day: dt.date, with_history: bool):
     start, end = pd.Timestamp(day, tz="UTC"), pd.Timestamp(day + dt.timedelta(days=1), tz="UTC")
     since = start - pd.Timedelta(days=PROFILE_DAYS)
     br = BracketArrays.of(brackets.load("BTCUSDT", day))
-    cfg = ModelConfig.for_market("real")        # what the pipeline runs on real data
+    cfg = ModelConfig()        # what the pipeline runs on real data
     past = kl[(kl.open_time >= since) & (kl.open_time < start)] if with_history else kl.head(0)
     prev, days = replay_history(past, oi[(oi.ts >= since) & (oi.ts < start)], fu[(fu.ts >= since) & (fu.ts < start)],
                                 cfg, br) if with_history else (None, 0)

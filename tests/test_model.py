@@ -136,8 +136,8 @@ def test_flow_book_equals_open_interest_after_every_bar(sim_day):
         assert state.total() == pytest.approx(expected, rel=1e-9)
 
 
-@pytest.mark.parametrize("cfg", [ModelConfig.for_market("simulated"), ModelConfig.for_market("real")],
-                         ids=["simulated market's defaults", "real market's defaults (turnover decay)"])
+@pytest.mark.parametrize("cfg", [ModelConfig(), ModelConfig(turnover_decay=None, flow_weight=1.0)],
+                         ids=["defaults (turnover decay)", "without the turnover decay"])
 def test_no_look_ahead(sim_day, cfg):
     """Changing every input at or after ts leaves the snapshot at ts unchanged, for both models (and with the
     turnover decay, which reads each bar's volume)."""

@@ -76,7 +76,7 @@ def test_a_rest_nowcast_rides_out_a_429_and_names_the_missing_bar(tmp_path):
         fake.fault("/fapi/v1/klines", 429, headers={"Retry-After": "0"})
         source = BinanceRestSource(tmp_path / "scratch", fake.url, ["1m"], http=BinanceHttp(backoff=0.01))
         live = nowcast(DataLayout(tmp_path / "data"), DayFeed(source, tmp_path / "scratch"), "BTCUSDT", CLOCK,
-                       ModelConfig.for_market("real"), False)
+                       ModelConfig(), False)
         assert fake.count("/fapi/v1/klines") >= 2            # the 429, then the answer
     assert live.horizon == _ts(10, 12).to_pydatetime() and live.interval == "1m"
     assert live.gaps == ["klines 1m: bar 10:05 UTC missing (1 of 612)"]
@@ -146,14 +146,14 @@ def test_a_folder_s_tape_is_read_again_at_every_refresh_as_a_recorder_appends_to
     feed = DayFeed(FilesSource(tmp_path / "scratch", folder), tmp_path / "scratch")
     clock = dt.datetime(2025, 1, 27, 23, 0, tzinfo=dt.UTC)
     layout = DataLayout(tmp_path / "data")
-    before = nowcast(layout, feed, "BTCUSDT", clock, ModelConfig.for_market("real"), False)
+    before = nowcast(layout, feed, "BTCUSDT", clock, ModelConfig(), False)
     at = int(dt.datetime(2025, 1, 27, 22, 30, tzinfo=dt.UTC).timestamp() * 1000)
     order = {"e": "forceOrder", "E": at, "o": {"s": "BTCUSDT", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.5",
                                                "p": "101000", "ap": "101000", "X": "FILLED", "l": "0.5", "z": "0.5",
                                                "T": at}}
     with tape.open("a") as f:
         f.write(json.dumps(order) + "\n")
-    after = nowcast(layout, feed, "BTCUSDT", clock, ModelConfig.for_market("real"), False)
+    after = nowcast(layout, feed, "BTCUSDT", clock, ModelConfig(), False)
     assert len(before.events) > 10 and len(after.events) == len(before.events) + 1
     assert after.events["ts"].max() <= pd.Timestamp(clock)
     # the folder has no OI for the day yet: no map, and the health says why (never the server's end)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..lib.io import storage
-from ..lib.model.config import MARKETS, MODELS
+from ..lib.model.config import MODELS
 from ..lib.params import ParameterError
 from .base import data_dir_option, data_root, fail, main
 
@@ -177,16 +177,13 @@ def grade(symbol, month, model, fmt, data_dir) -> None:
 @click.option("--url", default=None, help="REST base URL (--source binance; default Binance USD-M's).")
 @click.option("--symbols", default="BTCUSDT", show_default=True, help="Comma-separated symbols to nowcast.")
 @click.option("--intervals", default="", help="Kline intervals the nowcast reads (as `liq run`'s; default 1m).")
-@click.option("--market", type=click.Choice(MARKETS), default=None,
-              help="Whose estimator defaults (as `liq run --market`; default: simulated for --source simulated, "
-                   "real otherwise). Must be the daily run's, so the day starts from the book it left.")
 @click.option("--now", "now", default=None, help="Fix the clock at this UTC time (ISO-8601).")
 @click.option("--replay", default=None, help="Start the clock at this UTC time (ISO-8601) and let it run: the map "
                                              "as it stood, the liquidations as they happened.")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True, max=100_000), default=1.0, show_default=True,
               help="--replay: how many times faster than the wall clock.")
 @data_dir_option
-def serve(host, port, source, source_path, url, symbols, intervals, market, now, replay, speed, data_dir) -> None:
+def serve(host, port, source, source_path, url, symbols, intervals, now, replay, speed, data_dir) -> None:
     """The live map over HTTP: /api/heatmap, /api/levels, /api/health, /api/grade, the page at / and the OpenAPI
     page at /docs. Read-only; stops on Ctrl-C."""
     from ..lib.params import parse_interval, parse_symbol, parse_time
@@ -213,7 +210,7 @@ def serve(host, port, source, source_path, url, symbols, intervals, market, now,
     root = data_root(data_dir)
     lives, scratch = None, None
     if source:
-        lives, scratch = _live_maps(root, source, source_path, url, syms, ivs, market, clock)
+        lives, scratch = _live_maps(root, source, source_path, url, syms, ivs, clock)
     click.echo(f"liq serve: the map of {root} on http://{host}:{port}/ (API: /docs), clock {clock.describe()}"
                + (f", nowcast of {','.join(syms)} from {source}" if source else "") + "; Ctrl-C stops it", err=True)
     try:
@@ -223,7 +220,7 @@ def serve(host, port, source, source_path, url, symbols, intervals, market, now,
             scratch.cleanup()
 
 
-def _live_maps(root, source: str, path: str, url: str | None, symbols: list[str], intervals, market, clock):
+def _live_maps(root, source: str, path: str, url: str | None, symbols: list[str], intervals, clock):
     """The nowcasts of `symbols` from the source, pulled into a scratch folder that lives as long as the server."""
     import tempfile
 
@@ -253,5 +250,5 @@ def _live_maps(root, source: str, path: str, url: str | None, symbols: list[str]
     except InputError as exc:
         scratch.cleanup()
         fail(str(exc))
-    cfg = ModelConfig.for_market(market or ("simulated" if source == "simulated" else "real"))
-    return LiveMaps(root, DayFeed(feed, raw), symbols, cfg, fallback=False, clock=clock), scratch
+    # the daily run's configuration (one for every source), so the day starts from the book it left
+    return LiveMaps(root, DayFeed(feed, raw), symbols, ModelConfig(), fallback=False, clock=clock), scratch

@@ -11,7 +11,6 @@ import click
 
 from ..defs import EXECUTORS
 from ..lib.io import storage
-from ..lib.model.config import MARKETS
 from ..lib.params import ParameterError, parse_date_range, parse_interval, parse_symbols
 from ..lib.sim import BARS as SIM_BARS
 from ..lib.sources import SOURCE_KINDS, SourceKind
@@ -23,7 +22,7 @@ FEED_FLAGS = {"simulated": {"--seed", "--agg-trades", "--any-symbol"}, "files": 
               "binance": {"--agg-trades"}, "auto": {"--agg-trades"}}
 
 
-def source_config(kind: str, days: list, intervals: list[str], *, market: str, path: str, seed: int | None,
+def source_config(kind: str, days: list, intervals: list[str], *, path: str, seed: int | None,
                   agg_trades: bool, any_symbol: bool, bracket_fallback: bool) -> dict:
     """The source resource's run config of `liq run`'s flags: the chosen kind's feed with its own settings only."""
     given = {"--path": bool(path), "--seed": seed is not None, "--agg-trades": agg_trades, "--any-symbol": any_symbol}
@@ -40,7 +39,7 @@ def source_config(kind: str, days: list, intervals: list[str], *, market: str, p
         feed = {**({"intervals": intervals} if intervals else {}),
                 **({"path": str(Path(path).resolve())} if kind == "files" else {}),
                 **({"agg_trades": agg_trades} if "--agg-trades" in FEED_FLAGS[kind] else {})}
-    return {"feed": {kind: feed}, "market": market, "bracket_fallback": bracket_fallback}
+    return {"feed": {kind: feed}, "bracket_fallback": bracket_fallback}
 
 
 RUN_PURPOSE = {"history": "the history before the first day", "days": "the days", "months": "the months' roll-up",
@@ -64,16 +63,13 @@ RUN_PURPOSE = {"history": "the history before the first day", "days": "the days"
 @click.option("--any-symbol", is_flag=True,
               help="--source simulated: also simulate a symbol with no bracket table (on the fallback tiers); "
                    "without it, such a symbol is refused as a typo would be.")
-@click.option("--market", type=click.Choice(MARKETS), default=None,
-              help="Whose estimator defaults the model takes (default: simulated for --source simulated, else real); "
-                   "the runs are tagged liq/market.")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="in_process", show_default=True,
               help="Inside each run: one process, independent assets in parallel processes, or each step a Celery "
                    "task for the workers on --broker (`liq worker`).")
 @click.option("--broker", envvar=CELERY_BROKER_VAR, default=DEFAULT_CELERY_BROKER, show_default=True,
               help=f"Celery broker and result backend of --executor celery (${CELERY_BROKER_VAR}).")
 def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg_trades, bracket_fallback,
-        any_symbol, market, executor, broker) -> None:
+        any_symbol, executor, broker) -> None:
     """Materialise every (day, symbol) partition in [start, end] and rebuild the warehouse: one Dagster run per
     symbol over the whole range, symbols in parallel, through the instance in $DAGSTER_HOME."""
     # A launcher started in the background may hand down SIGTERM ignored, and an ignored signal stays ignored in
@@ -95,9 +91,8 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
         click.get_current_context().with_resource(storage.run_lock(root))
     except storage.DataRootBusy as exc:
         fail(str(exc))
-    market = market or ("simulated" if source == "simulated" else "real")
     try:
-        source_cfg = source_config(source, days, ivs, market=market, path=source_path, seed=seed, agg_trades=agg_trades,
+        source_cfg = source_config(source, days, ivs, path=source_path, seed=seed, agg_trades=agg_trades,
                                    any_symbol=any_symbol, bracket_fallback=bracket_fallback)
     except ParameterError as exc:
         fail(str(exc))
@@ -105,7 +100,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
     home = instance_home()
     if executor == "celery":        # a run with no worker to take its steps would wait forever: say so now
         _require_workers(broker)
-    click.echo(f"liq run: source={source} market={market} symbols={','.join(syms)} days={days[0]}..{days[-1]} "
+    click.echo(f"liq run: source={source} symbols={','.join(syms)} days={days[0]}..{days[-1]} "
                f"({len(days)})")
     click.echo(f"  data root: {root}\n  dagster instance: {home}")
     for sym in plan.fallback:
@@ -118,7 +113,7 @@ def run(source, source_path, symbols, start, end, intervals, data_dir, seed, agg
                        f"klines, OI, funding) pulled first")
     t0 = time.monotonic()
     config = {"storage": {"data_dir": str(root)}, "source": source_cfg, "executor": executor, "broker": broker}
-    outcomes, counted = _launch(plan, config, {"liq/source": source, "liq/market": market})
+    outcomes, counted = _launch(plan, config, {"liq/source": source})
     for o in outcomes:
         click.echo(f"  {o.symbol} {days[0]}..{days[-1]}: {'ok' if o.success else 'FAILED'}")
         for r in o.runs:
@@ -143,7 +138,7 @@ def _plan(root, source: str, source_cfg: dict, syms: list[str], days: list):
     from ..lib.plan import plan_run
 
     try:
-        resource = SourceResource(feed=FEEDS[source](**source_cfg["feed"][source]), market=source_cfg["market"],
+        resource = SourceResource(feed=FEEDS[source](**source_cfg["feed"][source]),
                                   bracket_fallback=source_cfg["bracket_fallback"])
     except ValidationError as exc:       # the resource's own checks (e.g. the simulated market's one interval)
         fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))

@@ -1,5 +1,5 @@
-"""Resources, one per concern: where data lives (storage) and what feeds it (source: one feed of five kinds, and the
-market it is). The estimator's settings are run configuration of the model asset (defs/model/config.py)."""
+"""Resources, one per concern: where data lives (storage) and what feeds it (source: one feed of five kinds). The
+estimator's settings are run configuration of the model asset (defs/model/config.py), the same for every feed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,6 @@ import dagster as dg
 from pydantic import Field, field_validator
 
 from ..lib.io import quality, storage
-from ..lib.model.config import MARKETS
 from ..lib.params import KLINE_INTERVALS, ParameterError, parse_date, parse_interval
 from ..lib.sim import BARS as SIM_BARS
 from ..lib.sources import SourceKind
@@ -143,18 +142,9 @@ class SourceResource(dg.ConfigurableResource):
 
     feed: Union[SimulatedFeed, FilesFeed, ArchiveFeed, BinanceFeed, AutoFeed] = Field(
         default_factory=SimulatedFeed, discriminator="kind", description="Where raw data comes from, and its settings")
-    market: str = Field(default="simulated", description="Whose estimator defaults the model takes: the simulated "
-                        "market's or real market data's (`liq run --market`; the run's tag liq/market)")
     bracket_fallback: bool = Field(default=False, description="A symbol with no bracket table of its own runs on the "
                                    "fallback tiers (lib/market/brackets; the model's metadata says so) instead of "
                                    "being refused")
-
-    @field_validator("market")
-    @classmethod
-    def _market(cls, v):
-        if v not in MARKETS:
-            raise ValueError(f"market: {v!r} is not one of {', '.join(MARKETS)}")
-        return v
 
     @property
     def kind(self) -> SourceKind:

@@ -10,7 +10,7 @@ from .jobs import daily_job, monthly_job
 from .partitions import partition_key
 
 # The schedules run on the exchange's own data (the archive, REST for its last days), with real market defaults.
-EXCHANGE = {"resources": {"source": {"config": {"feed": {"auto": {}}, "market": "real"}}}}
+EXCHANGE = {"resources": {"source": {"config": {"feed": {"auto": {}}}}}}
 
 
 @dg.schedule(job=daily_job, cron_schedule="0 3 * * *", execution_timezone="UTC",

@@ -43,8 +43,7 @@ def tape_sensor(context: dg.SensorEvaluationContext):
     changed = {day: (name, size) for day, (name, size) in found.items() if seen.get(name) != size}
     if not changed:
         return dg.SkipReason(f"no new or grown tape among {len(found)} finished day(s) in {tapes}")
-    config = {"resources": {"source": {"config": {"feed": {"files": {"path": str(Path(tapes).resolve())}},
-                                                  "market": "real"}}}}
+    config = {"resources": {"source": {"config": {"feed": {"files": {"path": str(Path(tapes).resolve())}}}}}}
     requests = []
     for day, (name, size) in sorted(changed.items()):
         requests += [dg.RunRequest(run_key=f"tape|{day}|{sym}|{size}", partition_key=str(partition_key(day, sym)),

@@ -68,7 +68,7 @@ BOOK = tables.get("book_state")
 def liquidation_model(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource,
                       source: SourceResource):
     layout, suites = storage.layout(), storage.suites_dir()
-    cfg = config.build(source.market)
+    cfg = config.build()
     # the four tables come from one computation; a subset (or a gate alone) writes and reports just its part
     selected = {t: wanted(context, tables.get(t)) for t in MODEL_OUTPUTS}
     outs = {t: RangeOutput(context, asset_key(tables.get(t))) for t in MODEL_OUTPUTS}

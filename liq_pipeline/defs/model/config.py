@@ -1,6 +1,6 @@
 """The estimator's settings as run configuration of the model asset (the launchpad shows them): every field is
-optional, and unset means the default of lib/model/config.py for the source's market (real or simulated:
-MARKET_DEFAULTS), where each default names its source."""
+optional, and unset means the default of lib/model/config.py (one configuration for every source), where each
+default names the data and window that chose it."""
 from __future__ import annotations
 
 from typing import Optional
@@ -27,8 +27,8 @@ class EstimatorConfig(dg.Config):
         self.build()          # a bad mix or mismatched lengths fail when the run is configured, not mid-run
         return self
 
-    def build(self, market: str = "simulated") -> ModelConfig:
-        """The ModelConfig of these settings over the market's defaults (SourceResource.market)."""
+    def build(self) -> ModelConfig:
+        """The ModelConfig of these settings over the defaults."""
         over = {k: tuple(v) for k, v in (("leverages", self.leverages), ("leverage_mix", self.leverage_mix),
                                          ("sizes_usd", self.sizes_usd), ("size_weights", self.size_weights)) if v}
         if self.decay_half_life_hours is not None:
@@ -37,4 +37,4 @@ class EstimatorConfig(dg.Config):
             over["turnover_decay"] = self.turnover_decay or None
         if self.flow_weight is not None:
             over["flow_weight"] = self.flow_weight
-        return ModelConfig.for_market(market, **over)
+        return ModelConfig(**over)

@@ -89,7 +89,7 @@ def _monthly_mapping() -> dg.MultiPartitionMapping:
 )
 def validation_monthly(context: dg.AssetExecutionContext, config: EstimatorConfig, storage: StorageResource,
                        source: SourceResource):
-    estimator = config.build(source.market)
+    estimator = config.build()
 
     def write_months(layout, symbol, firsts):
         from ...lib.validation import periods

@@ -24,9 +24,10 @@ PROFILES: dict[str, dict] = {
     "ETHUSDT": {"initial_price": 3_400.0, "sigma_minute": 0.0007, "price_decimals": 2, "qty_decimals": 3},
     "SOLUSDT": {"initial_price": 150.0, "sigma_minute": 0.0009, "price_decimals": 3, "qty_decimals": 2},
 }
-# Sized to the fallback tiers (50x up to $5k, 20x to $10k, …): a position book of about the reference's count.
+# Sized to the fallback tiers (50x up to $5k, 20x to $10k, …): a position book of about the reference's count, and
+# churn the same share of its open interest as the reference's (1.5e6 / 6e9 a minute).
 SMALL_TIERS = {"target_oi_usd": 3.0e8, "size_median_usd": 4_000.0, "size_cap_usd": 12.5e6,
-               "background_usd_per_minute": 1.5e6}
+               "background_usd_per_minute": 7.5e4}
 
 
 def _unit(symbol: str, i: int) -> float:

@@ -36,7 +36,10 @@ class Scenario:
     interval_s: int = 60
     initial_price: float = 67_000.0
     sigma_minute: float = 0.00055          # log-return s.d. per minute on a "normal" day
-    tail_df: float = 3.5                   # Student-t degrees of freedom of minute shocks
+    # Student-t degrees of freedom of minute shocks: 2.8 puts the hourly excess kurtosis (7.2) inside the real weekly
+    # range (1.1..9.1; 3.5 gave 1.25, at its floor) and the long share of liquidations in up hours with it (wicks
+    # down in an up hour liquidate longs: 0.08, real 0.04..0.25; 3.5 gave 0.27). bench/sim_realism.py, seed 7.
+    tail_df: float = 2.8
     regimes: tuple[str, ...] = ()          # one per day; empty: drawn from regime_odds by the seed
     regime_odds: tuple[tuple[str, float], ...] = tuple(DEFAULT_REGIME_ODDS.items())
     target_oi_usd: float = 6.0e9           # sets the arrival rate: OI ≈ arrivals × mean size × mean holding
@@ -59,7 +62,11 @@ class Scenario:
     liq_impact_per_musd: float = 0.5e-4    # log price move per $1M of liquidation orders (cascades)
     impact_permanence: float = 0.5         # share of that move still there at the bar's close
     impact_half_life_minutes: float = 90.0 # the rest of a cascade's move reverts with this half-life
-    background_usd_per_minute: float = 9e6 # non-leveraged churn volume
+    # Non-leveraged churn volume. Real BTCUSDT trades a median 4.2% of its OI an hour (weekly 3.2..9.6%,
+    # bench/sim_realism.py); at 9e6 the simulated market traded 21%, all but 3 points of it churn, so a model
+    # that turns its book over with volume (ModelConfig.turnover_decay) turned it over 4x too fast here. 1.5e6
+    # gives 5.5% (positions opened and closed are ~3 points of it).
+    background_usd_per_minute: float = 1.5e6
     trade_size_btc: float = 0.12          # mean trade size, in the base asset (the name is from the first market)
     price_decimals: int = 1                # the contract's tick (0.1) and lot step (0.001) as decimals
     qty_decimals: int = 3

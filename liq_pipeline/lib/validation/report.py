@@ -244,9 +244,14 @@ def audit_markdown(symbol: str, month: str, results: dict[str, dict], inv: dict,
         L += ["## J. Ground Truth (simulated market)", ""]
         rows = [[name, _num(e["truth_distance"]["by_side"]["long"].get("value"), "{:.2f}%"),
                  _num(e["truth_distance"]["by_side"]["short"].get("value"), "{:.2f}%"),
-                 _pct(e["truth_zone_share"].get("value"))] for name, e in truth.items()]
-        L += _table(["model", "distance long (W1, % of price)", "distance short", "true liquidated USD in zones"],
-                    rows) + [""]
+                 _pct(e["truth_zone_share"].get("value")), _pct(e["truth_zone_share"].get("true_book"))]
+                for name, e in truth.items()]
+        L += _table(["model", "distance long (W1, % of price)", "distance short", "true liquidated USD in zones",
+                     "… in the true book's own zones"], rows) + [""]
+        L += ["A zone is a run of the snapshot's top-decile buckets: the true book's heaviest buckets lie far from the "
+              "price (old low-leverage positions), where an hour's move seldom reaches, so the share rewards a map "
+              "that piles notional next to the price more than one that is right. The distance and the verdict's "
+              "map-ahead (section G) measure the map against the truth.", ""]
 
     if plots:
         L += ["## Plots", ""] + [f"![{title}]({file})" for title, file in plots.items()] + [""]

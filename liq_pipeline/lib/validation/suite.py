@@ -141,7 +141,8 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market:
         ext["per_bar_skill"] = {f"{h}h_{s}": m.missing("no liquidation bars and no simulated liquidations")
                                 for h, s in SKILL_CELLS}
     ext["truth_distance"] = m.truth_distance(heat, data["sim_positions"])
-    ext["truth_zone_share"] = m.truth_zone_share(index, data["sim_liquidations"].sort_values("ts"))
+    ext["truth_zone_share"] = m.truth_zone_share(index, data["sim_liquidations"].sort_values("ts"),
+                                                 data["sim_positions"], bars)
     ext["zones"] = {"n": len(zone_frame), "snapshots": len(index.times)}
 
     # what really happened against the map, and the verdict made of it (lib/validation/outcome)
