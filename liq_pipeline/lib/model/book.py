@@ -93,6 +93,12 @@ def long_share(bar, funding: float, cfg: ModelConfig) -> float:
     return float(min(max(s, 0.02), 0.98))
 
 
+def asof_many(times: np.ndarray, values: np.ndarray, t: np.ndarray, strict: bool) -> np.ndarray:
+    """asof() of many times at once (NaN where none)."""
+    i = np.searchsorted(times, t, side="left" if strict else "right") - 1
+    return np.where(i >= 0, values[np.maximum(i, 0)] if len(values) else np.nan, np.nan)
+
+
 def asof(times: np.ndarray, values: np.ndarray, t: int, strict: bool) -> float:
     """The last value stamped at or before t (strictly before, if strict); NaN if none."""
     i = np.searchsorted(times, t, side="left" if strict else "right") - 1
@@ -124,6 +130,12 @@ def seed_at_close(prior: np.ndarray, grid: Grid, close: float) -> np.ndarray | N
     return seed / total if total > 0 else None
 
 
+def _bounds(qty: np.ndarray) -> tuple[int, int]:
+    """The highest bin holding a long level (−1: none) and the lowest holding a short one (the grid's size: none)."""
+    longs, shorts = np.flatnonzero(qty[LONG].any(axis=0)), np.flatnonzero(qty[SHORT].any(axis=0))
+    return (int(longs[-1]) if len(longs) else -1), (int(shorts[0]) if len(shorts) else qty.shape[-1])
+
+
 def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: ModelConfig,
              brackets: BracketArrays, state: FlowState | None, interval_ms: int,
              prior: np.ndarray | None = None, grid: Grid | None = None, keep_snapshots: bool = True,
@@ -145,11 +157,30 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     k = np.arange(cfg.entry_points)
     frac = (k + 0.5) / cfg.entry_points
     decay = 1.0 if not cfg.decay_half_life_hours else 0.5 ** (interval_ms / 3.6e6 / cfg.decay_half_life_hours)
-    # each level's leverage row ([lev, size, entry] flattened), for one add.at per side: made once, not per bar
-    lev_rows = np.repeat(np.arange(n_lev), ratios.shape[2] * cfg.entry_points)
+    # the cells new notional opens in ([side, lev, size, entry] flattened), made once, not per bar: each cell's
+    # side and leverage row, its liquidation price per unit of entry, and its share of a side's notional
+    cells = ratios.shape[1] * ratios.shape[2] * cfg.entry_points
+    half = cells
+    side_rows = np.repeat([LONG, SHORT], cells)
+    lev_rows = np.tile(np.repeat(np.arange(n_lev), ratios.shape[2] * cfg.entry_points), 2)
+    ratio_cells = np.repeat(ratios[..., None], cfg.entry_points, axis=-1)
+    side_sign = np.array([1.0, -1.0])[:, None, None, None]         # long: at/above the close is crossed; short: below
+    cell_share = np.repeat((weights / cfg.entry_points).ravel(), cfg.entry_points)
     preds, snaps, no_oi = [], [], 0
+    # what each bar reads of OI and funding, looked up for all bars at once (a lookup per bar cost a tenth of the run)
+    starts = bars["open_time"].to_numpy(np.int64)
+    oi_at_start = asof_many(o_t, o_v, starts, strict=False)
+    oi_at_end = asof_many(o_t, o_v, starts + interval_ms, strict=False)
+    fund_at_end = asof_many(f_t, f_v, starts + interval_ms, strict=True)
     c = None                      # the bin centres, computed once: the grid is fixed once the run has a book
-    for bar in bars.itertuples(index=False):
+    # The book is held as `q × scale`: a decay multiplies the scale, not every cell (a pass over the whole book every
+    # bar was a quarter of the run), and `total` (contracts) and the occupied bins' bounds (long levels lie at or
+    # below `long_top`, short ones at or above `short_bottom`) are kept as the book changes, so a bar touches only
+    # the bins the price crossed. The book is multiplied out where it leaves: snapshots, and the state returned.
+    scale, total, long_top, short_bottom = 1.0, 0.0, -1, 0
+    if state is not None:
+        total, (long_top, short_bottom) = state.total(), _bounds(state.qty)
+    for k, bar in enumerate(bars.itertuples(index=False)):
         start = int(bar.open_time)
         end = start + interval_ms
         if state is None:
@@ -157,57 +188,71 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
             if grid is not None:
                 state.grid = grid
                 state.qty = np.zeros((2, n_lev, grid.n))
+            long_top, short_bottom = -1, state.grid.n
         g, q = state.grid, state.qty
         if keep_snapshots and start % snap_ms == 0:
-            snaps.append((start, state.last_close, q.copy()))
-        # 1. liquidations by the bar's range
-        centers_lo = g.index_of(bar.low)       # long levels in bins at/above the low's bin are crossed
-        centers_hi = g.index_of(bar.high)
-        long_qty = q[LONG, :, centers_lo:]
-        short_qty = q[SHORT, :, : centers_hi + 1]
+            snaps.append((start, state.last_close, q * scale))
+        # 1. liquidations by the bar's range: long levels in bins at/above the low's bin, short ones at/below the high's
         if c is None:
-            c = g.centers()
-        # per leverage, a matrix-vector product: no temporary the size of half the book
-        long_usd = float((long_qty @ c[centers_lo:]).sum())
-        short_usd = float((short_qty @ c[: centers_hi + 1]).sum())
-        long_qty[:] = 0.0
-        short_qty[:] = 0.0
+            c = np.column_stack([g.centers(), np.ones(g.n)])      # per bin: USD per contract, and 1 (contracts)
+        lo, hi = g.index_of(bar.low), g.index_of(bar.high)
+        long_usd = short_usd = 0.0
+        if long_top >= lo:
+            crossed = q[LONG, :, lo: long_top + 1]
+            usd, contracts = (crossed @ c[lo: long_top + 1]).sum(axis=0) * scale
+            long_usd, total = float(usd), total - float(contracts)
+            crossed[:] = 0.0
+            long_top = lo - 1
+        if short_bottom <= hi:
+            crossed = q[SHORT, :, short_bottom: hi + 1]
+            usd, contracts = (crossed @ c[short_bottom: hi + 1]).sum(axis=0) * scale
+            short_usd, total = float(usd), total - float(contracts)
+            crossed[:] = 0.0
+            short_bottom = hi + 1
         preds.append((start, long_usd, short_usd))
-        # 2. decay: with time, and with the bar's turnover (its volume over the OI at its start: both in contracts;
-        # the OI is read, not the book summed, which would cost a pass over the book every bar)
+        # 2. decay: with time, and with the bar's turnover (its volume over the OI at its start: both in contracts)
         shrink = decay
         if cfg.turnover_decay and bar.volume > 0:
-            oi_start = asof(o_t, o_v, start, strict=False)
+            oi_start = oi_at_start[k]
             if oi_start > 0:
                 shrink *= math.exp(-cfg.turnover_decay * bar.volume / oi_start)
         if shrink < 1.0:
-            q *= shrink
+            scale *= shrink
+            total *= shrink
+            if scale < 1e-100:        # multiplied out now and then, long before the stored cells could overflow
+                q *= scale
+                scale = 1.0
         # 3. reconcile to OI at the bar's end
-        target = asof(o_t, o_v, end, strict=False)
+        target = float(oi_at_end[k])
         if math.isnan(target):
             no_oi += 1
         else:
-            have = q.sum()
+            have = total if long_top >= 0 or short_bottom < g.n else 0.0
             seed = seed_at_close(prior, g, bar.close) if have <= 0 and prior is not None else None
             if seed is not None:
+                q *= 0.0
                 q += seed * target
+                scale, total = 1.0, target
+                long_top, short_bottom = _bounds(q)
             elif target > have:
-                fund = asof(f_t, f_v, end, strict=True)
-                share = long_share(bar, 0.0 if math.isnan(fund) else fund, cfg)
+                share = long_share(bar, 0.0 if math.isnan(fund_at_end[k]) else float(fund_at_end[k]), cfg)
                 entries = bar.low + frac * (bar.high - bar.low)
-                add = target - have
-                for side, sh in ((LONG, share), (SHORT, 1 - share)):
-                    lp = entries[None, None, :] * ratios[side][:, :, None]          # [lev, size, entry]
-                    # a level beyond the close would have been crossed inside the bar: enter it at the close
-                    wrong = lp >= bar.close if side == LONG else lp <= bar.close
-                    lp = np.where(wrong, bar.close * ratios[side][:, :, None], lp)
-                    # each (leverage, size) cell's amount, once per entry point ([lev, size, entry] flattened)
-                    amount = np.repeat((add * sh * weights / cfg.entry_points).ravel(), cfg.entry_points)
-                    # one call, in the order a loop over leverages would add (the same sums, bit for bit)
-                    np.add.at(q[side], (lev_rows, g.index(lp).ravel()), amount)
+                lp = entries * ratio_cells                                         # [side, lev, size, entry]
+                # a level beyond the close would have been crossed inside the bar: enter it at the close
+                lp = np.where((lp - bar.close) * side_sign >= 0, bar.close * ratio_cells, lp).ravel()
+                bins = g.index(lp)
+                # each cell's contracts (stored ÷ scale), both sides in one call, longs first
+                amount = np.concatenate([cell_share * share, cell_share * (1 - share)]) * ((target - have) / scale)
+                np.add.at(q, (side_rows, lev_rows, bins), amount)
+                long_top = max(long_top, int(bins[:half].max()))
+                short_bottom = min(short_bottom, int(bins[half:].min()))
+                total = target
             elif target < have:
-                q *= target / have
+                scale *= target / have
+                total = target
         state.last_close, state.last_bar_end_ms = float(bar.close), end
+    if state is not None and scale != 1.0:
+        state.qty *= scale
     if snapshot_at_end and keep_snapshots and state is not None and len(bars):
         snaps.append((state.last_bar_end_ms, state.last_close, state.qty.copy()))
     pred = pd.DataFrame(preds, columns=["ts", "long", "short"]).melt(id_vars="ts", var_name="side",
