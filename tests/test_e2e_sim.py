@@ -104,7 +104,7 @@ def test_simulated_run_end_to_end(simulated_run, monkeypatch):
                 ON e.ts = s.ts AND e.side = s.side AND abs(e.qty - s.qty) < 0.0006 WHERE s.ts IS NULL""")[0][0] == 0
     # the estimator ran: both models, conserving OI at every snapshot, levels on the right side of price
     assert q("SELECT count(DISTINCT model) FROM heatmap")[0][0] == 2
-    from liq_pipeline.lib.model.config import ModelConfig       # the simulated market's defaults: the fields'
+    from liq_pipeline.lib.model.config import ModelConfig       # one configuration for every market
     assert q("SELECT DISTINCT config_key FROM heatmap") == [(ModelConfig().key(),)]
     assert q("SELECT max(abs(book_to_oi - 1)) FROM model_snapshots")[0][0] < 1e-9
     assert q("SELECT count(*) FROM heatmap WHERE (side = 'long' AND price_low >= price) OR (side = 'short' AND price_high <= price)")[0][0] == 0

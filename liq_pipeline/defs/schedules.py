@@ -9,7 +9,7 @@ import dagster as dg
 from .jobs import daily_job, monthly_job
 from .partitions import partition_key
 
-# The schedules run on the exchange's own data (the archive, REST for its last days), with real market defaults.
+# The schedules run on the exchange's own data (the archive, REST for its last days).
 EXCHANGE = {"resources": {"source": {"config": {"feed": {"auto": {}}}}}}
 
 
