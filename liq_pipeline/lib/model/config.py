@@ -21,22 +21,23 @@ class ModelConfig:
     size_weights: tuple[float, ...] = (0.25, 0.35, 0.30, 0.10)
     # Entry prices of a bar's new notional: this many points spread evenly over the bar's low..high.
     entry_points: int = 5
-    # ONE configuration for every market (real or simulated): chosen on real data, walk-forward, and checked on the
-    # simulated market's truth (docs/model.md, "One configuration"). bench/walk_forward.py: map-ahead protocol,
-    # fit from 2026-04-12 up to each of three 10-day test folds 2026-05-10..06-08 of the real samples.
+    # ONE configuration for every market (real or simulated), chosen on real data, walk-forward, and run on the
+    # simulated market's truth too (docs/model.md, "One configuration for every market"). bench/walk_forward.py:
+    # the map-ahead partial (1h and 4h), the per-bar 4h partial deciding among fits within 0.01 of its best, on fit
+    # windows 2026-04-12..05-09, ..05-19 and ..05-29 of the real samples; test folds 2026-05-10..06-08.
     # Long share of new notional: 0.5 + flow_weight·(taker_buy/volume − 0.5) + funding tilt + candle tilt.
     # Source: order-flow imbalance (seeds/001 section 4), funding and candle tilts as in DESIGN section 5. The
-    # walk-forward picks 0.5 (fit 2026-04-12..05-09, ..05-19, ..05-29); 1.0 scores within 0.01.
+    # walk-forward picks 0.5 on all three fit windows; 1.0 scores within 0.01.
     flow_weight: float = 0.5
     funding_tilt_per_bp: float = 0.02     # +2 points of long share per 0.01% of funding
     candle_tilt: float = 0.03
     # Positions decay (closed and re-opened at current prices) with this half-life; DESIGN section 5 reports
     # ~3 days helped a little on real data (its window, not this repository's). None: no decay. The walk-forward
-    # picks 72 h (fit windows as above).
+    # picks 72 h on the first and last fit windows (..05-09, ..05-29), 24 h on the second (a tie on both fits).
     decay_half_life_hours: float | None = 72.0
     # And with trading: each bar closes 1 − exp(−turnover_decay · volume / OI at the bar's start) of the book, so a
     # busy bar (a trend, a crash) turns more of it over than a quiet one. None: not at all. The walk-forward picks
-    # 1.0 (fit windows as above). On a median real hour (volume ≈ 4% of OI) it closes about 4% of the book. The
+    # 1.0 on all three fit windows. On a median real hour (volume ≈ 4% of OI) it closes about 4% of the book. The
     # simulated market trades 5.5% of its OI an hour since its churn was set to the real market's
     # (lib/sim/scenario.py); at 21% an hour it turned the book over in ~3 h, which is why the simulated market
     # once ran without it (MARKET_DEFAULTS, removed 2026-12-07).
