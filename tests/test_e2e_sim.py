@@ -110,6 +110,9 @@ def test_simulated_run_end_to_end(simulated_run, monkeypatch):
     assert q("SELECT count(*) FROM heatmap WHERE (side = 'long' AND price_low >= price) OR (side = 'short' AND price_high <= price)")[0][0] == 0
     assert q("SELECT count(*) FROM predicted_liquidations")[0][0] == 2 * 2 * 2 * 1440
     assert q("SELECT count(*) FROM volume_profile")[0][0] > 0
+    # the truth's own zone share sits beside each model's (what the metric gives the true book: docs/validation.md)
+    assert q("SELECT count(*) FROM validation_monthly WHERE truth_zone_share BETWEEN 0 AND 1 "
+             "AND truth_zone_share_true_book BETWEEN 0 AND 1")[0][0] == 2
     con.close()
 
     # liq heatmap, every format

@@ -138,7 +138,8 @@ def _validation_columns() -> dict[str, str]:
                 events_n=I, hit_rate=F, hit_ci_low=F, hit_ci_high=F, gap_rate=F, miss_rate=F, random_hit_rate=F,
                 lead_p50_s=F, lead_p90_s=F, lead_p95_s=F, lead_le0_share=F, false_positive_rate=F,
                 zones_reached_n=I, zones_n=I, touch_rate=F, reaction_rate=F, sweep_rate=F,
-                truth_distance_long_pct=F, truth_distance_short_pct=F, truth_zone_share=F)
+                truth_distance_long_pct=F, truth_distance_short_pct=F, truth_zone_share=F,
+                truth_zone_share_true_book=F)
     for h in ("1h", "4h"):
         for side in ("long", "short"):
             p = f"skill_{h}_{side}"

@@ -196,7 +196,8 @@ def flat_row(result: dict) -> dict:
            "reaction_rate": _v(rs), "sweep_rate": _v((rs or {}).get("by_quartile", {}).get("all"), "sweep_rate"),
            "truth_distance_long_pct": _v(e["truth_distance"].get("by_side", {}).get("long")),
            "truth_distance_short_pct": _v(e["truth_distance"].get("by_side", {}).get("short")),
-           "truth_zone_share": _v(e["truth_zone_share"])}
+           "truth_zone_share": _v(e["truth_zone_share"]),
+           "truth_zone_share_true_book": _v(e["truth_zone_share"], "true_book")}
     for h, s in SKILL_CELLS:
         sk = e["per_bar_skill"][f"{h}h_{s}"]
         p = f"skill_{h}h_{s}"
