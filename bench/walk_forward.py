@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 import realdata
 from liq_pipeline.lib.market import brackets
@@ -137,8 +136,7 @@ def map_scores(bars: pd.DataFrame, hours: int, side: str, reps: int = 400) -> di
     b = bars[ok]
     c = outcome._skill_cell(b[f"map_{side}"].to_numpy(float), b[f"real_{side}"].to_numpy(float), b, side, hours, reps)
     return {"n": c["n"], "spearman": c["value"], "naive": c["naive"], "partial": c["partial"], "ci": c["partial_ci95"],
-            "beyond_path": c.get("partial_beyond_path"), "beyond_path_ci": c.get("partial_beyond_path_ci95"),
-            "path_naive": float(stats.spearmanr(b[f"path_{side}"], b[f"real_{side}"]).statistic)}
+            "beyond_path": c.get("partial_beyond_path"), "beyond_path_ci": c.get("partial_beyond_path_ci95")}
 
 
 def map_partial(bars: pd.DataFrame, side: str) -> float:
@@ -262,18 +260,19 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
 
     for hours in hours_scored:
         for side in ("long", "short"):
+            bar_rows = {name: scores(frame, hours, side, f"pred_{side}", BLOCK_HOURS) for name, frame in per_bar.items()}
             base = results[(hours, side, "naive: move size")] = scores(per_bar["flow, default"], hours, side, None,
                                                                         BLOCK_HOURS)
             line(hours, side, "naive: move size", base, False)
-            path_bars = skill.bars_of(per_bar["flow, default"], hours).dropna(subset=[f"real_{side}"])
-            path = dict(base, spearman=float(stats.spearmanr(path_bars[f"path_{side}"], path_bars[f"real_{side}"]).statistic))
-            results[(hours, side, "path: hourly moves summed")] = path
+            # the path baseline's ρ: skill.path_scores made it beside every per-bar row, on the same bars
+            path = results[(hours, side, "path: hourly moves summed")] = dict(
+                base, spearman=bar_rows["flow, default"]["path_naive"])
             line(hours, side, "path: hourly moves summed", path, False)
             for name, pick in maps.items():
                 s = results[(hours, side, f"map-ahead, {name}")] = map_scores(fold_maps(pick, hours), hours, side)
                 line(hours, side, f"map-ahead, {name}", s)
-            for name, frame in per_bar.items():
-                s = results[(hours, side, f"per-bar, {name}")] = scores(frame, hours, side, f"pred_{side}", BLOCK_HOURS)
+            for name, s in bar_rows.items():
+                results[(hours, side, f"per-bar, {name}")] = s
                 line(hours, side, f"per-bar, {name}", s)
     return results
 

@@ -159,8 +159,7 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     decay = 1.0 if not cfg.decay_half_life_hours else 0.5 ** (interval_ms / 3.6e6 / cfg.decay_half_life_hours)
     # the cells new notional opens in ([side, lev, size, entry] flattened), made once, not per bar: each cell's
     # side and leverage row, its liquidation price per unit of entry, and its share of a side's notional
-    cells = ratios.shape[1] * ratios.shape[2] * cfg.entry_points
-    half = cells
+    cells = ratios.shape[1] * ratios.shape[2] * cfg.entry_points          # per side
     side_rows = np.repeat([LONG, SHORT], cells)
     lev_rows = np.tile(np.repeat(np.arange(n_lev), ratios.shape[2] * cfg.entry_points), 2)
     ratio_cells = np.repeat(ratios[..., None], cfg.entry_points, axis=-1)
@@ -180,7 +179,7 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     scale, total, long_top, short_bottom = 1.0, 0.0, -1, 0
     if state is not None:
         total, (long_top, short_bottom) = state.total(), _bounds(state.qty)
-    for k, bar in enumerate(bars.itertuples(index=False)):
+    for i, bar in enumerate(bars.itertuples(index=False)):
         start = int(bar.open_time)
         end = start + interval_ms
         if state is None:
@@ -213,7 +212,7 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
         # 2. decay: with time, and with the bar's turnover (its volume over the OI at its start: both in contracts)
         shrink = decay
         if cfg.turnover_decay and bar.volume > 0:
-            oi_start = oi_at_start[k]
+            oi_start = oi_at_start[i]
             if oi_start > 0:
                 shrink *= math.exp(-cfg.turnover_decay * bar.volume / oi_start)
         if shrink < 1.0:
@@ -223,19 +222,19 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
                 q *= scale
                 scale = 1.0
         # 3. reconcile to OI at the bar's end
-        target = float(oi_at_end[k])
+        target = float(oi_at_end[i])
         if math.isnan(target):
             no_oi += 1
         else:
             have = total if long_top >= 0 or short_bottom < g.n else 0.0
             seed = seed_at_close(prior, g, bar.close) if have <= 0 and prior is not None else None
             if seed is not None:
-                q *= 0.0
-                q += seed * target
+                q[:] = seed * target
                 scale, total = 1.0, target
                 long_top, short_bottom = _bounds(q)
             elif target > have:
-                share = long_share(bar, 0.0 if math.isnan(fund_at_end[k]) else float(fund_at_end[k]), cfg)
+                fund = float(fund_at_end[i])
+                share = long_share(bar, 0.0 if math.isnan(fund) else fund, cfg)
                 entries = bar.low + frac * (bar.high - bar.low)
                 lp = entries * ratio_cells                                         # [side, lev, size, entry]
                 # a level beyond the close would have been crossed inside the bar: enter it at the close
@@ -244,8 +243,8 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
                 # each cell's contracts (stored ÷ scale), both sides in one call, longs first
                 amount = np.concatenate([cell_share * share, cell_share * (1 - share)]) * ((target - have) / scale)
                 np.add.at(q, (side_rows, lev_rows, bins), amount)
-                long_top = max(long_top, int(bins[:half].max()))
-                short_bottom = min(short_bottom, int(bins[half:].min()))
+                long_top = max(long_top, int(bins[:cells].max()))
+                short_bottom = min(short_bottom, int(bins[cells:].min()))
                 total = target
             elif target < have:
                 scale *= target / have

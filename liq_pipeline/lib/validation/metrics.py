@@ -477,46 +477,46 @@ def truth_distance(heatmap: pd.DataFrame, positions: pd.DataFrame) -> dict:
             "snapshot_stride_hours": TRUTH_STRIDE_HOURS}
 
 
-def truth_zone_share(index: SnapshotIndex, liquidations: pd.DataFrame, positions: pd.DataFrame | None = None,
-                     bars: pd.DataFrame | None = None) -> dict:
+def truth_zone_share(index: SnapshotIndex, liquidations: pd.DataFrame) -> dict:
     """Share of the true liquidated notional (simulated, unthrottled) whose trigger price lay in an estimated
-    zone of its side in the snapshot standing when it happened. With the true positions and the bars, `true_book`
-    is the same share for the zones the true book itself makes (true_book_levels): what the metric gives the truth,
-    the reading a model's share is to be set against."""
+    zone of its side in the snapshot standing when it happened."""
     if liquidations.empty:
         return missing("no ground-truth liquidations (the simulated source alone has them)")
     d = index.distance(index.active(liquidations["ts"].to_numpy(dtype="datetime64[ns]")),
                        liquidations["side"].to_numpy(), liquidations["liq_price"].to_numpy(float))
     inside = d == 0
     w = liquidations["notional_usd"].to_numpy(float)
-    out = {"value": float(w[inside].sum() / w.sum()), "n": len(w), "ci95": wilson(int(inside.sum()), len(w)),
-           "count_share": float(inside.mean())}
-    if positions is not None and bars is not None and len(positions):
-        truth = true_book_levels(positions, bars)
-        own = SnapshotIndex(truth["ts"].unique(), zones(truth))
-        first = own.times[0] if len(own.times) else None
-        later = liquidations[liquidations["ts"].to_numpy(dtype="datetime64[ns]") >= first] if first is not None \
-            else liquidations.head(0)
-        out["true_book"] = truth_zone_share(own, later)["value"] if len(later) else None
-    return out
+    return {"value": float(w[inside].sum() / w.sum()), "n": len(w), "ci95": wilson(int(inside.sum()), len(w)),
+            "count_share": float(inside.mean())}
+
+
+def true_book_zone_share(positions: pd.DataFrame, liquidations: pd.DataFrame, bars: pd.DataFrame) -> float | None:
+    """truth_zone_share of the zones the true book itself makes (true_book_levels), over the liquidations from its
+    first snapshot on: what the metric gives the truth, the reading a model's share is to be set against. The same
+    for every model of a period (suite.Market holds it)."""
+    if positions.empty or liquidations.empty:
+        return None
+    truth = true_book_levels(positions, bars)
+    own = SnapshotIndex(truth["ts"].unique(), zones(truth))
+    later = liquidations[liquidations["ts"].to_numpy(dtype="datetime64[ns]") >= own.times[0]] if len(own.times) \
+        else liquidations.head(0)
+    return truth_zone_share(own, later)["value"] if len(later) else None
 
 
 def true_book_levels(positions: pd.DataFrame, bars: pd.DataFrame, span: float = 0.25) -> pd.DataFrame:
     """The simulated positions at each of their snapshots as heatmap_levels rows: the map the true book draws
-    (notional at the price of the bar the snapshot opens, by the 0.25% bucket of the liquidation price, within
-    ±span of the price, as the model's heatmap keeps)."""
-    from ..model.buckets import bucket_low
-    from ..model.levels import bucket_of
+    (notional at the price of the bar the snapshot opens, within ±span of that price as the model's heatmap keeps),
+    rolled up as the model's heatmap is (lib/model/levels.rollup: each position a level of zero width at its
+    liquidation price)."""
+    from ..model.levels import rollup
     opens = bars.set_index("open_time")["open"].sort_index()
     price = opens.reindex(pd.DatetimeIndex(positions["ts"]), method="ffill").to_numpy(float)
     liq = positions["liq_price"].to_numpy(float)
     keep = np.isfinite(price) & (np.abs(liq / price - 1) <= span)
-    p = positions[keep].assign(price=price[keep], bucket=bucket_of(liq[keep]),
-                               notional=positions["qty"].to_numpy(float)[keep] * price[keep])
-    lv = p.groupby(["ts", "side", "bucket"], as_index=False).agg(notional_usd=("notional", "sum"),
-                                                                  price=("price", "first"))
-    lv["price_low"], lv["price_high"] = bucket_low(lv["bucket"]), bucket_low(lv["bucket"] + 1)
-    return lv
+    rows = pd.DataFrame({"model": "truth", "ts": positions["ts"].to_numpy()[keep],
+                         "side": positions["side"].to_numpy()[keep], "price_low": liq[keep], "price_high": liq[keep],
+                         "notional_usd": positions["qty"].to_numpy(float)[keep] * price[keep], "price": price[keep]})
+    return rollup(rows)
 
 
 # --- the grade ---------------------------------------------------------------------------------------------

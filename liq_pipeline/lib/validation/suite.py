@@ -64,19 +64,22 @@ def scorable(hours: int, realised_hours: float) -> bool:
 @dataclasses.dataclass(frozen=True)
 class Market:
     """What every model of a period is scored against, computed once a period: the bars, the liquidation events
-    in time order, the realised liquidated USD per bar (and where it came from) and the hourly frame of both."""
+    in time order, the realised liquidated USD per bar (and where it came from), the hourly frame of both, and the
+    share of the true liquidated USD the true book's own zones hold (simulated source; None elsewhere)."""
     bars: pd.DataFrame
     events: pd.DataFrame
     realised_from: str
     realised_hours: float
     hourly: pd.DataFrame
+    true_book_zone_share: float | None
 
     @classmethod
     def of(cls, data: dict[str, pd.DataFrame]) -> "Market":
         bars = finest_klines(data["klines"])
         realised, realised_from, realised_hours = realised_per_bar(data)
         return cls(bars, data["liquidation_events"].sort_values("ts").reset_index(drop=True), realised_from,
-                   realised_hours, hourly_frame(bars, realised))
+                   realised_hours, hourly_frame(bars, realised),
+                   m.true_book_zone_share(data["sim_positions"], data["sim_liquidations"].sort_values("ts"), bars))
 
 
 def validate_models(data: dict[str, pd.DataFrame], reps: int = 400) -> dict[str, dict]:
@@ -141,8 +144,9 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market:
         ext["per_bar_skill"] = {f"{h}h_{s}": m.missing("no liquidation bars and no simulated liquidations")
                                 for h, s in SKILL_CELLS}
     ext["truth_distance"] = m.truth_distance(heat, data["sim_positions"])
-    ext["truth_zone_share"] = m.truth_zone_share(index, data["sim_liquidations"].sort_values("ts"),
-                                                 data["sim_positions"], bars)
+    ext["truth_zone_share"] = m.truth_zone_share(index, data["sim_liquidations"].sort_values("ts"))
+    if ext["truth_zone_share"]["value"] is not None:       # beside it, what the metric gives the true book
+        ext["truth_zone_share"]["true_book"] = market.true_book_zone_share
     ext["zones"] = {"n": len(zone_frame), "snapshots": len(index.times)}
 
     # what really happened against the map, and the verdict made of it (lib/validation/outcome)
