@@ -299,6 +299,25 @@ def test_random_zones_score_by_chance_only():
     assert base["value"] < 0.2 and base["n"] == 24
 
 
+def test_truth_zone_share_weighs_by_notional_and_its_interval_is_of_that_share():
+    # 48 hourly snapshots, one long zone 99..100 each; per hour one large liquidation inside it and three small
+    # ones far below: most of the USD is inside, most of the count is not
+    times = [ts(60 * i) for i in range(48)]
+    index = m.SnapshotIndex(times, pd.DataFrame({"ts": times, "side": "long", "price_low": 99.0, "price_high": 100.0,
+                                                 "strength": 1.0, "price": 99.5}))
+    rng = np.random.default_rng(0)
+    rows = [(t + pd.Timedelta(minutes=10 + k), price, usd) for t in times
+            for k, (price, usd) in enumerate([(99.5, rng.uniform(5, 15)), (90.0, 1.0), (91.0, 1.0), (92.0, 1.0)])]
+    liq = pd.DataFrame(rows, columns=["ts", "liq_price", "notional_usd"]).assign(side="long")
+    share = m.truth_zone_share(index, liq)
+    inside = liq["liq_price"] == 99.5
+    assert share["value"] == pytest.approx(liq["notional_usd"][inside].sum() / liq["notional_usd"].sum())
+    assert share["count_share"] == 0.25 and share["n"] == 192
+    lo, hi = share["ci95"]
+    assert lo < share["value"] < hi and lo > 0.5                 # around the USD share, not the count's
+    assert share["count_ci95"][0] < 0.25 < share["count_ci95"][1] < 0.5
+
+
 def test_liq_grade_prints_the_verdict_and_fails_an_ungraded_or_missing_month(tmp_path):
     from click.testing import CliRunner
 
