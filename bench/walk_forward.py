@@ -9,8 +9,9 @@ Any other root in the same layout and any window of it can be scored the same wa
 e.g. a vendor's Binance-only 4h series); bars are scored only at whole multiples of that interval (4h bars: 4h only).
 
 Protocol: consecutive test folds at the window's end (three of 10 days unless told). For each fold, a flow-model
-configuration is chosen among the candidates (decay half-life × turnover decay × flow weight: 24, ~4 min) by the
-map-ahead protocol (lib/validation/outcome: the snapshot standing at a bar's start read as that bar's forecast):
+configuration is chosen among the candidates (decay half-life × turnover decay × flow weight × the leverage rows'
+turnover exponent: 72, ~8 min) by the map-ahead protocol (lib/validation/outcome: the snapshot standing at a bar's
+start read as that bar's forecast):
 the mean flexible partial beyond the move, at 1h and 4h, long and short, on the fit window: every day from the
 warm-up's end up to the fold, never the fold itself. On the folds, pooled, by bar size and side:
   - the baselines: the naive rule (the bar's move toward the side) and the path (the hourly moves toward the side,
@@ -51,7 +52,7 @@ START, END = dt.date(2026, 4, 5), dt.date(2026, 6, 8)
 WARM_UP_DAYS = 7                     # the book's first week is not scored anywhere
 N_FOLDS, FOLD_DAYS = 3, 10           # the test folds: 2026-05-10..19, 05-20..29, 05-30..06-08 of the default window
 CANDIDATES = {"decay_half_life_hours": [24.0, 72.0, None], "turnover_decay": [None, 0.5, 1.0, 2.0],
-              "flow_weight": [0.5, 1.0]}
+              "flow_weight": [0.5, 1.0], "leverage_turnover_exponent": [0.0, 0.6, 1.2]}
 BLOCK_HOURS = 24                     # bootstrap blocks of one day
 MAP_HOURS = (1, 4)                   # the map-ahead bars a configuration is chosen on
 # Map-ahead fits this close to the best are a tie (the configurations with any decay span ~0.02 on every fit window,
@@ -154,7 +155,8 @@ def candidate_configs(candidates: dict = CANDIDATES) -> list[ModelConfig]:
 
 
 def label(cfg: ModelConfig) -> str:
-    return f"decay {cfg.decay_half_life_hours} h, turnover {cfg.turnover_decay}, flow weight {cfg.flow_weight}"
+    return (f"decay {cfg.decay_half_life_hours} h, turnover {cfg.turnover_decay}, flow weight {cfg.flow_weight}, "
+            f"leverage exponent {cfg.leverage_turnover_exponent}")
 
 
 def fit_score(frame: pd.DataFrame, first: dt.date, last: dt.date) -> float:

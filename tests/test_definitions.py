@@ -178,7 +178,9 @@ def test_a_source_is_one_feed_of_a_kind_with_its_own_settings_and_estimator_conf
     assert EstimatorConfig().build() == ModelConfig()
     # one configuration for every market (what the walk-forward chose on real data), and a setting beats it
     assert isinstance(SourceResource().feed, SimulatedFeed)
-    assert (ModelConfig().turnover_decay, ModelConfig().flow_weight, ModelConfig().decay_half_life_hours) == (1.0, 0.5, 72.0)
+    assert (ModelConfig().turnover_decay, ModelConfig().flow_weight, ModelConfig().decay_half_life_hours,
+            ModelConfig().leverage_turnover_exponent) == (0.5, 0.5, 72.0, 1.2)
+    assert EstimatorConfig(leverage_turnover_exponent=0).build().leverage_turnover_exponent == 0.0
     assert EstimatorConfig(turnover_decay=0, flow_weight=1.0).build() == ModelConfig(turnover_decay=None, flow_weight=1.0)
 
 

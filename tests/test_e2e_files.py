@@ -94,7 +94,7 @@ def test_files_run_over_the_real_window(real, tmp_path):
     from liq_pipeline.lib.model.config import ModelConfig
     assert q("SELECT DISTINCT config_key FROM heatmap") == [(ModelConfig().key(),)]
     doc = json.loads((tmp_path / "data/reports/BTCUSDT/2026-05/validation.json").read_text())
-    assert doc["config"]["estimator"]["turnover_decay"] == 1.0 and doc["config"]["estimator_note"] is None
+    assert doc["config"]["estimator"]["turnover_decay"] == 0.5 and doc["config"]["estimator_note"] is None
     con.close()
 
     # one run covered the range, and every (day, symbol) partition of every asset is recorded as materialised

@@ -21,6 +21,8 @@ class EstimatorConfig(dg.Config):
                                             description="Flow book decay per unit of bar volume / OI; 0: none")
     flow_weight: Optional[float] = Field(default=None, ge=0, description="Weight of the taker-buy share in the "
                                                                          "long/short split of new positions")
+    leverage_turnover_exponent: Optional[float] = Field(
+        default=None, ge=0, description="Leverage rows decay at (L / mean L)^k times the book's rate; 0: alike")
 
     @model_validator(mode="after")
     def _valid(self):
@@ -35,6 +37,7 @@ class EstimatorConfig(dg.Config):
             over["decay_half_life_hours"] = self.decay_half_life_hours or None
         if self.turnover_decay is not None:
             over["turnover_decay"] = self.turnover_decay or None
-        if self.flow_weight is not None:
-            over["flow_weight"] = self.flow_weight
+        for name in ("flow_weight", "leverage_turnover_exponent"):
+            if getattr(self, name) is not None:
+                over[name] = getattr(self, name)
         return ModelConfig(**over)

@@ -156,7 +156,10 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     snap_ms = cfg.snapshot_minutes * 60_000
     k = np.arange(cfg.entry_points)
     frac = (k + 0.5) / cfg.entry_points
-    decay = 1.0 if not cfg.decay_half_life_hours else 0.5 ** (interval_ms / 3.6e6 / cfg.decay_half_life_hours)
+    log_decay = 0.0 if not cfg.decay_half_life_hours else math.log(0.5) * interval_ms / 3.6e6 / cfg.decay_half_life_hours
+    # how fast each leverage row closes relative to the book's average (1 for all without the exponent)
+    levs = np.asarray(cfg.leverages, float)
+    lev_rate = (levs / math.exp(np.dot(cfg.leverage_mix, np.log(levs)))) ** cfg.leverage_turnover_exponent
     # the cells new notional opens in ([side, lev, size, entry] flattened), made once, not per bar: each cell's
     # side and leverage row, its liquidation price per unit of entry, and its share of a side's notional
     cells = ratios.shape[1] * ratios.shape[2] * cfg.entry_points          # per side
@@ -176,9 +179,9 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     # bar was a quarter of the run), and `total` (contracts) and the occupied bins' bounds (long levels lie at or
     # below `long_top`, short ones at or above `short_bottom`) are kept as the book changes, so a bar touches only
     # the bins the price crossed. The book is multiplied out where it leaves: snapshots, and the state returned.
-    scale, total, long_top, short_bottom = 1.0, 0.0, -1, 0
+    scale, held, long_top, short_bottom = np.ones(n_lev), np.zeros(n_lev), -1, 0     # per leverage row
     if state is not None:
-        total, (long_top, short_bottom) = state.total(), _bounds(state.qty)
+        held, (long_top, short_bottom) = state.qty.sum(axis=(0, 2)), _bounds(state.qty)
     for i, bar in enumerate(bars.itertuples(index=False)):
         start = int(bar.open_time)
         end = start + interval_ms
@@ -190,7 +193,7 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
             long_top, short_bottom = -1, state.grid.n
         g, q = state.grid, state.qty
         if keep_snapshots and start % snap_ms == 0:
-            snaps.append((start, state.last_close, q * scale))
+            snaps.append((start, state.last_close, q * scale[:, None]))
         # 1. liquidations by the bar's range: long levels in bins at/above the low's bin, short ones at/below the high's
         if c is None:
             c = np.column_stack([g.centers(), np.ones(g.n)])      # per bin: USD per contract, and 1 (contracts)
@@ -198,39 +201,40 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
         long_usd = short_usd = 0.0
         if long_top >= lo:
             crossed = q[LONG, :, lo: long_top + 1]
-            usd, contracts = (crossed @ c[lo: long_top + 1]).sum(axis=0) * scale
-            long_usd, total = float(usd), total - float(contracts)
+            usd_contracts = (crossed @ c[lo: long_top + 1]) * scale[:, None]
+            long_usd, held = float(usd_contracts[:, 0].sum()), held - usd_contracts[:, 1]
             crossed[:] = 0.0
             long_top = lo - 1
         if short_bottom <= hi:
             crossed = q[SHORT, :, short_bottom: hi + 1]
-            usd, contracts = (crossed @ c[short_bottom: hi + 1]).sum(axis=0) * scale
-            short_usd, total = float(usd), total - float(contracts)
+            usd_contracts = (crossed @ c[short_bottom: hi + 1]) * scale[:, None]
+            short_usd, held = float(usd_contracts[:, 0].sum()), held - usd_contracts[:, 1]
             crossed[:] = 0.0
             short_bottom = hi + 1
         preds.append((start, long_usd, short_usd))
         # 2. decay: with time, and with the bar's turnover (its volume over the OI at its start: both in contracts)
-        shrink = decay
+        log_shrink = log_decay
         if cfg.turnover_decay and bar.volume > 0:
             oi_start = oi_at_start[i]
             if oi_start > 0:
-                shrink *= math.exp(-cfg.turnover_decay * bar.volume / oi_start)
-        if shrink < 1.0:
+                log_shrink -= cfg.turnover_decay * bar.volume / oi_start
+        if log_shrink < 0.0:
+            shrink = np.exp(log_shrink * lev_rate)
             scale *= shrink
-            total *= shrink
-            if scale < 1e-100:        # multiplied out now and then, long before the stored cells could overflow
-                q *= scale
-                scale = 1.0
+            held *= shrink
+            if scale.min() < 1e-100:        # multiplied out now and then, long before the stored cells could overflow
+                q *= scale[:, None]
+                scale[:] = 1.0
         # 3. reconcile to OI at the bar's end
         target = float(oi_at_end[i])
         if math.isnan(target):
             no_oi += 1
         else:
-            have = total if long_top >= 0 or short_bottom < g.n else 0.0
+            have = float(held.sum()) if long_top >= 0 or short_bottom < g.n else 0.0
             seed = seed_at_close(prior, g, bar.close) if have <= 0 and prior is not None else None
             if seed is not None:
                 q[:] = seed * target
-                scale, total = 1.0, target
+                scale[:], held = 1.0, q.sum(axis=(0, 2))
                 long_top, short_bottom = _bounds(q)
             elif target > have:
                 fund = float(fund_at_end[i])
@@ -241,17 +245,17 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
                 lp = np.where((lp - bar.close) * side_sign >= 0, bar.close * ratio_cells, lp).ravel()
                 bins = g.index(lp)
                 # each cell's contracts (stored ÷ scale), both sides in one call, longs first
-                amount = np.concatenate([cell_share * share, cell_share * (1 - share)]) * ((target - have) / scale)
-                np.add.at(q, (side_rows, lev_rows, bins), amount)
+                amount = np.concatenate([cell_share * share, cell_share * (1 - share)]) * (target - have)
+                np.add.at(q, (side_rows, lev_rows, bins), amount / scale[lev_rows])
+                held += np.bincount(lev_rows, amount, n_lev)
                 long_top = max(long_top, int(bins[:cells].max()))
                 short_bottom = min(short_bottom, int(bins[cells:].min()))
-                total = target
             elif target < have:
                 scale *= target / have
-                total = target
+                held *= target / have
         state.last_close, state.last_bar_end_ms = float(bar.close), end
-    if state is not None and scale != 1.0:
-        state.qty *= scale
+    if state is not None and (scale != 1.0).any():
+        state.qty *= scale[:, None]
     if snapshot_at_end and keep_snapshots and state is not None and len(bars):
         snaps.append((state.last_bar_end_ms, state.last_close, state.qty.copy()))
     pred = pd.DataFrame(preds, columns=["ts", "long", "short"]).melt(id_vars="ts", var_name="side",

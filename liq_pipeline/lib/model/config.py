@@ -33,15 +33,22 @@ class ModelConfig:
     candle_tilt: float = 0.03
     # Positions decay (closed and re-opened at current prices) with this half-life; DESIGN section 5 reports
     # ~3 days helped a little on real data (its window, not this repository's). None: no decay. The walk-forward
-    # picks 72 h on the first and last fit windows (..05-09, ..05-29), 24 h on the second (a tie on both fits).
+    # picks 72 h on the first and last fit windows (..05-09, ..05-29), none on the second (within 0.01 of 72 h).
     decay_half_life_hours: float | None = 72.0
     # And with trading: each bar closes 1 − exp(−turnover_decay · volume / OI at the bar's start) of the book, so a
     # busy bar (a trend, a crash) turns more of it over than a quiet one. None: not at all. The walk-forward picks
-    # 1.0 on all three fit windows. On a median real hour (volume ≈ 4% of OI) it closes about 4% of the book. The
+    # 0.5 on all three fit windows (with the leverage exponent below; 1.0 without it). On a median real hour
+    # (volume ≈ 4% of OI) it closes about 2% of the book, more of its high-leverage rows, less of its low. The
     # simulated market trades 5.5% of its OI an hour since its churn was set to the real market's
     # (lib/sim/scenario.py); at 21% an hour it turned the book over in ~3 h, which is why the simulated market
     # once ran without it (MARKET_DEFAULTS, removed 2026-12-07).
-    turnover_decay: float | None = 1.0
+    turnover_decay: float | None = 0.5
+    # Both decays close each leverage row at (L / L̄)^k times the book's rate (L̄ ≈ 20x: the mix's geometric mean):
+    # high leverage is held shorter (a 100x row closes 7x as fast as the book, a 5x row a fifth as fast), so the
+    # surviving book leans to low leverage, as a real one does where traders who lever most hold least. 0: every
+    # row alike. The walk-forward picks 1.2 on all three fit windows (among 0, 0.6, 1.2); on the simulated truth it
+    # halves the flow book's distance to the true positions (docs/model.md, "One configuration for every market").
+    leverage_turnover_exponent: float = 1.2
     # Price grid of liquidation levels: log bins of ~0.1% (DESIGN: adaptive, ~0.1% of price).
     bin_step: float = 0.001
     grid_span: float = 8.0                # the grid covers anchor/8 .. anchor×8
