@@ -1,8 +1,8 @@
 """Is the walk-forward's choice a property of the market or of the window it was fit on? Every candidate of
 bench/walk_forward.py scored on each half of the real samples' scored days apart, as a fold's fit is (the map-ahead
 flexible partial, mean of 1h and 4h, long and short): the best few of each half, and where the defaults (one
-configuration for every market) and the simulated market's former defaults rank. A choice that holds would lead on
-both halves.
+configuration for every market), the defaults before the leverage exponent and the simulated market's former
+defaults rank. A choice that holds would lead on both halves.
 
     python bench/choice_stability.py [--real ../shared/data/real]
 """
@@ -30,7 +30,9 @@ def main(argv=None) -> int:
     hourly = wf.hourly_frame(data, wf.START, wf.END)
     configs = wf.candidate_configs()
     named = {"defaults": ModelConfig(),
-             "former simulated defaults": ModelConfig(turnover_decay=None, flow_weight=1.0)}
+             "defaults before the leverage exponent": ModelConfig(turnover_decay=1.0, leverage_turnover_exponent=0.0),
+             "former simulated defaults": ModelConfig(turnover_decay=None, flow_weight=1.0,
+                                                      leverage_turnover_exponent=0.0)}
     score = {}
     for cfg in {*configs, *named.values()}:
         snaps = wf.estimate(data, cfg).snapshots["flow"]
