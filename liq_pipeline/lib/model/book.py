@@ -5,6 +5,7 @@ Flow, bar by bar, using only data before each bar's end:
      its high leave the book, and their notional is the bar's predicted liquidation;
   2. positions decay (closed, to be re-opened at current prices): with the configured half-life, and with
      trading, by the bar's volume over the open interest at its start (a busy bar turns more of the book over);
+     each leverage row at (L / L̄)^k times that rate (high leverage is held shorter);
   3. the book is reconciled to open interest at the bar's end: a rise opens the difference at entries
      spread over the bar's low..high, split long/short by the bar's taker flow tilted by funding and candle
      direction, across the leverage mix and size classes; a fall closes proportionally.
@@ -175,10 +176,11 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     oi_at_end = asof_many(o_t, o_v, starts + interval_ms, strict=False)
     fund_at_end = asof_many(f_t, f_v, starts + interval_ms, strict=True)
     c = None                      # the bin centres, computed once: the grid is fixed once the run has a book
-    # The book is held as `q × scale`: a decay multiplies the scale, not every cell (a pass over the whole book every
-    # bar was a quarter of the run), and `total` (contracts) and the occupied bins' bounds (long levels lie at or
-    # below `long_top`, short ones at or above `short_bottom`) are kept as the book changes, so a bar touches only
-    # the bins the price crossed. The book is multiplied out where it leaves: snapshots, and the state returned.
+    # The book is held as `q × scale` (a scale per leverage row): a decay multiplies the scales, not every cell (a
+    # pass over the whole book every bar was a quarter of the run), and `held` (contracts per row) and the occupied
+    # bins' bounds (long levels lie at or below `long_top`, short ones at or above `short_bottom`) are kept as the
+    # book changes, so a bar touches only the bins the price crossed. The book is multiplied out where it leaves:
+    # snapshots, and the state returned.
     scale, held, long_top, short_bottom = np.ones(n_lev), np.zeros(n_lev), -1, 0     # per leverage row
     if state is not None:
         held, (long_top, short_bottom) = state.qty.sum(axis=(0, 2)), _bounds(state.qty)
