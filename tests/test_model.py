@@ -106,21 +106,25 @@ def test_high_leverage_rows_turn_over_faster_by_the_exponent():
     # 1 − e^(−0.5·v/OI) and 1 − e^(−2·v/OI) of each level; the OI is re-opened at the new bar, so the book stays at OI
     cfg = dataclasses.replace(SIMPLE, leverages=(5, 20), leverage_mix=(0.5, 0.5), turnover_decay=1.0,
                               leverage_turnover_exponent=1.0)
-    first = run_flow(bars((0, 100, 101, 99, 100, 0.0, 0.0)), oi((0, 0.0), (H, 10.0)), NO_FUNDING, cfg, BR,
-                     init_state(100.0, 0, cfg, 2), H)
-    before = first.state.qty.copy()
-    second = run_flow(bars((H, 100, 101, 100, 100.5, 4.0, 2.0)), oi((H, 10.0), (2 * H, 10.0)), NO_FUNDING, cfg, BR,
-                      first.state, H)
-    q = second.state.qty
+
+    def two_bars(cfg):
+        """The book after a bar that opens OI 10 at 100, and after a second that trades 4 contracts."""
+        first = run_flow(bars((0, 100, 101, 99, 100, 0.0, 0.0)), oi((0, 0.0), (H, 10.0)), NO_FUNDING, cfg, BR,
+                         init_state(100.0, 0, cfg, 2), H)
+        before = first.state.qty.copy()
+        second = run_flow(bars((H, 100, 101, 100, 100.5, 4.0, 2.0)), oi((H, 10.0), (2 * H, 10.0)), NO_FUNDING, cfg,
+                          BR, first.state, H)
+        return before, second.state.qty
+
+    before, q = two_bars(cfg)
     for row, rate in ((0, 0.5), (1, 2.0)):
         old = before[LONG, row] > 0
         assert q[LONG, row][old].sum() == pytest.approx(before[LONG, row][old].sum() * np.exp(-rate * 4.0 / 10.0))
     assert q.sum() == pytest.approx(10.0)
-    alike = run_flow(bars((H, 100, 101, 100, 100.5, 4.0, 2.0)), oi((H, 10.0), (2 * H, 10.0)), NO_FUNDING,
-                     dataclasses.replace(cfg, leverage_turnover_exponent=0.0), BR,
-                     run_flow(bars((0, 100, 101, 99, 100, 0.0, 0.0)), oi((0, 0.0), (H, 10.0)), NO_FUNDING, cfg, BR,
-                              init_state(100.0, 0, cfg, 2), H).state, H).state.qty
-    assert alike[LONG, 0][before[LONG, 0] > 0].sum() == pytest.approx(before[LONG, 0][before[LONG, 0] > 0].sum() * np.exp(-0.4))
+    before, alike = two_bars(dataclasses.replace(cfg, leverage_turnover_exponent=0.0))
+    for row in (0, 1):
+        old = before[LONG, row] > 0
+        assert alike[LONG, row][old].sum() == pytest.approx(before[LONG, row][old].sum() * np.exp(-4.0 / 10.0))
 
 
 @pytest.fixture(scope="module")

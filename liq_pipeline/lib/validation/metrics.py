@@ -57,6 +57,16 @@ def _row_ratio(right: np.ndarray, total: np.ndarray) -> np.ndarray:
     return np.where(a > 0, r / np.where(a > 0, a, 1.0), np.nan)
 
 
+def _share_by_snapshot(snapshot: np.ndarray, w: np.ndarray, hit: np.ndarray) -> tuple[float, int, list | None]:
+    """The w-weighted share of `hit`, the number of snapshots it spans, and its 95% interval: a moving-block
+    bootstrap over the snapshots in time order (`snapshot`: a sortable key per row), by blocks of SNAPSHOT_BLOCK,
+    of each snapshot's weight hit and in all (rows of one snapshot are not independent)."""
+    _, group = np.unique(snapshot, return_inverse=True)
+    part, whole = np.bincount(group, w * hit), np.bincount(group, w)
+    return (float(_row_ratio(part, whole)), len(whole),
+            _ci(block_bootstrap_ci(_row_ratio, [part, whole], block=SNAPSHOT_BLOCK)))
+
+
 def funding_correlation(snapshots: pd.DataFrame, funding: pd.DataFrame) -> dict:
     """Estimated long share (long / (long + short) of the book) at each funding settlement, from the latest
     snapshot at or before it (within two hours), vs the settled rate: Pearson (graded) and Spearman with
@@ -104,10 +114,8 @@ def directional(heatmap: pd.DataFrame) -> dict:
     mid = (heatmap["price_low"].to_numpy(float) + heatmap["price_high"].to_numpy(float)) / 2
     right = np.where(long, mid <= price, mid >= price)
     w = heatmap["notional_usd"].to_numpy(float)
-    _, snap = np.unique(heatmap["ts"].to_numpy(dtype="datetime64[ns]").view("int64"), return_inverse=True)
-    per_right, per_all = np.bincount(snap, w * right), np.bincount(snap, w)
-    ci = block_bootstrap_ci(_row_ratio, [per_right, per_all], block=SNAPSHOT_BLOCK)
-    return {"value": float(_row_ratio(per_right, per_all)), "n": len(per_all), "ci95": _ci(ci),
+    value, n, ci = _share_by_snapshot(heatmap["ts"].to_numpy(dtype="datetime64[ns]").view("int64"), w, right)
+    return {"value": value, "n": n, "ci95": ci,
             "long_below": float(w[long & right].sum() / max(w[long].sum(), 1e-12)) if long.any() else None,
             "short_above": float(w[~long & right].sum() / max(w[~long].sum(), 1e-12)) if (~long).any() else None}
 
@@ -486,12 +494,10 @@ def truth_zone_share(index: SnapshotIndex, liquidations: pd.DataFrame) -> dict:
     d = index.distance(active, liquidations["side"].to_numpy(), liquidations["liq_price"].to_numpy(float))
     inside = d == 0
     w = liquidations["notional_usd"].to_numpy(float)
-    # The interval is of the notional share itself (a Wilson interval of the count would sit beside it, not around
-    # it): per standing snapshot, the USD inside and in all, resampled in blocks of 24 snapshots (cascades cluster).
-    snap = np.unique(active, return_inverse=True)[1]
-    per_in, per_all = np.bincount(snap, w * inside), np.bincount(snap, w)
-    return {"value": float(w[inside].sum() / w.sum()), "n": len(w),
-            "ci95": _ci(block_bootstrap_ci(_row_ratio, [per_in, per_all], block=SNAPSHOT_BLOCK)),
+    # The interval is of the USD share itself, over the standing snapshots (a Wilson interval of the count would sit
+    # beside it, not around it; cascades cluster in snapshots)
+    value, _, ci = _share_by_snapshot(active, w, inside)
+    return {"value": value, "n": len(w), "ci95": ci,
             "count_share": float(inside.mean()), "count_ci95": wilson(int(inside.sum()), len(w))}
 
 
