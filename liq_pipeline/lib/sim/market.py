@@ -21,6 +21,9 @@ from .scenario import REGIME_PARAMS, Scenario
 
 SUBSTEPS = 6
 SLIPPAGE = 0.0003  # a liquidation order fills a little past its trigger
+# The loop's every-bar reductions call the ufuncs' reduce itself: ndarray.sum() / .any() / .max() pass through two
+# layers of Python (~1.5 µs a call), more than the reduction of a bar's few positions costs. Same results.
+_sum, _any, _max, _min = np.add.reduce, np.logical_or.reduce, np.maximum.reduce, np.minimum.reduce
 
 
 @dataclasses.dataclass
@@ -37,22 +40,29 @@ class SimResult:
 
 
 class _Book:
-    """Open taker positions in preallocated parallel arrays with an `alive` mask; compacted at snapshots.
+    """Open taker positions in preallocated parallel arrays (slots, in arrival order) with an `alive` mask;
+    compacted at snapshots.
 
-    Planned closes are found through `close_order` (the live positions sorted by close bar at the last
-    compaction) plus a scan of the few added since, instead of scanning the whole book every bar.
+    A position's id is its arrival number, and what it brings whatever the price (leverage, stop, planned close)
+    is known for every arrival before the first bar: it is read by id (`lev_of`, `has_stop_of`), not copied into
+    the slots. The planned closes due at a bar are likewise a precomputed run of ids (`by_close`), mapped to slots
+    through `slot_of` (-1: no longer in the book), so no bar scans the book for them.
     """
 
     # trig: where the position leaves the book by price: its stop-loss if it has one, else its liquidation
-    FIELDS = {"pid": np.int64, "is_long": bool, "entry": float, "qty": float, "lev": float, "liq": float,
-              "trig": float, "has_stop": bool, "close_bar": np.int64}
+    FIELDS = {"pid": np.int64, "is_long": bool, "entry": float, "qty": float, "liq": float, "trig": float}
 
-    def __init__(self, capacity: int = 1024):
+    def __init__(self, lev_of: np.ndarray, has_stop_of: np.ndarray, close_bar_of: np.ndarray, n_bars: int,
+                 capacity: int = 1024):
+        self.lev_of, self.has_stop_of = lev_of, has_stop_of
+        self.by_close = np.argsort(close_bar_of, kind="stable")     # ids ascending within a bar: slot order
+        self.close_start = np.searchsorted(close_bar_of[self.by_close], np.arange(n_bars + 1)).tolist()
+        self.slot_of = np.full(len(close_bar_of), -1, np.int64)
         self.n = 0
-        self.alive = np.zeros(capacity, bool)
+        # one slot more than the fields: the last is never alive, the sentinel slot_of's -1 reads
+        self.alive = np.zeros(capacity + 1, bool)
         for k, t in self.FIELDS.items():
             setattr(self, "_" + k, np.zeros(capacity, dtype=t))
-        self.compact()
 
     def __getattr__(self, k):  # book.qty etc.: the used part of the array
         if k in _Book.FIELDS:
@@ -61,37 +71,37 @@ class _Book:
 
     def add(self, **cols):
         k = len(cols["pid"])
-        if self.n + k > len(self.alive):
-            cap = max(2 * len(self.alive), self.n + k)
-            self.alive = np.concatenate([self.alive, np.zeros(cap - len(self.alive), bool)])
+        if self.n + k > len(self._pid):
+            cap = max(2 * len(self._pid), self.n + k)
+            self.alive = np.concatenate([self.alive, np.zeros(cap + 1 - len(self.alive), bool)])
             for f, t in self.FIELDS.items():
                 arr = getattr(self, "_" + f)
                 setattr(self, "_" + f, np.concatenate([arr, np.zeros(cap - len(arr), dtype=t)]))
         for f in self.FIELDS:
             getattr(self, "_" + f)[self.n: self.n + k] = cols[f]
         self.alive[self.n: self.n + k] = True
+        self.slot_of[cols["pid"]] = np.arange(self.n, self.n + k)
         self.n += k
 
     def live(self) -> np.ndarray:
         return self.alive[: self.n]
 
     def compact(self):
-        keep = np.flatnonzero(self.alive[: self.n])
+        live = self.alive[: self.n]
+        self.slot_of[self._pid[: self.n][~live]] = -1
+        keep = np.flatnonzero(live)
         for f in self.FIELDS:
             arr = getattr(self, "_" + f)
             arr[: len(keep)] = arr[keep]
         self.alive[:] = False
         self.alive[: len(keep)] = True
-        self.n = self.n_sorted = len(keep)
-        self.close_order = np.argsort(self._close_bar[: self.n], kind="stable")
-        self.sorted_close = self._close_bar[: self.n][self.close_order]
+        self.n = len(keep)
+        self.slot_of[self._pid[: self.n]] = np.arange(self.n)
 
     def closing_at(self, t: int) -> np.ndarray:
-        a, b = np.searchsorted(self.sorted_close, [t, t + 1])
-        idx = self.close_order[a:b]
-        tail = np.flatnonzero(self._close_bar[self.n_sorted: self.n] == t) + self.n_sorted
-        idx = np.concatenate([idx, tail]) if len(tail) else idx
-        return idx[self.alive[idx]]
+        """Slots of the positions whose planned close is bar t and that are still open (ascending)."""
+        slots = self.slot_of[self.by_close[self.close_start[t]: self.close_start[t + 1]]]
+        return slots[self.alive[slots]]
 
 
 def simulate(sc: Scenario) -> SimResult:
@@ -123,27 +133,28 @@ def simulate(sc: Scenario) -> SimResult:
     # draws, a handful a year) would otherwise emit liquidation orders of quantity 0.000, which the clean gate refuses
     lot = 10.0 ** -sc.qty_decimals
 
-    def draw_positions(n, is_long, prices, bar):
+    def draw_positions(n, is_long, prices):
+        """The next n arrivals at these sides and entries. The terms are fractions of the entry (stop and
+        liquidation), so a price-dependent term is one multiplication."""
         nonlocal taken
-        k = {name: col[taken: taken + n] for name, col in terms.items()}
+        k = slice(taken, taken + n)
         taken += n
-        liq = prices * np.where(is_long, k["liq_long"], k["liq_short"])
-        trig = np.where(k["has_stop"], prices * np.where(is_long, 1 - k["stop_loss"], 1 + k["stop_loss"]), liq)
-        # a stop never sits beyond the liquidation price (it would never fire)
-        trig = np.where(is_long, np.maximum(trig, liq), np.minimum(trig, liq))
-        return dict(is_long=is_long, entry=prices, qty=np.maximum(k["notional"] / prices, lot), lev=k["lev"], liq=liq,
-                    trig=trig, has_stop=k["has_stop"], close_bar=bar + k["hold_bars"])
+        return dict(pid=np.arange(k.start, k.stop), is_long=is_long, entry=prices,
+                    qty=np.maximum(terms["notional"][k] / prices, lot),
+                    liq=prices * np.where(is_long, terms["liq_long"][k], terms["liq_short"][k]),
+                    trig=prices * np.where(is_long, terms["trig_long"][k], terms["trig_short"][k]))
 
     # -- the book at the start: positions opened over the past days, those already crossed removed --
-    book = _Book()
+    # a position's id is its arrival number: those of the starting book (opened "at bar 0"), then each bar's
+    arrival_bar = np.r_[np.zeros(n0, np.int64), np.repeat(np.arange(n_bars), n_new)]
+    book = _Book(terms["lev"], terms["has_stop"], arrival_bar + terms["hold_bars"], n_bars)
     p0 = sc.initial_price
     age_h = rng.exponential(mean_hold / 60, n0)
     entry0 = p0 * np.exp(sc.sigma_minute * math.sqrt(60) * np.sqrt(age_h) * rng.standard_normal(n0))
-    init = draw_positions(n0, rng.random(n0) < 0.5, entry0, 0)
+    init = draw_positions(n0, rng.random(n0) < 0.5, entry0)
     ok = np.where(init["is_long"], init["trig"] < p0 * 0.999, init["trig"] > p0 * 1.001)
-    book.add(pid=np.arange(n0)[ok], **{k: v[ok] for k, v in init.items()})
+    book.add(**{k: v[ok] for k, v in init.items()})
     book.compact()
-    next_pid = n0
     maker_long = float(book.qty[~book.is_long].sum())   # makers hold the other side of every taker
     maker_short = float(book.qty[book.is_long].sum())
 
@@ -154,6 +165,14 @@ def simulate(sc: Scenario) -> SimResult:
     drift = (np.array([REGIME_PARAMS[r][1] for r in regimes]) * drift_sign)[day_of] / bars_per_day
     crash_bar = {d * bars_per_day + int(rng.integers(bars_per_day // 4, bars_per_day * 3 // 4))
                  for d, r in enumerate(regimes) if r == "crash"}
+    # Every bar's steps and the growth they compound to inside the bar, at once (the same arithmetic, row by row).
+    # The bar's low and high are those of the growth scaled (scaling by a positive number keeps the order, rounding
+    # included), so a bar without liquidations never builds its path: per bar, numpy calls on six numbers cost
+    # more than the numbers.
+    step_all = shocks * (sig_bar * vol_mult / math.sqrt(SUBSTEPS))[:, None] + (drift / SUBSTEPS)[:, None]
+    growth = np.exp(np.cumsum(step_all, axis=1))
+    g_min, g_max, g_end = growth.min(axis=1).tolist(), growth.max(axis=1).tolist(), growth[:, -1].tolist()
+    vol_mult, activity, n_new = vol_mult.tolist(), activity.tolist(), n_new.tolist()   # read one at a time
 
     kl = np.zeros((n_bars, 9))
     funding_now, imbalances = sc.funding_base, []
@@ -186,22 +205,30 @@ def simulate(sc: Scenario) -> SimResult:
         bar_start = t0_ms + t * bar_ms
         if t % (sc.snapshot_minutes * 60 // sc.interval_s) == 0:
             book.compact()
-            snaps.append((bar_start, book.pid.copy(), book.is_long.copy(), book.lev.copy(), book.entry.copy(),
+            snaps.append((bar_start, book.pid.copy(), book.is_long.copy(), book.lev_of[book.pid], book.entry.copy(),
                           book.liq.copy(), book.qty.copy()))
-        # 1. the bar's path before liquidations: t-distributed shocks, regime volatility and drift
-        steps = shocks[t] * (sig_bar * vol_mult[t] / math.sqrt(SUBSTEPS)) + drift[t] / SUBSTEPS
+        # 1. the bar's path before liquidations: t-distributed shocks, regime volatility and drift. The path is
+        # (anchor at the bar's open) × growth × exp(dev): `bar_path()` builds it when a liquidation needs its times
         if t in crash_bar:   # a crash day's shock: a sharp drop inside one bar, cascades do the rest
+            steps = step_all[t].copy()
             steps[1] -= rng.uniform(0.01, 0.025)
-        anchor_path = anchor * np.exp(np.cumsum(steps))
-        anchor = anchor_path[-1]
+            g = np.exp(np.cumsum(steps))
+            gl, gh, ge = g.min(), g.max(), g[-1]
+        else:
+            g, gl, gh, ge = growth[t], g_min[t], g_max[t], g_end[t]
+        base = anchor
+        anchor = base * ge
         dev *= dev_decay
-        path = anchor_path * math.exp(dev)
+        e_dev = math.exp(dev)
         open_ = price
-        lo, hi, close = min(open_, path.min()), max(open_, path.max()), path[-1]
+        lo, hi, close = min(open_, base * gl * e_dev), max(open_, base * gh * e_dev), anchor * e_dev
+
+        def bar_path():
+            return base * g * e_dev
         buys = sells = 0.0
         # 2. stops and liquidations, and the cascade liquidation orders set off
         if lo <= max_long_trig or hi >= min_short_trig:
-            trig, is_long_all, has_stop_all = book.trig, book.is_long, book.has_stop
+            trig, is_long_all = book.trig, book.is_long
             live = book.live()
             # The cascade only reaches triggers near the bar's range: it works on those within `reach` of it
             # (indices ascending, so every sum adds the same values in the same order as over the whole book),
@@ -210,7 +237,7 @@ def simulate(sc: Scenario) -> SimResult:
             while True:
                 near = np.flatnonzero(live & np.where(is_long_all, trig >= lo * math.exp(-reach),
                                                       trig <= hi * math.exp(reach)))
-                n_trig, n_long, n_stop = trig[near], is_long_all[near], has_stop_all[near]
+                n_trig, n_long, n_stop = trig[near], is_long_all[near], book.has_stop_of[book.pid[near]]
                 gone = np.zeros(len(near), bool)
                 down = up = 0.0
                 for _ in range(100):
@@ -226,12 +253,10 @@ def simulate(sc: Scenario) -> SimResult:
                     break
                 reach *= 4
             near_long, near_short = ~gone & n_long, ~gone & ~n_long     # the near triggers left
-            gone = near[gone]
+            stopped, dead, gone = near[gone & n_stop], near[gone & ~n_stop], near[gone]
             lo, hi = lo * math.exp(-down), hi * math.exp(up)
             dev += sc.impact_permanence * (up - down)
             close = min(max(anchor * math.exp(dev), lo), hi)
-            stopped = gone[has_stop_all[gone]]
-            dead = gone[~has_stop_all[gone]]
             if len(stopped):
                 if trades is not None:
                     trade(bar_start + bar_ms // 2, np.clip(trig[stopped], lo, hi), book.qty[stopped], is_long_all[stopped])
@@ -242,7 +267,7 @@ def simulate(sc: Scenario) -> SimResult:
                 maker_short -= sl
                 maker_long -= ss
             if len(dead):
-                liq_rows.append(_liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng))
+                liq_rows.append(_liquidated(book, dead, open_, bar_path(), bar_start, bar_ms, lo, hi, rng))
                 if trades is not None:
                     trade(liq_rows[-1]["ts"], liq_rows[-1]["avg_price"], liq_rows[-1]["qty"],
                           liq_rows[-1]["side"] == "long")
@@ -264,7 +289,7 @@ def simulate(sc: Scenario) -> SimResult:
             q, lg = book.qty[closing], book.is_long[closing]
             if trades is not None:
                 trade(bar_start + bar_ms - 1, close, q, lg)
-            cl, cs = q[lg].sum(), q[~lg].sum()
+            cl, cs = _sum(q[lg]), _sum(q[~lg])
             sells += cl
             buys += cs
             maker_short -= cl
@@ -276,24 +301,27 @@ def simulate(sc: Scenario) -> SimResult:
             mom = math.log(close / closes[t - 60]) / (sig_bar * math.sqrt(60)) if t >= 60 else 0.0
             p_long = min(max(0.5 + sc.momentum_bias * math.tanh(mom) - sc.funding_bias * funding_now / 0.0005, 0.1), 0.9)
             is_long = rng.random(n) < p_long
-            new = draw_positions(n, is_long, lo + rng.random(n) * (hi - lo), t)
+            new = draw_positions(n, is_long, lo + rng.random(n) * (hi - lo))
             qty, liq = new["qty"], new["liq"]
             if trades is not None:
                 trade(bar_start + bar_ms // 3, new["entry"], qty, ~is_long)
-            buys += qty[is_long].sum()
-            sells += qty[~is_long].sum()
-            # opened and liquidated in the same bar (a stop would be crossed first: those just go on)
+            is_short = ~is_long
+            ql, qs = _sum(qty[is_long]), _sum(qty[is_short])
+            buys += ql
+            sells += qs
+            # opened and liquidated in the same bar (a stop would be crossed first: those just go on). They are
+            # in the book only to leave it at once (not alive), so their stop does not matter.
             instant = np.where(is_long, liq >= close, liq <= close)
-            new["trig"] = np.where(instant, liq, new["trig"])
-            new["has_stop"] = new["has_stop"] & ~instant
-            book.add(pid=np.arange(next_pid, next_pid + n), **new)
-            next_pid += n
-            maker_short += qty[is_long].sum()
-            maker_long += qty[~is_long].sum()
-            if instant.any():
+            any_instant = _any(instant)
+            if any_instant:
+                new["trig"] = np.where(instant, liq, new["trig"])
+            book.add(**new)
+            maker_short += ql
+            maker_long += qs
+            if any_instant:
                 dead = np.zeros(book.n, bool)
                 dead[book.n - n:] = instant
-                liq_rows.append(_liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng))
+                liq_rows.append(_liquidated(book, dead, open_, bar_path(), bar_start, bar_ms, lo, hi, rng))
                 if trades is not None:
                     trade(liq_rows[-1]["ts"], liq_rows[-1]["avg_price"], liq_rows[-1]["qty"],
                           liq_rows[-1]["side"] == "long")
@@ -303,9 +331,9 @@ def simulate(sc: Scenario) -> SimResult:
                 maker_short -= ql
                 maker_long -= qs
                 book.alive[: book.n] &= ~dead
-            keep = ~instant
-            max_long_trig = max(max_long_trig, new["trig"][keep & is_long].max(initial=0.0))
-            min_short_trig = min(min_short_trig, new["trig"][keep & ~is_long].min(initial=np.inf))
+                is_long, is_short = is_long & ~instant, is_short & ~instant     # the new positions still open
+            max_long_trig = max(max_long_trig, _max(new["trig"][is_long], initial=0.0))
+            min_short_trig = min(min_short_trig, _min(new["trig"][is_short], initial=np.inf))
         # 5. the kline: background churn plus every position flow; order flow follows the move
         r = math.log(close / open_)
         s = sig_bar * vol_mult[t]
@@ -322,7 +350,9 @@ def simulate(sc: Scenario) -> SimResult:
         # 6. open interest every oi_minutes (stamped at interval end), funding every 8 h
         bar_end = bar_start + bar_ms
         if (bar_end // 1000) % (sc.oi_minutes * 60) == 0:
-            ts_, tl = np.bincount(book.is_long, weights=np.where(book.live(), book.qty, 0.0), minlength=2)   # one pass
+            # the takers' open long (short) quantity is what the makers hold short (long): their running sums,
+            # not a pass over the book (a tenth of the loop; the two differ by float rounding, ~1e-14 of OI)
+            tl, ts_ = maker_short, maker_long
             imbalances.append((tl - ts_) / max(tl + ts_, 1e-12))
             oi_rows.append((bar_end, tl + ts_, (tl + ts_) * close, tl, ts_, maker_long, maker_short))
         if (bar_end // 1000) % (8 * 3600) == 0:
@@ -356,7 +386,9 @@ def simulate(sc: Scenario) -> SimResult:
 def _position_terms(rng: np.random.Generator, n: int, sc: Scenario, levs: np.ndarray, mix: np.ndarray,
                     br: BracketArrays) -> dict[str, np.ndarray]:
     """The price-free terms of n positions, in arrival order. The liquidation price is a fixed fraction of the
-    entry at a given notional (the bracket follows the notional), so it is computed once per side, at entry 1."""
+    entry at a given notional (the bracket follows the notional), so it is computed once per side, at entry 1; so is
+    the trigger (`trig_*`: the stop, never beyond the liquidation, where it would never fire; else the liquidation).
+    Scaling the fraction by the entry rounds as scaling each candidate would (max(p·a, p·b) = p·max(a, b))."""
     cdf = mix.cumsum()
     cdf /= cdf[-1]                        # rng.choice(levs, p=mix)'s draws, without its checks
     lev = levs[cdf.searchsorted(rng.random(n), side="right")]
@@ -365,20 +397,23 @@ def _position_terms(rng: np.random.Generator, n: int, sc: Scenario, levs: np.nda
     lev = np.minimum(lev, max_leverage(br, notional))
     hold_mu = math.log(sc.hold_mean_minutes) - sc.hold_sigma ** 2 / 2
     hold = np.exp(rng.normal(hold_mu, sc.hold_sigma, n)) * (5 / lev) ** sc.leverage_hold_exponent
+    has_stop = rng.random(n) < sc.stop_share
+    stop_loss = rng.uniform(*sc.stop_margin_loss, n) / lev
+    liq_long = liquidation_price(np.ones(n, bool), np.ones(n), notional, lev, br)
+    liq_short = liquidation_price(np.zeros(n, bool), np.ones(n), notional, lev, br)
     return {
-        "notional": notional, "lev": lev,
+        "notional": notional, "lev": lev, "has_stop": has_stop,
         "hold_bars": np.maximum(1, np.ceil(hold / (sc.interval_s / 60))).astype(np.int64),
-        "has_stop": rng.random(n) < sc.stop_share,
-        "stop_loss": rng.uniform(*sc.stop_margin_loss, n) / lev,
-        "liq_long": liquidation_price(np.ones(n, bool), np.ones(n), notional, lev, br),
-        "liq_short": liquidation_price(np.zeros(n, bool), np.ones(n), notional, lev, br),
+        "liq_long": liq_long, "liq_short": liq_short,
+        "trig_long": np.where(has_stop, np.maximum(1 - stop_loss, liq_long), liq_long),
+        "trig_short": np.where(has_stop, np.minimum(1 + stop_loss, liq_short), liq_short),
     }
 
 
 def _liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng) -> dict[str, np.ndarray]:
     """Liquidation records (columns as arrays: a DataFrame per bar cost more than the bar), the time inside the
     bar where the path first crossed (else its end: a cascade)."""
-    is_long, liq = book.is_long[dead], book.liq[dead]
+    is_long, liq, lev = book.is_long[dead], book.liq[dead], book.lev_of[book.pid[dead]]
     full = np.concatenate([[open_], path])
     crossed = np.where(is_long[:, None], full[None, :] <= liq[:, None], full[None, :] >= liq[:, None])
     step = np.where(crossed.any(axis=1), crossed.argmax(axis=1), len(full) - 1)
@@ -388,8 +423,8 @@ def _liquidated(book, dead, open_, path, bar_start, bar_ms, lo, hi, rng) -> dict
     qty = book.qty[dead]
     return {
         "ts": ts, "side": np.where(is_long, "long", "short"),
-        "price": bankruptcy_price(is_long, book.entry[dead], book.lev[dead]), "avg_price": fill, "qty": qty,
-        "notional_usd": fill * qty, "position_id": book.pid[dead], "leverage": book.lev[dead],
+        "price": bankruptcy_price(is_long, book.entry[dead], lev), "avg_price": fill, "qty": qty,
+        "notional_usd": fill * qty, "position_id": book.pid[dead], "leverage": lev,
         "entry_price": book.entry[dead], "liq_price": liq,
     }
 
