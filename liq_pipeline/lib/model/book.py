@@ -87,11 +87,15 @@ class FlowState:
         return float(self.qty.sum())
 
 
-def long_share(bar, funding: float, cfg: ModelConfig) -> float:
-    tb = bar.taker_buy_volume / bar.volume if bar.volume > 0 else 0.5
-    candle = np.sign(bar.close - bar.open)
-    s = 0.5 + cfg.flow_weight * (tb - 0.5) + cfg.funding_tilt_per_bp * (funding / 1e-4) + cfg.candle_tilt * candle
-    return float(min(max(s, 0.02), 0.98))
+def long_shares(bars: pd.DataFrame, funding: np.ndarray, cfg: ModelConfig) -> np.ndarray:
+    """Each bar's long share of new notional: its taker buy share tilted by `funding` (the rate standing at its end;
+    NaN: none) and by its candle's direction, within 2..98%."""
+    volume = bars["volume"].to_numpy(float)
+    tb = np.where(volume > 0, bars["taker_buy_volume"].to_numpy(float) / np.where(volume > 0, volume, 1.0), 0.5)
+    candle = np.sign(bars["close"].to_numpy(float) - bars["open"].to_numpy(float))
+    s = 0.5 + cfg.flow_weight * (tb - 0.5) + cfg.funding_tilt_per_bp * (np.nan_to_num(funding) / 1e-4) \
+        + cfg.candle_tilt * candle
+    return np.clip(s, 0.02, 0.98)
 
 
 def asof_many(times: np.ndarray, values: np.ndarray, t: np.ndarray, strict: bool) -> np.ndarray:
@@ -106,11 +110,36 @@ def asof(times: np.ndarray, values: np.ndarray, t: int, strict: bool) -> float:
     return float(values[i]) if i >= 0 else float("nan")
 
 
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The book at a snapshot time, held as the bins that hold a level: `part` is bins [first, first + its width)
+    of the book (contracts [side, leverage, bin]). A whole grid an hour was most of a long run's memory, and writing
+    it (the OS zeroing fresh pages first) a fifth of its time; a book holds levels in a seventh of its grid."""
+    ts: int                         # ms
+    price: float                    # the reference price (the last close)
+    first: int
+    part: np.ndarray
+
+    @classmethod
+    def of(cls, ts: int, price: float, q: np.ndarray, scale: np.ndarray | None = None) -> "Snapshot":
+        """q (× scale, a factor per leverage row) over its occupied bins."""
+        held = np.flatnonzero(q.any(axis=(0, 1)))
+        a, b = (int(held[0]), int(held[-1]) + 1) if len(held) else (0, 0)
+        part = q[:, :, a:b] * scale[:, None] if scale is not None else q[:, :, a:b].copy()
+        return cls(ts, price, a, part)
+
+    def book(self, n_bins: int) -> np.ndarray:
+        """The whole book on the grid of n_bins (zero outside the part)."""
+        out = np.zeros(self.part.shape[:2] + (n_bins,))
+        out[:, :, self.first: self.first + self.part.shape[2]] = self.part
+        return out
+
+
 @dataclasses.dataclass
 class FlowRun:
     state: FlowState
     predicted: pd.DataFrame         # ts (bar start, ms), side, notional_usd
-    snapshots: list[tuple[int, float, np.ndarray]]   # (ts ms, reference price, qty copy)
+    snapshots: list[Snapshot]
     bars_without_oi: int
 
 
@@ -171,9 +200,16 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     preds, snaps, no_oi = [], [], 0
     # what each bar reads of OI and funding, looked up for all bars at once (a lookup per bar cost a tenth of the run)
     starts = bars["open_time"].to_numpy(np.int64)
+    lows, highs, closes = (bars[k].to_numpy(float) for k in ("low", "high", "close"))
+    # 3.'s entry points of every bar (its low..high), at once: the same arithmetic as bar by bar; and whether any
+    # level of the bar's entries lies beyond its close (its highest long level is its highest entry times the highest
+    # long ratio, rounding included: scaling keeps the order)
+    entries_all = lows[:, None] + frac[None, :] * (highs - lows)[:, None]
+    past_close = ((entries_all[:, -1] * ratios[LONG].max() >= closes) |
+                  (entries_all[:, 0] * ratios[SHORT].min() <= closes)).tolist()
     oi_at_start = asof_many(o_t, o_v, starts, strict=False)
     oi_at_end = asof_many(o_t, o_v, starts + interval_ms, strict=False)
-    fund_at_end = asof_many(f_t, f_v, starts + interval_ms, strict=True)
+    shares = long_shares(bars, asof_many(f_t, f_v, starts + interval_ms, strict=True), cfg).tolist()
     # 2.'s decay, each bar's factor per leverage row, for all bars at once (small arrays made per bar cost a fifth of
     # the run): with time, and with the bar's turnover (its volume over the OI at its start, both in contracts)
     log_shrink = np.full(len(bars), 0.0 if not cfg.decay_half_life_hours else
@@ -198,22 +234,25 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     long_top, short_bottom = -1, 0
     if state is not None:
         held[:], (long_top, short_bottom) = state.qty.sum(axis=(0, 2)), _bounds(state.qty)
-    for i, bar in enumerate(bars.itertuples(index=False)):
-        start = int(bar.open_time)
+    for i, (start, close) in enumerate(zip(starts.tolist(), closes.tolist())):
         end = start + interval_ms
         if state is None:
-            state = init_state(bar.open, start, cfg, n_lev)
+            state = init_state(float(bars["open"].iloc[0]), start, cfg, n_lev)
             if grid is not None:
                 state.grid = grid
                 state.qty = np.zeros((2, n_lev, grid.n))
             long_top, short_bottom = -1, state.grid.n
         g, q = state.grid, state.qty
         if keep_snapshots and start % snap_ms == 0:
-            snaps.append((start, state.last_close, q * scale[:, None]))
+            snaps.append(Snapshot.of(start, state.last_close, q, scale))
         # 1. liquidations by the bar's range: long levels in bins at/above the low's bin, short ones at/below the high's
-        if c is None:
+        if c is None:             # the grid is fixed from here: what every bar reads of it, made once
             c = np.column_stack([g.centers(), np.ones(g.n)])      # per bin: USD per contract, and 1 (contracts)
-        lo, hi = g.index_of(bar.low), g.index_of(bar.high)
+            low_bins, high_bins = g.index(lows).tolist(), g.index(highs).tolist()
+            flat_rows = (side_rows * n_lev + lev_rows) * g.n      # each cell's row in the flattened book
+            if not q.flags.c_contiguous:      # (it is, as made here or read back): q.reshape(-1) must be a view
+                state.qty = q = np.ascontiguousarray(q)
+        lo, hi = low_bins[i], high_bins[i]
         long_usd = short_usd = 0.0
         if long_top >= lo:
             crossed = q[LONG, :, lo: long_top + 1]
@@ -242,32 +281,32 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
             no_oi += 1
         else:
             have = sum(held.tolist()) if long_top >= 0 or short_bottom < g.n else 0.0
-            seed = seed_at_close(prior, g, bar.close) if have <= 0 and prior is not None else None
+            seed = seed_at_close(prior, g, close) if have <= 0 and prior is not None else None
             if seed is not None:
                 q[:] = seed * target
                 scale[:], held[:] = 1.0, q.sum(axis=(0, 2))
                 long_top, short_bottom = _bounds(q)
             elif target > have:
-                fund = float(fund_at_end[i])
-                share = long_share(bar, 0.0 if math.isnan(fund) else fund, cfg)
-                entries = bar.low + frac * (bar.high - bar.low)
-                lp = entries * ratio_cells                                         # [side, lev, size, entry]
-                # a level beyond the close would have been crossed inside the bar: enter it at the close
-                lp = np.where((lp - bar.close) * side_sign >= 0, bar.close * ratio_cells, lp).ravel()
-                bins = g.index(lp)
-                # each cell's contracts (stored ÷ scale), both sides in one call, longs first
+                share = shares[i]
+                lp = entries_all[i] * ratio_cells                                  # [side, lev, size, entry]
+                # a level beyond the close would have been crossed inside the bar: enter it at the close (a bar
+                # that closed far below its high, or above its low: few)
+                if past_close[i]:
+                    lp = np.where((lp - close) * side_sign >= 0, close * ratio_cells, lp)
+                bins = g.index(lp.ravel())
+                # each cell's contracts (stored ÷ scale), both sides in one call, longs first, into the flat book
                 amount = np.concatenate([cell_share * share, cell_share * (1 - share)]) * (target - have)
-                np.add.at(q, (side_rows, lev_rows, bins), (amount.reshape(2, n_lev, -1) / scale[:, None]).ravel())
+                np.add.at(q.reshape(-1), flat_rows + bins, (amount.reshape(2, n_lev, -1) / scale[:, None]).ravel())
                 held += row_share * (target - have)
-                long_top = max(long_top, int(bins[:cells].max()))
-                short_bottom = min(short_bottom, int(bins[cells:].min()))
+                long_top = max(long_top, int(np.maximum.reduce(bins[:cells])))
+                short_bottom = min(short_bottom, int(np.minimum.reduce(bins[cells:])))
             elif target < have:
                 scale_held *= target / have
-        state.last_close, state.last_bar_end_ms = float(bar.close), end
+        state.last_close, state.last_bar_end_ms = close, end
     if state is not None and (scale != 1.0).any():
         state.qty *= scale[:, None]
     if snapshot_at_end and keep_snapshots and state is not None and len(bars):
-        snaps.append((state.last_bar_end_ms, state.last_close, state.qty.copy()))
+        snaps.append(Snapshot.of(state.last_bar_end_ms, state.last_close, state.qty))
     pred = pd.DataFrame(preds, columns=["ts", "long", "short"]).melt(id_vars="ts", var_name="side",
                                                                      value_name="notional_usd")
     return FlowRun(state, pred.sort_values(["ts", "side"], kind="stable").reset_index(drop=True), snaps, no_oi)

@@ -144,7 +144,8 @@ def estimate_day(day: dt.date, klines: pd.DataFrame, oi: pd.DataFrame, funding: 
 
     heat, preds, totals = [], [], []
     static_cache, no_history = {}, {"flow": 0, "static": 0}
-    for ts, price, q in run.snapshots:
+    for snap in run.snapshots:
+        ts, price, q = snap.ts, snap.price, snap.book(grid.n)
         sq = static_at(ts, price)
         static_cache[ts] = sq
         heat += snapshot_heatmap(ts, price, q, sq, grid, cfg)

@@ -221,8 +221,8 @@ class DayMap:
         return pd.concat([*self.kept, self.live], ignore_index=True)
 
     def _levels(self, snap, static_at) -> pd.DataFrame:
-        ts, price, q = snap
-        return rollup(heatmap_frame(snapshot_heatmap(ts, price, q, static_at(ts, price), self.grid, self.cfg)))
+        return rollup(heatmap_frame(snapshot_heatmap(snap.ts, snap.price, snap.book(self.grid.n),
+                                                     static_at(snap.ts, snap.price), self.grid, self.cfg)))
 
 
 def nowcast(layout: DataLayout, feed: DayFeed, symbol: str, now: dt.datetime, cfg, fallback: bool,
