@@ -10,7 +10,7 @@ import pytest
 from liq_pipeline.lib.market import brackets
 from liq_pipeline.lib.io import storage
 from liq_pipeline.lib.market.liqprice import BracketArrays
-from liq_pipeline.lib.model.book import LONG, SHORT, init_state, run_flow
+from liq_pipeline.lib.model.book import LONG, SHORT, Snapshot, init_state, run_flow
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_day, sim_frames
 from liq_pipeline.lib.model.profile import nice_width, volume_profile
@@ -147,6 +147,32 @@ def test_book_equals_open_interest_at_every_snapshot_for_both_models(sim_day):
     assert set(snaps.model) == {"flow", "static"} and len(snaps) >= 90
     np.testing.assert_allclose(snaps.book_usd, snaps.oi_usd, rtol=1e-9)
     assert d2.cold_start is False and d2.snapshots_without_history == {"flow": 0, "static": 0}
+
+
+def test_a_snapshot_holds_only_the_bins_with_levels_and_gives_the_whole_book_back():
+    q = np.zeros((2, 5, 200))
+    q[LONG, 1, 30:50] = np.linspace(1, 2, 20)
+    q[SHORT, 4, 120] = 3.0
+    scale = np.array([1.0, 0.5, 0.25, 2.0, 0.125])
+    snap = Snapshot.of(7 * H, 65_000.0, q, scale)
+    assert (snap.ts, snap.price, snap.first, snap.part.shape) == (7 * H, 65_000.0, 30, (2, 5, 91))
+    np.testing.assert_array_equal(snap.book(200), q * scale[:, None])
+    empty = Snapshot.of(0, 1.0, np.zeros((2, 5, 200)))
+    assert empty.part.size == 0 and not empty.book(200).any()
+
+
+def test_a_run_s_snapshots_are_its_book_at_each_hour(sim_day):
+    """Each snapshot is the book a run ending at that hour leaves (the state, multiplied out)."""
+    kl, o, f = sim_day
+    b = kl.head(180).assign(open_time=lambda d: d.open_time.astype("int64"))
+    oi_ms = o.assign(ts=o.ts.astype("int64"))[["ts", "oi_contracts"]]
+    run = run_flow(b, oi_ms, NO_FUNDING, ModelConfig(), BR, None, 60_000)
+    assert [s.ts for s in run.snapshots] == [int(t) for t in b.open_time if t % H == 0] and len(run.snapshots) == 3
+    for snap in run.snapshots[1:]:
+        upto = run_flow(b[b.open_time < snap.ts], oi_ms, NO_FUNDING, ModelConfig(), BR, None, 60_000,
+                        keep_snapshots=False)
+        np.testing.assert_allclose(snap.book(upto.state.grid.n), upto.state.qty, rtol=1e-12, atol=0)
+        assert snap.price == upto.state.last_close
 
 
 def test_flow_book_equals_open_interest_after_every_bar(sim_day):

@@ -56,11 +56,15 @@ def test_open_interest_counts_each_contract_once(sim):
 
 
 def test_open_interest_equals_the_book_at_every_snapshot(sim):
+    """OI is kept as running sums of every flow; the snapshots count the open positions themselves."""
     pos = sim.positions.groupby("ts").qty.sum()
-    oi = sim.open_interest.set_index("ts").oi_contracts
+    oi = sim.open_interest.set_index("ts")
     common = pos.index.intersection(oi.index)
     assert len(common) == len(pos) >= 18       # every snapshot (4-hourly, 3 days) meets an OI stamp
-    np.testing.assert_allclose(pos.loc[common], oi.loc[common], rtol=1e-9)
+    np.testing.assert_allclose(pos.loc[common], oi.oi_contracts.loc[common], rtol=1e-9)
+    by_side = sim.positions.groupby(["ts", "side"]).qty.sum().unstack()
+    np.testing.assert_allclose(by_side["long"].loc[common], oi.taker_long_qty.loc[common], rtol=1e-9)
+    np.testing.assert_allclose(by_side["short"].loc[common], oi.taker_short_qty.loc[common], rtol=1e-9)
 
 
 def test_no_open_position_lies_beyond_its_liquidation_price(sim):
