@@ -56,9 +56,9 @@ def _readers_see_only_whole_files(data: Path) -> None:
         con.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")         # not module: worksteal interleaves modules (see test_e2e_sim's run)
 def uninterrupted(real, tmp_path_factory) -> Path:
-    """One uninterrupted run, what every crashed-and-rerun root must equal (made once for the module)."""
+    """One uninterrupted run, what every crashed-and-rerun root must equal (made once per test process)."""
     clean = tmp_path_factory.mktemp("uninterrupted")
     first = _liq(clean, real)
     assert first.wait(timeout=600) == 0, first.stderr.read()[-2000:]

@@ -60,7 +60,9 @@ def _umask() -> int:
     return mask
 
 
-@pytest.fixture(scope="module")
+# session scope, not module: under `--dist worksteal` a worker goes back and forth between modules, and pytest tears a
+# module fixture down whenever the next test is another module's, so each of this module's tests made the run anew
+@pytest.fixture(scope="session")
 def simulated_run(tmp_path_factory):
     """Two days that end a month: the run launches the days, the month's roll-up and the warehouse again."""
     root = tmp_path_factory.mktemp("simulated")
