@@ -45,7 +45,7 @@ class Grid:
         i = np.floor(np.log(np.asarray(price, float) / self.anchor) / self.step).astype(np.int64)
         if not isinstance(i, np.ndarray):      # one price
             return np.clip(i, 0, self.n - 1)
-        # an array is clipped in place: np.clip's checks cost as much as the rest (twice a bar in the flow model)
+        # an array is clipped in place: np.clip's checks cost as much as the rest (once a bar in the flow model)
         np.maximum(i, 0, out=i)
         return np.minimum(i, self.n - 1, out=i)
 
