@@ -195,7 +195,7 @@ def simulate(sc: Scenario) -> SimResult:
     min_short_trig = book.trig[~book.is_long].min(initial=np.inf)
 
     # the archive's metrics day runs 00:00..23:55: the first stamp is the book the scenario starts with
-    tl0, ts0 = book.qty[book.is_long].sum(), book.qty[~book.is_long].sum()
+    tl0, ts0 = maker_short, maker_long     # the takers' open quantities, as every later stamp reads them
     oi_rows.append((t0_ms, tl0 + ts0, (tl0 + ts0) * p0, tl0, ts0, maker_long, maker_short))
     imbalances.append((tl0 - ts0) / max(tl0 + ts0, 1e-12))
     if (t0_ms // 1000) % (8 * 3600) == 0:   # and the settlement at 00:00 of the first day
