@@ -393,3 +393,22 @@ def test_per_bar_skill_scores_a_vendors_coarse_bars_only_at_whole_multiples_of_t
         assert fine[f"1h_{s}"]["value"] is not None and fine[f"1h_{s}"]["n"] == 144
         assert coarse[f"1h_{s}"]["value"] is None and "4h bars (liquidation_bars 4h binance)" in coarse[f"1h_{s}"]["reason"]
     assert suite.scorable(4, 4.0) and suite.scorable(1, 0.5) and not suite.scorable(4, 24.0) and not suite.scorable(4, 3.0)
+
+
+def test_the_reliability_curve_reads_in_plain_usd_decades(tmp_path):
+    from matplotlib.figure import Figure
+    from liq_pipeline.lib.validation import plots
+
+    ax = Figure().subplots()
+    ax.plot([1, 2e3, 5e7], [1, 40, 3e6])
+    plots.usd_log_axes(ax)
+    ax.figure.canvas.draw()
+    for axis, top in ((ax.xaxis, "100M"), (ax.yaxis, "10M")):
+        labels = [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+        assert {"1", "10", "100", "1k", "1M", top} <= set(labels) and not any("$" in t for t in labels)
+        assert axis.get_scale() == "log" and not len(axis.get_minorticklocs())
+    curve = [{"decile": d, "predicted_usd": 0.0 if d < 3 else 10.0 ** d, "realised_usd": 10.0 ** (d - 1)}
+             for d in range(1, 11)]
+    path = plots.reliability_png({s: {"reliability_curve": curve, "total_ratio": 2.0} for s in ("long", "short")},
+                                 "t", tmp_path / "r.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
