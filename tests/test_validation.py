@@ -241,6 +241,15 @@ def test_the_suite_tells_the_true_book_from_a_wrong_one(market):
     assert wrong["extended"]["truth_distance"]["value"] > 2.0            # levels 4% off
 
 
+def test_a_days_validation_leaves_out_only_what_its_row_does_not_hold(market):
+    data = book_as_estimate(market)
+    full, day = (suite.validate(data, "truth", reps=20, report=r) for r in (True, False))
+    assert set(suite.REPORT_ONLY) <= set(full["extended"]) and not set(suite.REPORT_ONLY) & set(day["extended"])
+    assert full["extended"]["regimes"]["volatility"] and full["extended"]["tier_offsets"]
+    assert suite.flat_row(day) == pytest.approx(suite.flat_row(full), nan_ok=True)
+    assert (day["grade"], day["score"]) == (full["grade"], full["score"])
+
+
 def test_the_monthly_document_keeps_the_contract_and_has_no_nan(market):
     data = book_as_estimate(market)
     res = suite.validate(data, "truth", reps=20)

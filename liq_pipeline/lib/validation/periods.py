@@ -49,8 +49,9 @@ def validate_day(day: dt.date, layout, symbol: str) -> Period:
     data = suite.load(layout, symbol, [day])
     if data["model_snapshots"].empty:
         raise InputError("no model output for this day: materialise the model first")
-    # a day's intervals are wide whatever the resampling: 100 bootstrap draws are enough (the month uses 400)
-    results = suite.validate_models(data, reps=100)
+    # a day's intervals are wide whatever the resampling: 100 bootstrap draws are enough (the month uses 400); its
+    # row has no column for the sections only the month's report shows
+    results = suite.validate_models(data, reps=100, report=False)
     return Period(_rows(results, tables.get("validation_daily"), symbol, day.isoformat(), config_key(data)),
                   _grades(results))
 

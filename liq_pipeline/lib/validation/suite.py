@@ -82,14 +82,20 @@ class Market:
                    m.true_book_zone_share(data["sim_positions"], data["sim_liquidations"].sort_values("ts"), bars))
 
 
-def validate_models(data: dict[str, pd.DataFrame], reps: int = 400) -> dict[str, dict]:
+# Sections only a month's report shows (audit.md and the verdict JSON): a day's row has no column for them.
+REPORT_ONLY = ("gap_causes", "tier_offsets", "asymmetry", "regimes")
+
+
+def validate_models(data: dict[str, pd.DataFrame], reps: int = 400, report: bool = True) -> dict[str, dict]:
     """validate() for every model, the market they share computed once."""
     market = Market.of(data)
-    return {model: validate(data, model, reps, market) for model in MODELS}
+    return {model: validate(data, model, reps, market, report) for model in MODELS}
 
 
-def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market: Market | None = None) -> dict:
-    """Every metric for one model over the period `data` holds (`market`: Market.of(data), when already made)."""
+def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market: Market | None = None,
+             report: bool = True) -> dict:
+    """Every metric for one model over the period `data` holds (`market`: Market.of(data), when already made).
+    report=False leaves out the sections REPORT_ONLY (a day's validation: a fifth of its time went to them)."""
     pick = lambda t: data[t][data[t]["model"] == model].reset_index(drop=True) if len(data[t]) else data[t]  # noqa: E731
     snaps, heat, levels, pred = (pick(t) for t in ("model_snapshots", "heatmap", "heatmap_levels",
                                                   "predicted_liquidations"))
@@ -120,11 +126,12 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market:
             # levels nearer the price hit more events by proximity alone: the lift over chance is the skill
             ext["hit_rate"]["lift_over_random"] = ext["hit_rate"]["value"] - ext["random_zone_baseline"]["value"]
         ext["false_positives"] = m.false_positives(zone_frame, index, bars, events)
-        ext["gap_causes"] = m.gap_causes(events, index, snaps, dist)
-        ext["tier_offsets"] = m.tier_offsets(events, index, heat)
-        ext["asymmetry"] = {s: {"n": ref[s]["n"], "hit_rate": ref[s]["hit_rate"], "gap_rate": ref[s]["gap_rate"],
-                                "miss_distance_p50_pct": _median_pct(dist[(events["side"] == s).to_numpy()])}
-                            for s in ("long", "short")}
+        if report:
+            ext["gap_causes"] = m.gap_causes(events, index, snaps, dist)
+            ext["tier_offsets"] = m.tier_offsets(events, index, heat)
+            ext["asymmetry"] = {s: {"n": ref[s]["n"], "hit_rate": ref[s]["hit_rate"], "gap_rate": ref[s]["gap_rate"],
+                                    "miss_distance_p50_pct": _median_pct(dist[(events["side"] == s).to_numpy()])}
+                                for s in ("long", "short")}
     else:
         reason_ev = "no liquidation events (forceOrder tapes) in the period"
         for k in ("hit_rate", "lead_time", "random_zone_baseline", "false_positives"):
@@ -153,7 +160,8 @@ def validate(data: dict[str, pd.DataFrame], model: str, reps: int = 400, market:
     can_score = lambda h: bool(realised_from) and scorable(h, market.realised_hours)  # noqa: E731
     ext["map_ahead"] = outcome.map_ahead(levels, market.hourly, can_score, reps)
     ext["calibration"] = outcome.calibration(frame, can_score, reps)
-    ext["regimes"] = outcome.regimes(frame, data["funding"], next((h for h in (1, 4) if can_score(h)), None))
+    if report:
+        ext["regimes"] = outcome.regimes(frame, data["funding"], next((h for h in (1, 4) if can_score(h)), None))
     judged = outcome.verdict(ext)
     return {"model": model, "grade": judged["grade"], "score": judged["score"], "grade_reason": judged["reason"],
             "verdict": judged, "seed_grade": outcome.seed_grade(letter, score, graded, reason),
