@@ -51,6 +51,24 @@ def test_coarser_bars_keep_whole_bars_only():
     assert moves["long"][0] == pytest.approx((100 - 90) / 100) and moves["short"][0] == pytest.approx((113 - 100) / 100)
 
 
+def test_coarser_bars_equal_pandas_groupby_with_gaps_and_missing_values():
+    def by_pandas(bars, hours):              # what coarser_bars computes, in pandas' own terms
+        g = bars.groupby(bars.index.floor(f"{hours}h"))
+        sums = [c for c in bars.columns if c not in ("open", "high", "low")]
+        out = pd.concat([g["open"].first(), g["high"].max(), g["low"].min(), g[sums].sum(min_count=1)], axis=1)
+        return out[g.size() == hours]
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 7, 60, 150):
+        idx = pd.date_range("2026-04-05", periods=n + 40, freq="1h", tz="UTC", name="hour")
+        idx = idx[np.sort(rng.choice(len(idx), n, replace=False))]     # hours missing here and there
+        gaps = lambda p: np.where(rng.random(n) < p, np.nan, rng.random(n))  # noqa: E731
+        bars = pd.DataFrame({"open": gaps(0.1), "high": gaps(0.1) + 1, "low": rng.random(n) - 1,
+                             "real_long": gaps(0.3), "pred_short": gaps(0.9)}, index=idx)
+        for hours in (1, 4, 24):
+            pd.testing.assert_frame_equal(coarser_bars(bars, hours), by_pandas(bars, hours), check_freq=False)
+
+
 def test_the_piecewise_control_also_removes_a_threshold_function_of_the_move(market):
     move, crowding, real = market
     placebo = np.where(move > np.quantile(move, 0.7), move, 0.0)          # the walk-forward's placebo shape

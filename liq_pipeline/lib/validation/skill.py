@@ -156,11 +156,32 @@ def coarser_bars(bars: pd.DataFrame, hours: int) -> pd.DataFrame:
     """Hourly rows (index: bar start; open, high, low and any summed columns, e.g. predicted and realised USD)
     as bars of `hours` hours aligned to UTC midnight: first open, max high, min low, sums of the rest. Only
     whole bars are kept."""
-    key = bars.index.floor(f"{hours}h")
-    g = bars.groupby(key)
+    # In numpy over the runs of one bar (the hours come sorted): pandas' groupby took ~6-15 ms a call, and a period's
+    # validation coarsens its frames dozens of times. NaN-skipping as pandas' first/max/min/sum(min_count=1).
     sums = [c for c in bars.columns if c not in ("open", "high", "low", "close")]
-    out = pd.concat([g["open"].first(), g["high"].max(), g["low"].min(), g[sums].sum(min_count=1)], axis=1)
-    return out[g.size() == hours]
+    if bars.empty:
+        return bars[["open", "high", "low", *sums]].astype(float)
+    bars = bars if bars.index.is_monotonic_increasing else bars.sort_index()
+    key = bars.index.floor(f"{hours}h").asi8
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    cols = {"open": _first_valid(bars["open"].to_numpy(float), starts),
+            "high": np.fmax.reduceat(bars["high"].to_numpy(float), starts),
+            "low": np.fmin.reduceat(bars["low"].to_numpy(float), starts)}
+    for c in sums:
+        v = bars[c].to_numpy(float)
+        cols[c] = np.where(np.add.reduceat(~np.isnan(v), starts) > 0, np.add.reduceat(np.nan_to_num(v), starts), np.nan)
+    whole = np.diff(np.r_[starts, len(key)]) == hours
+    return pd.DataFrame(cols, index=bars.index[starts].floor(f"{hours}h"))[whole]
+
+
+def _first_valid(v: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per run (runs start at `starts`), its first non-NaN value (NaN if none), as pandas' groupby first()."""
+    run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(v)]))
+    valid = np.flatnonzero(~np.isnan(v))
+    out = np.full(len(starts), np.nan)
+    first = np.unique(run[valid], return_index=True)
+    out[first[0]] = v[valid[first[1]]]
+    return out
 
 
 def bars_of(hourly: pd.DataFrame, hours: int) -> pd.DataFrame:
