@@ -208,6 +208,21 @@ def test_regimes_split_by_what_was_known_at_the_bar():
     assert lab["trend"].iloc[0] == "unknown" and lab["trend"].iloc[30] == "up"
 
 
+def test_the_exceedance_event_compares_each_bar_with_the_30_days_before_it_only():
+    hours = np.r_[np.arange(30), 29, np.arange(40, 30 * 24 + 60, 7)]     # a repeated hour, gaps, past 30 days
+    idx = pd.DatetimeIndex(pd.Timestamp("2026-04-01", tz="UTC") + pd.to_timedelta(hours, unit="h"))
+    real = pd.Series(np.random.default_rng(5).random(len(idx)), index=idx)
+    shuffled = real.sample(frac=1.0, random_state=2)
+    for series in (real, shuffled):                                       # the bars' order does not matter
+        got = outcome.exceedance(series)
+        assert got.index.equals(series.index)
+        for i, (t, v) in enumerate(series.items()):
+            past = series[(series.index >= t - pd.Timedelta(days=30)) & (series.index < t)]
+            want = float(v > past.median()) if len(past) >= outcome.MIN_HISTORY else np.nan
+            assert got.iloc[i] == pytest.approx(want, nan_ok=True), t
+        assert got.notna().sum() > 50 and got.isna().sum() >= outcome.MIN_HISTORY
+
+
 def test_calibration_cell_ratio_and_slope_by_hand():
     idx = pd.date_range("2026-04-05", periods=200, freq="1h", tz="UTC")
     rng = np.random.default_rng(1)

@@ -114,13 +114,18 @@ RELIABILITY_BINS = 10
 def exceedance(real: pd.Series) -> pd.Series:
     """Whether each bar liquidated more than the median of the bars of the 30 days before it (NaN until there are
     MIN_HISTORY of them)."""
-    out = pd.Series(np.nan, index=real.index)
-    values, times = real.to_numpy(float), real.index
-    for i, t in enumerate(times):
-        past = values[(times >= t - TRAILING) & (times < t)]
-        if len(past) >= MIN_HISTORY:
-            out.iloc[i] = float(values[i] > np.median(past))
-    return out
+    values = real.to_numpy(float)
+    times = real.index.to_numpy(dtype="datetime64[ns]").view("int64")
+    order = np.argsort(times, kind="stable")
+    t, v = times[order], values[order]
+    # each bar's window as a slice of the sorted bars: [t − 30 days, t) (a mask over every bar per bar was a
+    # month's calibration's time)
+    lo = np.searchsorted(t, t - TRAILING.value, side="left")
+    hi = np.searchsorted(t, t, side="left")
+    out = np.full(len(v), np.nan)
+    for i in np.flatnonzero(hi - lo >= MIN_HISTORY):
+        out[i] = float(v[i] > np.median(v[lo[i]:hi[i]]))
+    return pd.Series(out[np.argsort(order)], index=real.index)
 
 
 def learned_probability(pred: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
