@@ -27,12 +27,13 @@ def main() -> None:
     first = dt.date.fromisoformat(a.month + "-01")
     days = [first.replace(day=d) for d in range(1, calendar.monthrange(first.year, first.month)[1] + 1)]
     layout = DataLayout(a.data_dir.resolve())
-    for label, period, reps in (("one day", days[14:15], 100), ("the month", days, 400)):
+    # as the assets run it: a day without the report-only sections (periods.validate_day), the month with them
+    for label, period, reps, report in (("one day", days[14:15], 100, False), ("the month", days, 400, True)):
         data, t_load = timed(lambda: suite.load(layout, a.symbol, period))
         rows = {k: len(v) for k, v in data.items() if len(v)}
         print(f"{label} ({period[0]}..{period[-1]}): load {t_load:.2f} s ({rows})")
         for model in suite.MODELS:
-            res, t = timed(lambda: suite.validate(data, model, reps=reps))
+            res, t = timed(lambda: suite.validate(data, model, reps=reps, report=report))
             print(f"  {model:6s} validate {t:6.2f} s  grade {res['grade']}  score "
                   f"{'n/a' if res['score'] is None else format(res['score'], '.1f')}")
 
