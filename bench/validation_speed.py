@@ -3,13 +3,13 @@ Usage: python bench/validation_speed.py --data-dir DIR [--symbol BTCUSDT] --mont
 from __future__ import annotations
 
 import argparse
-import calendar
 import datetime as dt
 import time
 from pathlib import Path
 
 from liq_pipeline.lib.io.storage import DataLayout
 from liq_pipeline.lib.validation import suite
+from liq_pipeline.lib.validation.periods import month_days
 
 
 def timed(fn):
@@ -24,8 +24,7 @@ def main() -> None:
     ap.add_argument("--symbol", default="BTCUSDT")
     ap.add_argument("--month", required=True)
     a = ap.parse_args()
-    first = dt.date.fromisoformat(a.month + "-01")
-    days = [first.replace(day=d) for d in range(1, calendar.monthrange(first.year, first.month)[1] + 1)]
+    days = month_days(dt.date.fromisoformat(a.month + "-01"))
     layout = DataLayout(a.data_dir.resolve())
     # as the assets run it: a day without the report-only sections (periods.validate_day), the month with them
     for label, period, reps, report in (("one day", days[14:15], 100, False), ("the month", days, 400, True)):

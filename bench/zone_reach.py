@@ -47,15 +47,17 @@ def main(argv=None) -> int:
     lv = data["heatmap_levels"]
     maps = {"flow": lv[lv["model"] == "flow"], "static": lv[lv["model"] == "static"],
             "true book": m.true_book_levels(data["sim_positions"], bars)}
-    print(f"{a.symbol} {a.month}: true liquidated USD in the zones (share of {liquidations['notional_usd'].sum():,.0f})")
+    total = liquidations["notional_usd"].sum()
+    print(f"{a.symbol} {a.month}: true liquidated USD in the zones (share of {total:,.0f})")
     print(f"{'map':10s} {'whole span':>11s} {'1h reach':>9s} {'4h reach':>9s}")
     for name, levels in maps.items():
         ts = pd.DatetimeIndex(levels["ts"])
+        snapshots = ts.unique().sort_values()
         distance = np.abs((levels["price_low"] + levels["price_high"]).to_numpy() / 2 / levels["price"].to_numpy() - 1)
         cells = [share(levels, liquidations)]
         for hours in (1, 4):
-            r = pd.Series(reach(bars, ts.unique().sort_values(), hours), index=ts.unique().sort_values())
-            cells.append(share(levels[distance <= r.reindex(ts).to_numpy()], liquidations))
+            band = pd.Series(reach(bars, snapshots, hours), index=snapshots).reindex(ts).to_numpy()
+            cells.append(share(levels[distance <= band], liquidations))
         print(f"{name:10s} " + " ".join(f"{'n/a' if c is None else format(c, '.1%'):>9s}" for c in cells))
     return 0
 

@@ -102,8 +102,7 @@ def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFra
             bar = fig.colorbar(mesh, ax=axes if panel else ax, pad=0.01, fraction=0.035, extend="min")
             bar.set_label(f"{side}s: liquidation notional (USD M)", fontsize=8)
     price = window.drop_duplicates("ts").sort_values("ts")
-    ax.plot(_utc64(pd.to_datetime(price["ts"], utc=True) + step / 2), price["price"], color="#f5f5f5", lw=1.3,
-            label="price")
+    ax.plot(_utc64(price["ts"]) + (step / 2).to_timedelta64(), price["price"], color="#f5f5f5", lw=1.3, label="price")
     if events is not None and len(events):
         for side, colour in (("long", "#00e5ff"), ("short", "#ff3d7f")):
             e = events[events["side"] == side]
