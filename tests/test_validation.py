@@ -421,3 +421,32 @@ def test_the_reliability_curve_reads_in_plain_usd_decades(tmp_path):
     path = plots.reliability_png({s: {"reliability_curve": curve, "total_ratio": 2.0} for s in ("long", "short")},
                                  "t", tmp_path / "r.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("with_panel", [False, True], ids=["the map", "with the realised panel"])
+def test_the_heatmap_picture_keeps_every_label_inside_and_its_colour_bars_beside_the_map(with_panel):
+    """The heatmap is laid out by fixed margins (the constrained layout was a third of its time): on six-digit
+    prices and a month of dates, nothing may fall off the picture or under another part of it."""
+    from liq_pipeline.lib.validation import plots
+
+    times = pd.date_range("2026-04-01", periods=30 * 24, freq="1h", tz="UTC")
+    price = 99_000 + 2_000 * np.sin(np.arange(len(times)) / 50)
+    lows = 90_000 * 1.0025 ** np.arange(80)
+    rows = [(t, "long" if low < p else "short", low, low * 1.0025, 1e6 * (1 + (i * 7 + j) % 5), p)
+            for i, (t, p) in enumerate(zip(times[::6], price[::6])) for j, low in enumerate(lows)]
+    window = pd.DataFrame(rows, columns=["ts", "side", "price_low", "price_high", "usd", "price"])
+    events = pd.DataFrame({"ts": times[::40], "side": "long", "price": price[::40], "notional_usd": 5e5})
+    realised = pd.DataFrame({"ts": times, "long_usd": 1e6, "short_usd": 2e6}) if with_panel else None
+    fig = plots.heatmap_figure(window, "BTCUSDT 2026-04: flow model levels", events, realised, kind="simulated")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.get_size_inches()
+    whole = fig.get_tightbbox(renderer)                       # inches: every artist drawn, labels included
+    assert whole.x0 >= 0 and whole.y0 >= 0 and whole.x1 <= width and whole.y1 <= height, (whole, width, height)
+    is_bar = lambda a: hasattr(a, "_colorbar")                # noqa: E731 (matplotlib marks a colour bar's axes so)
+    maps, bars = [a for a in fig.axes if not is_bar(a)], sorted(filter(is_bar, fig.axes), key=lambda a: a.get_position().x0)
+    assert len(maps) == (2 if with_panel else 1) and len(bars) == 2
+    right_of_maps = max(a.get_tightbbox(renderer).x1 for a in maps)
+    assert right_of_maps <= bars[0].get_tightbbox(renderer).x0 and \
+        bars[0].get_tightbbox(renderer).x1 <= bars[1].get_tightbbox(renderer).x0
+    assert {round(t.get_rotation()) for t in maps[-1].get_xticklabels() if t.get_text()} == {30}

@@ -18,17 +18,15 @@ SIDE_COLOURS = {"long": ["#0c2340", "#1565c0", "#4fc3f7", "#e1f5fe"], "short": [
 
 def side_cmap(side: str):
     from matplotlib.colors import LinearSegmentedColormap
-    cmap = LinearSegmentedColormap.from_list(f"liq_{side}", SIDE_COLOURS[side])
-    cmap.set_under((0, 0, 0, 0))
-    cmap.set_bad((0, 0, 0, 0))
-    return cmap
+    return LinearSegmentedColormap.from_list(f"liq_{side}", SIDE_COLOURS[side]).with_extremes(under=(0, 0, 0, 0),
+                                                                                            bad=(0, 0, 0, 0))
 
 
-def _figure(width: float, height: float, rows: int = 1, ratios=None, cols: int = 1):
+def _figure(width: float, height: float, rows: int = 1, ratios=None, cols: int = 1, layout: str | None = "constrained"):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=110, layout=layout)
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, sharex=cols == 1, gridspec_kw={"height_ratios": ratios} if ratios else None)
     return fig, axes
@@ -84,22 +82,37 @@ def _utc64(ts: pd.Series) -> np.ndarray:
     return pd.to_datetime(ts, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
 
 
+# The heatmap's axes and its two colour bars (longs, then shorts: each bar's left edge), as figure fractions.
+HEATMAP_MARGINS = {"left": 0.065, "right": 0.80, "bottom": 0.11, "top": 0.95, "hspace": 0.06}
+HEATMAP_COLORBARS = (0.905, 0.815)
+
+
 def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFrame | None = None,
                 realised: pd.DataFrame | None = None, kind: str = "real") -> Path:
     """window: rows (ts, side, price_low, price_high, usd, price). The price axis spans every level shown;
     `events` (ts, side, price, notional_usd) are drawn over it; `realised` (ts, long_usd, short_usd) per bar
     in a panel below."""
+    return _save(heatmap_figure(window, title, events, realised, kind), path)
+
+
+def heatmap_figure(window: pd.DataFrame, title: str, events: pd.DataFrame | None = None,
+                   realised: pd.DataFrame | None = None, kind: str = "real"):
+    """heatmap_png's figure."""
     times, lows, y_edges, t_edges, step, g = grids(window)
     panel = realised is not None and len(realised) > 0
-    fig, axes = _figure(13, 8 if panel else 7, 2 if panel else 1, [4, 1] if panel else None)
+    # fixed margins, not the constrained layout: measuring every tick label to place the axes was a third of the
+    # picture's time (`liq heatmap --format png` and each month's report draw it)
+    fig, axes = _figure(13, 8 if panel else 7, 2 if panel else 1, [4, 1] if panel else None, layout=None)
+    fig.subplots_adjust(**HEATMAP_MARGINS)
     ax = axes[0] if panel else axes
     ax.set_facecolor("#0b0b14")
-    for side in ("long", "short"):
+    bottom, top = HEATMAP_MARGINS["bottom"], HEATMAP_MARGINS["top"]
+    for side, left in zip(("long", "short"), HEATMAP_COLORBARS):
         grid = np.ma.masked_less_equal(g[side] / 1e6, 0)
         if grid.count():
             mesh = ax.pcolormesh(t_edges, y_edges, grid, cmap=side_cmap(side), norm=cluster_norm(grid.compressed()),
                                  shading="flat")
-            bar = fig.colorbar(mesh, ax=axes if panel else ax, pad=0.01, fraction=0.035, extend="min")
+            bar = fig.colorbar(mesh, cax=fig.add_axes((left, bottom, 0.016, top - bottom)), extend="min")
             bar.set_label(f"{side}s: liquidation notional (USD M)", fontsize=8)
     price = window.drop_duplicates("ts").sort_values("ts")
     ax.plot(_utc64(price["ts"]) + (step / 2).to_timedelta64(), price["price"], color="#f5f5f5", lw=1.3, label="price")
@@ -127,8 +140,9 @@ def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFra
                              label="shorts liquidated")
         axes[1].set_ylabel(f"{kind} USD M")
         axes[1].legend(loc="upper left", fontsize=8)
-    fig.autofmt_xdate()
-    return _save(fig, path)
+    for label in (axes[-1] if panel else ax).get_xticklabels():        # the dates, as autofmt_xdate sets them
+        label.set(rotation=30, horizontalalignment="right")
+    return fig
 
 
 def usd_label(value: float, _pos=None) -> str:
@@ -163,7 +177,7 @@ def skill_scatter(frame: pd.DataFrame, title: str, path: Path) -> Path:
         ax.axhline(floor, color="#999", lw=0.5, ls=":")
         ax.axvline(floor, color="#999", lw=0.5, ls=":")
         usd_log_axes(ax)
-        ax.set_xlabel(f"predicted {side} USD per 1h bar (dotted: the 1k USD floor, where zero bars sit)")
+        ax.set_xlabel(f"predicted {side} USD per 1h bar (zero bars at the dotted 1k floor)")
         ax.set_ylabel(f"realised {side} USD per 1h bar")
         ax.set_title(f"{side} (n={len(f)})")
     fig.suptitle(title)
