@@ -423,6 +423,22 @@ def test_the_reliability_curve_reads_in_plain_usd_decades(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _laid_out(fig) -> list:
+    """Draw a picture and check its fixed margins hold: every artist inside the figure, and no two axes (their tick
+    labels, labels and titles included) overlapping. Returns the axes' tight boxes (inches), in fig.axes order."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.get_size_inches()
+    whole = fig.get_tightbbox(renderer)
+    assert whole.x0 >= 0 and whole.y0 >= 0 and whole.x1 <= width and whole.y1 <= height, (whole, width, height)
+    boxes = [a.get_tightbbox(renderer).transformed(fig.dpi_scale_trans.inverted()) for a in fig.axes]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            apart = a.x1 <= b.x0 or b.x1 <= a.x0 or a.y1 <= b.y0 or b.y1 <= a.y0
+            assert apart, (a, b)
+    return boxes
+
+
 @pytest.mark.parametrize("with_panel", [False, True], ids=["the map", "with the realised panel"])
 def test_the_heatmap_picture_keeps_every_label_inside_and_its_colour_bars_beside_the_map(with_panel):
     """The heatmap is laid out by fixed margins (the constrained layout was a third of its time): on six-digit
@@ -438,15 +454,33 @@ def test_the_heatmap_picture_keeps_every_label_inside_and_its_colour_bars_beside
     events = pd.DataFrame({"ts": times[::40], "side": "long", "price": price[::40], "notional_usd": 5e5})
     realised = pd.DataFrame({"ts": times, "long_usd": 1e6, "short_usd": 2e6}) if with_panel else None
     fig = plots.heatmap_figure(window, "BTCUSDT 2026-04: flow model levels", events, realised, kind="simulated")
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    width, height = fig.get_size_inches()
-    whole = fig.get_tightbbox(renderer)                       # inches: every artist drawn, labels included
-    assert whole.x0 >= 0 and whole.y0 >= 0 and whole.x1 <= width and whole.y1 <= height, (whole, width, height)
-    is_bar = lambda a: hasattr(a, "_colorbar")                # noqa: E731 (matplotlib marks a colour bar's axes so)
-    maps, bars = [a for a in fig.axes if not is_bar(a)], sorted(filter(is_bar, fig.axes), key=lambda a: a.get_position().x0)
+    boxes = _laid_out(fig)
+    is_bar = [hasattr(a, "_colorbar") for a in fig.axes]     # matplotlib marks a colour bar's axes so
+    maps = [b for b, bar in zip(boxes, is_bar) if not bar]
+    bars = sorted((b for b, bar in zip(boxes, is_bar) if bar), key=lambda b: b.x0)
     assert len(maps) == (2 if with_panel else 1) and len(bars) == 2
-    right_of_maps = max(a.get_tightbbox(renderer).x1 for a in maps)
-    assert right_of_maps <= bars[0].get_tightbbox(renderer).x0 and \
-        bars[0].get_tightbbox(renderer).x1 <= bars[1].get_tightbbox(renderer).x0
-    assert {round(t.get_rotation()) for t in maps[-1].get_xticklabels() if t.get_text()} == {30}
+    assert max(b.x1 for b in maps) <= bars[0].x0 and bars[0].x1 <= bars[1].x0      # the bars right of the map
+    dates = [a for a, bar in zip(fig.axes, is_bar) if not bar][-1].get_xticklabels()
+    assert {round(t.get_rotation()) for t in dates if t.get_text()} == {30}
+
+
+def test_the_months_other_pictures_keep_every_label_inside_and_apart(tmp_path, monkeypatch):
+    from liq_pipeline.lib.validation import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({f"{k}_{s}": np.exp(rng.normal(14, 3, 720)) for k in ("pred", "real") for s in ("long", "short")})
+    plots.skill_scatter(frame, "BTCUSDT 2026-04: flow model, predicted vs realised liquidated USD per 1h bar",
+                        tmp_path / "s.png")
+    curve = [{"decile": d, "predicted_usd": 0.0 if d < 3 else 10.0 ** d, "realised_usd": 10.0 ** (d - 1)}
+             for d in range(1, 11)]
+    plots.reliability_png({s: {"reliability_curve": curve, "total_ratio": 13.5} for s in ("long", "short")},
+                          "BTCUSDT 2026-04: flow model, realised vs predicted liquidated USD per 1h bar", tmp_path / "r.png")
+    lookbacks, tolerances = (0, 1, 5, 15), (0.1, 0.25, 0.5, 1.0)
+    grid = {f"{lb}m|{t:.2f}%": {"all": {"hit_rate": 0.1 * i}} for i, (lb, t) in
+            enumerate((lb, t) for lb in lookbacks for t in tolerances)}
+    plots.hit_grid_png(grid, lookbacks, tolerances, "BTCUSDT 2026-04: flow zones, hit rate", tmp_path / "h.png")
+    assert len(figures) == 3
+    for fig in figures:
+        _laid_out(fig)

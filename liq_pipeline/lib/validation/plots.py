@@ -22,13 +22,23 @@ def side_cmap(side: str):
                                                                                             bad=(0, 0, 0, 0))
 
 
-def _figure(width: float, height: float, rows: int = 1, ratios=None, cols: int = 1, layout: str | None = "constrained"):
+# Each picture's axes by fixed margins (figure fractions), not matplotlib's constrained layout: measuring every
+# tick label to place the axes was a third of a picture's time (`liq heatmap --format png`, each month's report).
+# tests/test_validation.py checks that nothing falls off a picture or under another part of it.
+HEATMAP_MARGINS = {"left": 0.065, "right": 0.80, "bottom": 0.11, "top": 0.95, "hspace": 0.06}
+HEATMAP_COLORBARS = (0.905, 0.815)      # the heatmap's colour bars (longs, then shorts): each one's left edge
+TWO_PANEL_MARGINS = {"left": 0.075, "right": 0.985, "bottom": 0.12, "top": 0.86, "wspace": 0.24}
+GRID_MARGINS = {"left": 0.15, "right": 0.97, "bottom": 0.14, "top": 0.9}
+
+
+def _figure(width: float, height: float, margins: dict, rows: int = 1, ratios=None, cols: int = 1):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=110, layout=layout)
+    fig = Figure(figsize=(width, height), dpi=110)
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, sharex=cols == 1, gridspec_kw={"height_ratios": ratios} if ratios else None)
+    fig.subplots_adjust(**margins)
     return fig, axes
 
 
@@ -82,10 +92,6 @@ def _utc64(ts: pd.Series) -> np.ndarray:
     return pd.to_datetime(ts, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
 
 
-# The heatmap's axes and its two colour bars (longs, then shorts: each bar's left edge), as figure fractions.
-HEATMAP_MARGINS = {"left": 0.065, "right": 0.80, "bottom": 0.11, "top": 0.95, "hspace": 0.06}
-HEATMAP_COLORBARS = (0.905, 0.815)
-
 
 def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFrame | None = None,
                 realised: pd.DataFrame | None = None, kind: str = "real") -> Path:
@@ -100,10 +106,7 @@ def heatmap_figure(window: pd.DataFrame, title: str, events: pd.DataFrame | None
     """heatmap_png's figure."""
     times, lows, y_edges, t_edges, step, g = grids(window)
     panel = realised is not None and len(realised) > 0
-    # fixed margins, not the constrained layout: measuring every tick label to place the axes was a third of the
-    # picture's time (`liq heatmap --format png` and each month's report draw it)
-    fig, axes = _figure(13, 8 if panel else 7, 2 if panel else 1, [4, 1] if panel else None, layout=None)
-    fig.subplots_adjust(**HEATMAP_MARGINS)
+    fig, axes = _figure(13, 8 if panel else 7, HEATMAP_MARGINS, 2 if panel else 1, [4, 1] if panel else None)
     ax = axes[0] if panel else axes
     ax.set_facecolor("#0b0b14")
     bottom, top = HEATMAP_MARGINS["bottom"], HEATMAP_MARGINS["top"]
@@ -168,7 +171,7 @@ def usd_log_axes(ax) -> None:
 def skill_scatter(frame: pd.DataFrame, title: str, path: Path) -> Path:
     """Predicted vs realised liquidated USD per 1h bar, by side (log axes). A bar with no liquidation, or none
     predicted, is drawn at the floor ($1k): log axes have no zero, and the column of points there is those bars."""
-    fig, axes = _figure(11, 5, cols=2)
+    fig, axes = _figure(11, 5, TWO_PANEL_MARGINS, cols=2)
     for ax, side, colour in zip(axes, ("long", "short"), ("#1f77b4", "#ff7f0e")):
         f = frame.dropna(subset=[f"real_{side}"])
         x, y = f[f"pred_{side}"].fillna(0).to_numpy(float), f[f"real_{side}"].to_numpy(float)
@@ -187,7 +190,7 @@ def skill_scatter(frame: pd.DataFrame, title: str, path: Path) -> Path:
 def hit_grid_png(grid: dict, lookbacks, tolerances, title: str, path: Path) -> Path:
     """The hit-rate grid (lookback × tolerance) as a coloured table."""
     values = np.array([[grid[f"{lb}m|{tol:.2f}%"]["all"]["hit_rate"] or 0.0 for tol in tolerances] for lb in lookbacks])
-    fig, ax = _figure(6, 4)
+    fig, ax = _figure(6, 4, GRID_MARGINS)
     im = ax.imshow(values * 100, cmap="viridis", vmin=0, vmax=100, aspect="auto")
     for i in range(len(lookbacks)):
         for j in range(len(tolerances)):
@@ -254,7 +257,7 @@ def reliability_png(cells: dict, title: str, path: Path) -> Path:
     """The calibration's reliability curve: mean realised against mean predicted USD per decile of the prediction,
     per side (log axes), with the diagonal where a calibrated map would sit. Log axes have no zero: the deciles of
     bars predicted $0 are drawn at the $1 floor (the column of points at the left), and the floor is marked."""
-    fig, axes = _figure(11, 5, cols=2)
+    fig, axes = _figure(11, 5, TWO_PANEL_MARGINS, cols=2)
     for ax, side, colour in zip(axes, ("long", "short"), ("#1f77b4", "#ff7f0e")):
         curve = (cells.get(side) or {}).get("reliability_curve") or []
         x = np.array([max(c["predicted_usd"], 1.0) for c in curve])
