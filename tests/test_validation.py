@@ -470,13 +470,15 @@ def test_the_months_other_pictures_keep_every_label_inside_and_apart(tmp_path, m
     figures = []
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
     rng = np.random.default_rng(3)
-    frame = pd.DataFrame({f"{k}_{s}": np.exp(rng.normal(14, 3, 720)) for k in ("pred", "real") for s in ("long", "short")})
+    frame = pd.DataFrame({f"{k}_{s}": np.exp(rng.normal(14, 3, 720))
+                          for k in ("pred", "real") for s in ("long", "short")})
     plots.skill_scatter(frame, "BTCUSDT 2026-04: flow model, predicted vs realised liquidated USD per 1h bar",
                         tmp_path / "s.png")
     curve = [{"decile": d, "predicted_usd": 0.0 if d < 3 else 10.0 ** d, "realised_usd": 10.0 ** (d - 1)}
              for d in range(1, 11)]
     plots.reliability_png({s: {"reliability_curve": curve, "total_ratio": 13.5} for s in ("long", "short")},
-                          "BTCUSDT 2026-04: flow model, realised vs predicted liquidated USD per 1h bar", tmp_path / "r.png")
+                          "BTCUSDT 2026-04: flow model, realised vs predicted liquidated USD per 1h bar",
+                          tmp_path / "r.png")
     lookbacks, tolerances = (0, 1, 5, 15), (0.1, 0.25, 0.5, 1.0)
     grid = {f"{lb}m|{t:.2f}%": {"all": {"hit_rate": 0.1 * i}} for i, (lb, t) in
             enumerate((lb, t) for lb in lookbacks for t in tolerances)}

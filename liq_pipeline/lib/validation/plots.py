@@ -92,7 +92,6 @@ def _utc64(ts: pd.Series) -> np.ndarray:
     return pd.to_datetime(ts, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
 
 
-
 def heatmap_png(window: pd.DataFrame, title: str, path: Path, events: pd.DataFrame | None = None,
                 realised: pd.DataFrame | None = None, kind: str = "real") -> Path:
     """window: rows (ts, side, price_low, price_high, usd, price). The price axis spans every level shown;
