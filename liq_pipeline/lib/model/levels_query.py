@@ -106,14 +106,15 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
                                    any_value(price) AS price
                             FROM {table} WHERE symbol = $symbol AND model = $model AND {where}
                             GROUP BY ALL),
-                     now AS (SELECT max(ts) AS t FROM lv)"""
-    # per bucket and side: the window's peak and the notional at its latest snapshot, and the price range the
-    # window spans (times come back as epoch ms: DuckDB makes each TIMESTAMPTZ a datetime through pytz)
+                     now AS (SELECT max(ts) AS t, arg_max(price, ts) AS price, min(price) AS lo, max(price) AS hi,
+                                    min(ts) AS first FROM lv)"""
+    # per bucket and side: the window's peak and the notional at its latest snapshot, and the price then and the
+    # range the window spans, from one pass over the window (times come back as epoch ms: DuckDB makes each
+    # TIMESTAMPTZ a datetime through pytz)
     rows = con.execute(f"""
         {window_ctes}
-        SELECT side, b, max(usd), sum(usd) FILTER (WHERE lv.ts = now.t), any_value(epoch_ms(now.t)),
-               (SELECT any_value(price) FROM lv, now WHERE lv.ts = now.t),
-               (SELECT min(price) FROM lv), (SELECT max(price) FROM lv), (SELECT epoch_ms(min(ts)) FROM lv)
+        SELECT side, b, max(usd), sum(usd) FILTER (WHERE lv.ts = now.t), epoch_ms(any_value(now.t)),
+               any_value(now.price), any_value(now.lo), any_value(now.hi), epoch_ms(any_value(now.first))
         FROM lv, now GROUP BY side, b
     """, args).fetchall()
     if not rows:
