@@ -109,7 +109,7 @@ def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_
     every_ms = (every.ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
     con = warehouse.connect_read_only(root)
     last = every["ts"].max()
-    for timeframe, at in [("1d", None), ("7d", last - pd.Timedelta(hours=30, minutes=30)), ("7d", None)]:
+    for timeframe, at in [("1d", None), ("7d", last - pd.Timedelta(hours=30, minutes=30)), ("7d", None), ("30d", None)]:
         window, stride, mult, span = levels_query.TIMEFRAMES[timeframe]
         view = levels_query.query(con, "BTCUSDT", "flow", at, timeframe, window=True)
         end = last if at is None else at
@@ -121,6 +121,9 @@ def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_
         now = lv[lv.ts == lv.ts.max()]
         price_now = now.price.iloc[0]
         assert view.ts == now.ts.iloc[0].to_pydatetime() and view.price == price_now
+        # the window's first snapshot: nine days of data fill the 7d and 1d views, not the 30d one
+        assert view.first == lv.ts.min().to_pydatetime()
+        assert view.short_of_timeframe == (timeframe == "30d")
         lo, hi = lv.price.min() * (1 - span), lv.price.max() * (1 + span)
         low_of = lambda b: math.exp(b * mult * levels_query.LOG_BUCKET)
         band = lambda b: low_of(b) >= price_now * (1 - span) * (1 - levels_query.BUCKET * mult) and \
