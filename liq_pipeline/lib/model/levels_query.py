@@ -106,16 +106,16 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
                                    any_value(price) AS price
                             FROM {table} WHERE symbol = $symbol AND model = $model AND {where}
                             GROUP BY ALL),
-                     now AS (SELECT max(ts) AS t, arg_max(price, ts) AS price, min(price) AS lo, max(price) AS hi,
-                                    min(ts) AS first FROM lv)"""
-    # per bucket and side: the window's peak and the notional at its latest snapshot, and the price then and the
-    # range the window spans, from one pass over the window (times come back as epoch ms: DuckDB makes each
-    # TIMESTAMPTZ a datetime through pytz)
+                     whole AS (SELECT max(ts) AS t, arg_max(price, ts) AS price, min(price) AS lo, max(price) AS hi,
+                                      min(ts) AS first FROM lv)"""
+    # `whole` is one row over the window: its latest snapshot, the price then, its price range and first snapshot.
+    # Per bucket and side: the window's peak and the notional at its latest snapshot, with that row beside them
+    # (times come back as epoch ms: DuckDB makes each TIMESTAMPTZ a datetime through pytz)
     rows = con.execute(f"""
         {window_ctes}
-        SELECT side, b, max(usd), sum(usd) FILTER (WHERE lv.ts = now.t), epoch_ms(any_value(now.t)),
-               any_value(now.price), any_value(now.lo), any_value(now.hi), epoch_ms(any_value(now.first))
-        FROM lv, now GROUP BY side, b
+        SELECT side, b, max(usd), sum(usd) FILTER (WHERE lv.ts = whole.t), epoch_ms(any_value(whole.t)),
+               any_value(whole.price), any_value(whole.lo), any_value(whole.hi), epoch_ms(any_value(whole.first))
+        FROM lv, whole GROUP BY side, b
     """, args).fetchall()
     if not rows:
         return None
@@ -138,8 +138,8 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
     if window:
         picture = con.execute(f"""
             {window_ctes}
-            SELECT epoch_ms(lv.ts), side, b, usd, lv.price, (lv.ts = now.t) AS is_now
-            FROM lv, now
+            SELECT epoch_ms(lv.ts), side, b, usd, lv.price, (lv.ts = whole.t) AS is_now
+            FROM lv, whole
             WHERE exp(b * $mult * {LOG_BUCKET}) BETWEEN $path_lo AND $path_hi
             ORDER BY lv.ts, side, b
         """, {**args, "path_lo": path_lo, "path_hi": path_hi}).fetchall()

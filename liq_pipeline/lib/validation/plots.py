@@ -142,7 +142,8 @@ def heatmap_figure(window: pd.DataFrame, title: str, events: pd.DataFrame | None
                              label="shorts liquidated")
         axes[1].set_ylabel(f"{kind} USD M")
         axes[1].legend(loc="upper left", fontsize=8)
-    for label in (axes[-1] if panel else ax).get_xticklabels():        # the dates, as autofmt_xdate sets them
+    # the dates slanted as autofmt_xdate slants them; it would also move the bottom margin the layout fixes
+    for label in (axes[-1] if panel else ax).get_xticklabels():
         label.set(rotation=30, horizontalalignment="right")
     return fig
 
