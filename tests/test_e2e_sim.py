@@ -162,7 +162,7 @@ def test_simulated_run_end_to_end(simulated_run, monkeypatch):
     out = tmp_path / "levels.json"                 # --out takes every format, not only the pictures
     assert liq("heatmap", "--format", "json", "--out", str(out), env_root=tmp_path).stdout.strip() == str(out)
     assert json.loads(out.read_text())["levels"]
-    assert "the data holds 2.0 days of the 90d" in liq("heatmap", "--timeframe", "90d", env_root=tmp_path).stdout
+    assert "the data holds 1.9 days of the 90d" in liq("heatmap", "--timeframe", "90d", env_root=tmp_path).stdout
     mode = (tmp_path / "data/reports/BTCUSDT/2026-04/validation.json").stat().st_mode & 0o777
     assert mode == 0o666 & ~_umask(), oct(mode)            # an output is as readable as any file the user makes
 

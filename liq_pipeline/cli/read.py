@@ -3,6 +3,7 @@ time is a target (< 300 ms), so pandas, numpy, DuckDB's Python package and Dagst
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from pathlib import Path
 
@@ -45,8 +46,10 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
               f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {storage.warehouse_path(root)}")
     when, price = view.ts, view.price
-    # a timeframe longer than the history held shows what there is, and says so
-    short = (f"the data holds {view.covered / dt.timedelta(days=1):.1f} days of the {timeframe}, from "
+    # a timeframe longer than the history held shows what there is, and says so (days rounded down: 29.96 days
+    # printed as "30.0 days of the 30d" would say the data is short and full at once)
+    held = math.floor(view.covered / dt.timedelta(days=1) * 10) / 10
+    short = (f"the data holds {held:.1f} days of the {timeframe}, from "
              f"{view.first:%Y-%m-%d %H:%M} UTC") if view.short_of_timeframe else ""
     if fmt in ("png", "html"):
         from ..lib.validation import plots
