@@ -147,6 +147,9 @@ def test_simulated_run_end_to_end(simulated_run, monkeypatch):
     assert bad.returncode == 1 and "--at: 'yesterday-ish'" in bad.stderr
     none = liq("heatmap", "--at", "2020-01-01T00:00", env_root=tmp_path, check=False)
     assert none.returncode == 1 and "no flow heatmap snapshot for BTCUSDT" in none.stderr
+    # a symbol the warehouse has no map of: the error names the ones it has (a user who typed BTC finds BTCUSDT)
+    other = liq("heatmap", "--symbol", "btc", env_root=tmp_path, check=False)
+    assert other.returncode == 1 and "BTC is not among the symbols with a flow heatmap: BTCUSDT" in other.stderr
 
     # a new user's next commands after the run: each exits 0 and prints nothing on stderr (no leak dump, no warning)
     # (the heatmap's other formats ran above: their stderr is checked below)

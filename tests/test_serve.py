@@ -108,7 +108,16 @@ def test_key_levels_health_and_grade(server):
     grade = requests.get(f"{url}/api/grade", params={"symbol": "BTCUSDT", "month": "2026-04"})
     assert grade.status_code == 200 and grade.json()["grade"] == "C"
     assert requests.get(f"{url}/api/grade", params={"month": "2026-03"}).status_code == 404
-    assert requests.get(f"{url}/api/heatmap", params={"symbol": "ETHUSDT"}).status_code == 404
+    # a symbol without a map: 404, naming the symbols that have one; a held symbol before its first snapshot: 404
+    other = requests.get(f"{url}/api/heatmap", params={"symbol": "ETHUSDT"})
+    assert other.status_code == 404
+    assert other.json()["error"] == "no flow heatmap snapshot for ETHUSDT up to now: ETHUSDT is not among the " \
+                                    "symbols with a flow heatmap: BTCUSDT"
+    early = requests.get(f"{url}/api/levels", params={"symbol": "BTCUSDT", "model": "static"})
+    assert early.status_code == 200
+    before = requests.get(f"{url}/api/heatmap", params={"at": "2020-01-01T00:00"})
+    assert before.status_code == 404 and before.json()["error"] == "no flow heatmap snapshot for BTCUSDT up to " \
+                                                                   "2020-01-01T00:00"
 
 
 @pytest.mark.parametrize("route, params, says", [

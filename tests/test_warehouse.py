@@ -139,4 +139,11 @@ def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_
             for k, v in want[b].items():
                 assert got[k] == pytest.approx(v, rel=1e-12), (timeframe, b, k)
         assert len(view.levels) > 5 and any(lv_["long_usd"] for lv_ in view.levels) and any(lv_["short_usd"] for lv_ in view.levels)
+    # what a request for a symbol or model without a map is told: the symbols with one, or that there are none
+    assert levels_query.query(con, "ETHUSDT", "flow", None, "1d") is None
+    assert levels_query.held_symbols(con, "flow") == ["BTCUSDT"] and levels_query.held_symbols(con, "static") == []
+    assert levels_query.not_found("BTCUSDT", "flow", ["BTCUSDT"]) == ""
+    assert levels_query.not_found("ETHUSDT", "flow", ["BTCUSDT", "SOLUSDT"]) == \
+        "ETHUSDT is not among the symbols with a flow heatmap: BTCUSDT, SOLUSDT"
+    assert levels_query.not_found("BTCUSDT", "static", []) == "the warehouse holds no static heatmap yet (`liq run` makes them)"
     con.close()

@@ -42,7 +42,9 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         view = _heatmap_view(root, sym, model, at_ts, timeframe, window=fmt in ("png", "html"))
     except FileNotFoundError as exc:
         fail(str(exc))
-    if view is None or not view.levels:
+    if isinstance(view, str):
+        fail(f"no {model} heatmap of {sym} in {storage.warehouse_path(root)}: {view}")
+    if view is None:
         fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
               f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {storage.warehouse_path(root)}")
     when, price = view.ts, view.price
@@ -100,14 +102,18 @@ def _heatmap_table(view, sym: str, model: str, timeframe: str, short: str) -> st
     return "\n".join(lines) + "\n"
 
 
-def _heatmap_view(root, *args, **kwargs):
+def _heatmap_view(root, symbol, model, *args, **kwargs):
     """The query on a connection that lives in this frame only: a frame that outlives its command (matplotlib's
-    imports keep one reachable through a cycle) would hold the connection past exit, where DuckDB reports it leaked."""
+    imports keep one reachable through a cycle) would hold the connection past exit, where DuckDB reports it leaked.
+    With no snapshot, the reason instead of the view when the symbol has none at all (a str, see not_found)."""
     from ..lib.io import warehouse
     from ..lib.model import levels_query
 
     with contextlib.closing(warehouse.connect_read_only(root)) as con:
-        return levels_query.query(con, *args, **kwargs)
+        view = levels_query.query(con, symbol, model, *args, **kwargs)
+        if view is None or not view.levels:
+            return levels_query.not_found(symbol, model, levels_query.held_symbols(con, model)) or None
+        return view
 
 
 @main.command()

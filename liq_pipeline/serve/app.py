@@ -26,9 +26,8 @@ from starlette.concurrency import run_in_threadpool
 import duckdb
 
 from ..lib.io import status, storage, warehouse
-from ..lib.model import map_views
+from ..lib.model import levels_query, map_views
 from ..lib.model.config import MODELS
-from ..lib.model.levels_query import TIMEFRAMES
 from ..lib.params import ParameterError, parse_month, parse_symbol, parse_time
 from ..lib.model.nowcast import Live
 from . import page
@@ -195,9 +194,25 @@ def create_app(root, clock: Clock | None = None, lives: LiveMaps | None = None) 
         return {"live_ms": lives.version(symbol) if lives is not None else 0,
                 "minute": 0 if clock.live else int(clock.now().timestamp() // 60)}
 
-    def answer(body: bytes | None, missing: str):
+    held_memo: dict = {}                                # model -> (warehouse version, its symbols)
+
+    def held(model: str) -> list[str]:
+        """The symbols with a map of `model`: the warehouse's (read once a version) and the live ones."""
+        version = warehouse_version(wh_path)
+        memo = held_memo.get(model)
+        if memo is None or memo[0] != version:
+            stored = []
+            if version:
+                with contextlib.closing(warehouse.connect_read_only(root)) as con:
+                    stored = levels_query.held_symbols(con, model)
+            memo = held_memo[model] = (version, stored)
+        return sorted({*memo[1], *(lives.symbols if lives is not None else ())})
+
+    async def answer(body: bytes | None, missing: str, symbol: str, model: str):
+        """The answer, or a 404 that says what is missing: the symbol (and those held), or a snapshot in time."""
         if body is None:
-            return JSONResponse({"error": missing}, status_code=404)
+            reason = levels_query.not_found(symbol, model, await run_in_threadpool(held, model))
+            return JSONResponse({"error": f"{missing}: {reason}" if reason else missing}, status_code=404)
         return Response(body, media_type="application/json")
 
     @app.exception_handler(BadRequest)
@@ -212,17 +227,17 @@ def create_app(root, clock: Clock | None = None, lives: LiveMaps | None = None) 
 
     @app.get("/api/heatmap", summary="A timeframe's heatmap: the snapshot's levels and price bins × time")
     async def api_heatmap(symbol: str = "BTCUSDT", timeframe: str = "1d", model: str = MODELS[0], at: str | None = None):
-        sym, tf = _symbol(symbol), _choice(timeframe, tuple(TIMEFRAMES), "timeframe")
+        sym, tf = _symbol(symbol), _choice(timeframe, tuple(levels_query.TIMEFRAMES), "timeframe")
         mdl, when = _choice(model, MODELS, "model"), _time(at, "at")
-        return answer(await answers.get(("heatmap", sym, mdl, tf, when), **versions(sym)),
-                      f"no {mdl} heatmap snapshot for {sym} up to {at or 'now'}")
+        return await answer(await answers.get(("heatmap", sym, mdl, tf, when), **versions(sym)),
+                            f"no {mdl} heatmap snapshot for {sym} up to {at or 'now'}", sym, mdl)
 
     @app.get("/api/levels", summary="The latest snapshot's key levels ranked by notional")
     async def api_levels(symbol: str = "BTCUSDT", model: str = MODELS[0],
                          top: int = Query(10, ge=1, le=map_views.MAX_LEVELS)):
         sym, mdl = _symbol(symbol), _choice(model, MODELS, "model")
-        return answer(await answers.get(("levels", sym, mdl, top), **versions(sym)),
-                      f"no {mdl} heatmap snapshot for {sym}")
+        return await answer(await answers.get(("levels", sym, mdl, top), **versions(sym)),
+                            f"no {mdl} heatmap snapshot for {sym}", sym, mdl)
 
     @app.get("/api/health", summary="ok / degraded / down, per symbol the snapshot's age and each dataset's lag")
     def api_health():

@@ -80,6 +80,23 @@ def latest(con, symbol: str, model: str, table: str = "heatmap_levels", before: 
     return at if at is not None else con.execute(sql, args).fetchall()[0][0]
 
 
+def held_symbols(con, model: str, table: str = "heatmap_levels") -> list[str]:
+    """The symbols a model has snapshots of: what a request for another symbol is told exists (on the not-found path
+    only: it reads the symbol column of the whole table)."""
+    return [r[0] for r in con.execute(f"SELECT DISTINCT symbol FROM {table} WHERE model = $m ORDER BY 1",
+                                      {"m": model}).fetchall()]
+
+
+def not_found(symbol: str, model: str, held: list[str]) -> str:
+    """What a request that found no snapshot of `symbol` is missing: the symbol itself (and what is held instead), or
+    a snapshot in the time asked for (the caller says which)."""
+    if symbol in held:
+        return ""
+    if not held:
+        return f"the warehouse holds no {model} heatmap yet (`liq run` makes them)"
+    return f"{symbol} is not among the symbols with a {model} heatmap: {', '.join(held)}"
+
+
 def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, window: bool = False,
           table: str = "heatmap_levels") -> HeatmapView | None:
     """The levels at the snapshot `at` (default: the latest) with the window's peak per bucket, and, with
