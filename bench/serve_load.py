@@ -103,6 +103,10 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        first = httpx.get(f"{url}/api/heatmap", params={"symbol": "BTCUSDT"}, timeout=30)
+        if first.status_code != 200:          # every answer would be an error, timed as one
+            raise SystemExit(f"GET /api/heatmap on {root}: HTTP {first.status_code} {first.text[:300]} "
+                             "(`make run` makes a warehouse; or pass --data-dir)")
         before = rss_mb(proc.pid)
         stop, builds = threading.Event(), [0]
 
