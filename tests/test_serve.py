@@ -113,8 +113,6 @@ def test_key_levels_health_and_grade(server):
     assert other.status_code == 404
     assert other.json()["error"] == "no flow heatmap snapshot for ETHUSDT up to now: ETHUSDT is not among the " \
                                     "symbols with a flow heatmap: BTCUSDT"
-    early = requests.get(f"{url}/api/levels", params={"symbol": "BTCUSDT", "model": "static"})
-    assert early.status_code == 200
     before = requests.get(f"{url}/api/heatmap", params={"at": "2020-01-01T00:00"})
     assert before.status_code == 404 and before.json()["error"] == "no flow heatmap snapshot for BTCUSDT up to " \
                                                                    "2020-01-01T00:00"
