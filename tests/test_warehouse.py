@@ -145,5 +145,6 @@ def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_
     assert levels_query.not_found("BTCUSDT", "flow", ["BTCUSDT"]) == ""
     assert levels_query.not_found("ETHUSDT", "flow", ["BTCUSDT", "SOLUSDT"]) == \
         "ETHUSDT is not among the symbols with a flow heatmap: BTCUSDT, SOLUSDT"
-    assert levels_query.not_found("BTCUSDT", "static", []) == "the warehouse holds no static heatmap yet (`liq run` makes them)"
+    assert levels_query.not_found("BTCUSDT", "static", []) == \
+        "the warehouse holds no static heatmap yet (`liq run` makes them)"
     con.close()
