@@ -91,6 +91,10 @@ def test_funding_correlation_pairs_each_settlement_with_the_snapshot_before_it()
     few = m.funding_correlation(s, pd.DataFrame({"ts": [ts(-30), ts(30), ts(90)], "funding_rate": [1e-4, 2e-4, 3e-4]}))
     assert few["value"] is None and few["n"] == 2 and "at least 3" in few["reason"]
     assert "no funding" in m.funding_correlation(s, funding.head(0))["reason"]
+    # a book split evenly: its long share is 0.5 up to rounding, which is no correlation (not r = 0.13 of noise)
+    even = snapshots(np.full(6, 100.0) + np.arange(6) * 1e-12, np.full(6, 100.0))
+    flat = m.funding_correlation(even, funding)
+    assert flat["value"] is None and flat["n"] == 6 and "constant" in flat["reason"]
 
 
 def test_wilson_interval():
