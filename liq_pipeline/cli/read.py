@@ -39,19 +39,19 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         fail(str(exc))
     root = data_root(data_dir)
     try:
-        view = _heatmap_view(root, sym, model, at_ts, timeframe, window=fmt in ("png", "html"))
+        view, missing = _heatmap_view(root, sym, model, at_ts, timeframe, window=fmt in ("png", "html"))
     except FileNotFoundError as exc:
         fail(str(exc))
-    if isinstance(view, str):
-        fail(f"no {model} heatmap of {sym} in {storage.warehouse_path(root)}: {view}")
+    if missing:
+        fail(f"no {model} heatmap of {sym} in {storage.warehouse_path(root)}: {missing}")
     if view is None:
         fail(f"no {model} heatmap snapshot for {sym} in the {timeframe} up to "
               f"{at_ts.isoformat() if at_ts is not None else 'the latest'} in {storage.warehouse_path(root)}")
     when, price = view.ts, view.price
     # a timeframe longer than the history held shows what there is, and says so (days rounded down: 29.96 days
     # printed as "30.0 days of the 30d" would say the data is short and full at once)
-    held = math.floor(view.covered / dt.timedelta(days=1) * 10) / 10
-    short = (f"the data holds {held:.1f} days of the {timeframe}, from "
+    days_held = math.floor(view.covered / dt.timedelta(days=1) * 10) / 10
+    short = (f"the data holds {days_held:.1f} days of the {timeframe}, from "
              f"{view.first:%Y-%m-%d %H:%M} UTC") if view.short_of_timeframe else ""
     if fmt in ("png", "html"):
         from ..lib.validation import plots
@@ -105,15 +105,16 @@ def _heatmap_table(view, sym: str, model: str, timeframe: str, short: str) -> st
 def _heatmap_view(root, symbol, model, *args, **kwargs):
     """The query on a connection that lives in this frame only: a frame that outlives its command (matplotlib's
     imports keep one reachable through a cycle) would hold the connection past exit, where DuckDB reports it leaked.
-    With no snapshot, the reason instead of the view when the symbol has none at all (a str, see not_found)."""
+    Returns the view (None: no snapshot to show) and, with none, what is missing when it is the symbol itself
+    (levels_query.not_found; "" when only the time asked for has no snapshot)."""
     from ..lib.io import warehouse
     from ..lib.model import levels_query
 
     with contextlib.closing(warehouse.connect_read_only(root)) as con:
         view = levels_query.query(con, symbol, model, *args, **kwargs)
-        if view is None or not view.levels:
-            return levels_query.not_found(symbol, model, levels_query.held_symbols(con, model)) or None
-        return view
+        if view is not None and view.levels:
+            return view, ""
+        return None, levels_query.not_found(symbol, model, levels_query.held_symbols(con, model))
 
 
 @main.command()
