@@ -117,27 +117,28 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
         return None
     at = at.astimezone(dt.UTC)
     where, args = _snapshot_filter(at, span_of, stride)
-    args = {**args, "symbol": symbol, "model": model, "mult": mult}
-    # the window's snapshots by bucket, and its latest snapshot
-    window_ctes = f"""WITH lv AS (SELECT ts, side, floor(bucket / $mult)::BIGINT AS b, sum(notional_usd) AS usd,
-                                   any_value(price) AS price
-                            FROM {table} WHERE symbol = $symbol AND model = $model AND {where}
-                            GROUP BY ALL),
-                     whole AS (SELECT max(ts) AS t, arg_max(price, ts) AS price, min(price) AS lo, max(price) AS hi,
-                                      min(ts) AS first FROM lv)"""
-    # `whole` is one row over the window: its latest snapshot, the price then, its price range and first snapshot.
-    # Per bucket and side: the window's peak and the notional at its latest snapshot, with that row beside them
-    # (times come back as epoch ms: DuckDB makes each TIMESTAMPTZ a datetime through pytz)
+    args = {**args, "symbol": symbol, "model": model}
+    picked = f"FROM {table} WHERE symbol = $symbol AND model = $model AND {where}"
+    # The window's rows by (snapshot, side, bucket of the timeframe): the stored buckets themselves at 1d (a snapshot
+    # holds each once), summed into the coarser ones otherwise
+    lv = f"(SELECT ts, side, bucket AS b, notional_usd AS usd, price {picked})" if mult == 1 else \
+        f"(SELECT ts, side, floor(bucket / {mult})::BIGINT AS b, sum(notional_usd) AS usd, any_value(price) AS price " \
+        f"{picked} GROUP BY ALL)"
+    # One pass, per side and bucket: the window's peak, the notional at the snapshot shown, and what the window-wide
+    # figures are folded from here (the price then, the price path's range, the first snapshot): a CTE read twice
+    # and joined to its own one-row summary cost ~1 ms more (times as epoch ms: DuckDB makes each TIMESTAMPTZ a
+    # datetime through pytz)
     rows = con.execute(f"""
-        {window_ctes}
-        SELECT side, b, max(usd), sum(usd) FILTER (WHERE lv.ts = whole.t), epoch_ms(any_value(whole.t)),
-               any_value(whole.price), any_value(whole.lo), any_value(whole.hi), epoch_ms(any_value(whole.first))
-        FROM lv, whole GROUP BY side, b
+        SELECT side, b, max(usd), sum(usd) FILTER (WHERE ts = make_timestamptz($at_us)),
+               any_value(price) FILTER (WHERE ts = make_timestamptz($at_us)), min(price), max(price), epoch_ms(min(ts))
+        FROM {lv} GROUP BY side, b
     """, args).fetchall()
     if not rows:
         return None
-    when, price_now = dt.datetime.fromtimestamp(rows[0][4] / 1000, dt.UTC), float(rows[0][5])
-    path_lo, path_hi = rows[0][6] * (1 - span), rows[0][7] * (1 + span)
+    price_now = next((float(r[4]) for r in rows if r[4] is not None), None)
+    if price_now is None:                                   # the snapshot shown has no row in the window
+        return None
+    path_lo, path_hi = min(r[5] for r in rows) * (1 - span), max(r[6] for r in rows) * (1 + span)
     lo, hi = price_now * (1 - span) * (1 - BUCKET * mult), price_now * (1 + span) * (1 + BUCKET * mult)
     in_path = [r for r in rows if path_lo <= bucket_low(r[1] * mult) <= path_hi]
     if not any(r[3] is not None for r in in_path):          # nothing at the snapshot within the picture
@@ -154,11 +155,9 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
     picture = []
     if window:
         picture = con.execute(f"""
-            {window_ctes}
-            SELECT epoch_ms(lv.ts), side, b, usd, lv.price, (lv.ts = whole.t) AS is_now
-            FROM lv, whole
-            WHERE exp(b * $mult * {LOG_BUCKET}) BETWEEN $path_lo AND $path_hi
-            ORDER BY lv.ts, side, b
+            SELECT epoch_ms(ts), side, b, usd, price, ts = make_timestamptz($at_us) AS is_now FROM {lv}
+            WHERE exp(b * {mult} * {LOG_BUCKET}) BETWEEN $path_lo AND $path_hi
+            ORDER BY ts, side, b
         """, {**args, "path_lo": path_lo, "path_hi": path_hi}).fetchall()
-    first = dt.datetime.fromtimestamp(rows[0][8] / 1000, dt.UTC)
-    return HeatmapView(when, price_now, levels, picture, mult, first, span_of, stride)
+    first = dt.datetime.fromtimestamp(min(r[7] for r in rows) / 1000, dt.UTC)
+    return HeatmapView(at, price_now, levels, picture, mult, first, span_of, stride)
