@@ -10,8 +10,10 @@ import pytest
 
 from liq_pipeline.lib.io import schemas, warehouse
 from liq_pipeline.lib.io.storage import DataLayout, partition_file, warehouse_path
+from liq_pipeline.lib.model import levels_query
 
 TABLES = {"heatmap_levels": "model", "klines": "clean"}
+COARSE = levels_query.coarse_tables()        # what the pipeline's warehouse step keeps beside heatmap_levels
 D0 = dt.date(2026, 4, 5)
 
 
@@ -44,7 +46,7 @@ def test_an_incremental_build_replaces_the_runs_days_and_equals_a_full_one(tmp_p
             day = D0 + dt.timedelta(days=i)
             layout.write(levels(sym, day, 1.0), "model", "heatmap_levels", sym, day)
             layout.write(klines(sym, day), "clean", "klines", sym, day)
-    full = warehouse.build(root, TABLES)
+    full = warehouse.build(root, TABLES, derived=COARSE)
     assert full == {"heatmap_levels": 2 * 3 * 288, "klines": 2 * 3 * 5}        # 288 level rows a day
 
     # a run rewrites BTCUSDT's second day and adds its fourth; an old partition it did not write is unreadable
@@ -56,12 +58,20 @@ def test_an_incremental_build_replaces_the_runs_days_and_equals_a_full_one(tmp_p
     reference = tmp_path / "reference"
     shutil.copytree(root, reference)
     partition_file(root, "model", "heatmap_levels", "ETHUSDT", D0).write_bytes(b"not parquet")
-    counts = warehouse.build(root, TABLES, changed={"BTCUSDT": [D0 + dt.timedelta(days=1), D0 + dt.timedelta(days=3)]})
+    counts = warehouse.build(root, TABLES, changed={"BTCUSDT": [D0 + dt.timedelta(days=1), D0 + dt.timedelta(days=3)]},
+                             derived=COARSE)
     assert counts == {"heatmap_levels": (4 + 3) * 288, "klines": None}
 
     (reference / "warehouse.duckdb").unlink()
-    warehouse.build(reference, TABLES)                        # a full build of the same partitions
-    pd.testing.assert_frame_equal(rows(root, "heatmap_levels"), rows(reference, "heatmap_levels"))
+    warehouse.build(reference, TABLES, derived=COARSE)        # a full build of the same partitions
+    for table in ["heatmap_levels", *(f"{warehouse.DERIVED}.{name}" for name in COARSE)]:
+        pd.testing.assert_frame_equal(rows(root, table), rows(reference, table))
+    # the coarse timeframes' rows followed the replaced day: 90d's daily snapshots (one a day, the three stored
+    # buckets in one of its), 7d's every 4 hours (in two of its)
+    coarse = rows(root, f"{warehouse.DERIVED}.heatmap_levels_90d")
+    assert len(coarse[coarse.symbol == "BTCUSDT"]) == 4 * 2 * 2 * 1 and \
+        set(coarse[(coarse.symbol == "BTCUSDT") & (coarse.ts.dt.date == D0 + dt.timedelta(days=1))].usd) == {42.0}
+    assert len(rows(root, f"{warehouse.DERIVED}.heatmap_levels_7d")) == (4 + 3) * 6 * 2 * 2 * 2
     got = rows(root, "heatmap_levels")
     day2 = got[(got.symbol == "BTCUSDT") & (got.ts.dt.date == D0 + dt.timedelta(days=1))]
     assert len(day2) == 288 and set(day2.notional_usd) == {7.0, 14.0, 21.0}          # replaced, not added to
@@ -81,16 +91,18 @@ def test_a_changed_registry_or_a_first_build_is_full(tmp_path):
     layout.write(klines("BTCUSDT", D0), "clean", "klines", "BTCUSDT", D0)
     assert warehouse.build(root, TABLES, changed={"BTCUSDT": [D0]}) == {"heatmap_levels": 576, "klines": 5}
     assert warehouse.registry_fingerprint(TABLES) != warehouse.registry_fingerprint({"heatmap_levels": "model"})
+    # so does one with the coarse timeframes added or changed
+    assert warehouse.registry_fingerprint(TABLES, COARSE) != warehouse.registry_fingerprint(TABLES)
 
 
-def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_peak(tmp_path):
+@pytest.mark.parametrize("coarse", [True, False], ids=["coarse timeframes pre-grouped", "heatmap_levels alone"])
+def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_peak(tmp_path, coarse):
     """levels_query (what `liq heatmap` prints) against pandas on the same rows: the timeframe's stride-aligned
-    snapshots up to `at` (and `at`), per bucket the notional at the latest of them and the window's peak."""
+    snapshots up to `at` (and `at`), per bucket the notional at the latest of them and the window's peak. The same
+    from the warehouse's pre-grouped coarse timeframes as from heatmap_levels alone (a server's view of it)."""
     import math
 
     import numpy as np
-
-    from liq_pipeline.lib.model import levels_query
 
     root = tmp_path / "data"
     layout = DataLayout(root)
@@ -104,12 +116,14 @@ def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_
                  for t, p in zip(ts, price) for side, bs in (("long", range(1800, 1843)), ("short", range(1845, 1890)))
                  for b in bs if rng.random() < 0.7]
         layout.write(schemas.conform(pd.DataFrame(rows_), "heatmap_levels"), "model", "heatmap_levels", "BTCUSDT", day)
-    warehouse.build(root, {"heatmap_levels": "model"})
+    warehouse.build(root, {"heatmap_levels": "model"}, derived=COARSE if coarse else None)
     every = rows(root, "heatmap_levels")
     every_ms = (every.ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
     con = warehouse.connect_read_only(root)
     last = every["ts"].max()
-    for timeframe, at in [("1d", None), ("7d", last - pd.Timedelta(hours=30, minutes=30)), ("7d", None), ("30d", None)]:
+    for timeframe, at in [("1d", None), ("7d", last - pd.Timedelta(hours=30, minutes=30)), ("7d", None), ("30d", None),
+                          ("90d", last - pd.Timedelta(days=2)), ("30d", last - pd.Timedelta(days=3, hours=12)),
+                          ("7d", last - pd.Timedelta(hours=3))]:         # the last an aligned snapshot itself
         window, stride, mult, span = levels_query.TIMEFRAMES[timeframe]
         view = levels_query.query(con, "BTCUSDT", "flow", at, timeframe, window=True)
         end = last if at is None else at
@@ -123,7 +137,7 @@ def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_
         assert view.ts == now.ts.iloc[0].to_pydatetime() and view.price == price_now
         # the window's first snapshot: nine days of data fill the 7d and 1d views, not the 30d one
         assert view.first == lv.ts.min().to_pydatetime()
-        assert view.short_of_timeframe == (timeframe == "30d")
+        assert view.short_of_timeframe == (timeframe in ("30d", "90d"))
         lo, hi = lv.price.min() * (1 - span), lv.price.max() * (1 + span)
         low_of = lambda b: math.exp(b * mult * levels_query.LOG_BUCKET)
         band = lambda b: low_of(b) >= price_now * (1 - span) * (1 - levels_query.BUCKET * mult) and \
@@ -148,3 +162,10 @@ def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_
     assert levels_query.not_found("BTCUSDT", "static", []) == \
         "the warehouse holds no static heatmap yet (`liq run` makes them)"
     con.close()
+    if coarse:
+        # the coarse windows are read from the pre-grouped table: emptied, 30d's holds the snapshot shown alone
+        with duckdb.connect(str(warehouse_path(root))) as rw:
+            rw.execute(f"DELETE FROM {warehouse.DERIVED}.heatmap_levels_30d")
+        with warehouse.connect_read_only(root) as con:
+            view = levels_query.query(con, "BTCUSDT", "flow", None, "30d", window=True)
+            assert view.first == view.ts and {r[0] for r in view.window} == {view.ts.timestamp() * 1000}

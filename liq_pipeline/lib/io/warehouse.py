@@ -12,6 +12,7 @@ the fsspec one is the same filesystem, settings and credentials the pipeline wri
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
@@ -74,9 +75,11 @@ def _has_partitions(root: Path, layer: str, table: str, listed) -> bool:
     return bool(listed.find(prefix)) and bool(listed.glob(f"{prefix}/symbol=*/date=*/data.parquet"))
 
 
-def build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None = None) -> dict[str, int | None]:
+def build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None = None,
+          derived: dict[str, Derived] | None = None) -> dict[str, int | None]:
     """(Re)create warehouse.duckdb with one view per table (name -> layer), or a table sorted as the registry
-    says (what `liq heatmap` queries with a latency target). Returns row counts.
+    says (what `liq heatmap` queries with a latency target), and the `derived` tables (in the DERIVED schema,
+    beside the registry's tables) made from the sorted ones. Returns row counts.
 
     With `changed` (symbol -> the days a run wrote) and a warehouse built from the same registry, the build is
     incremental: in a copy of the file only those days' rows of the sorted tables are replaced and the views are
@@ -86,14 +89,29 @@ def build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] 
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".warehouse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)     # concurrent runs (several symbols) build one after another
-        return _build(root, tables, changed)
+        return _build(root, tables, changed, derived or {})
 
 
-def registry_fingerprint(tables: dict[str, str]) -> str:
-    """What the file's tables were built from: table names, layers, columns and sort orders."""
+@dataclasses.dataclass(frozen=True)
+class Derived:
+    """A table the warehouse keeps beside a sorted one, made from its rows in SQL: `select` reads `source`'s rows
+    where `{where}` holds (the whole table, or a run's days of a symbol), and the result is kept sorted by `sort`.
+    What it is for is the caller's (lib/model/levels_query: the coarse timeframes pre-grouped)."""
+    source: str
+    select: str
+    sort: str
+
+
+DERIVED = "derived"          # the schema the derived tables live in: the registry's tables are `main`'s alone
+
+
+def registry_fingerprint(tables: dict[str, str], derived: dict[str, Derived] | None = None) -> str:
+    """What the file's tables were built from: table names, layers, columns and sort orders, and the derived
+    tables' definitions."""
     from .tables import get
 
-    blob = json.dumps({t: [layer, schemas.columns(t), get(t).sort] for t, layer in sorted(tables.items())},
+    blob = json.dumps({**{t: [layer, schemas.columns(t), get(t).sort] for t, layer in sorted(tables.items())},
+                       **{f"{DERIVED}.{n}": dataclasses.astuple(d) for n, d in sorted((derived or {}).items())}},
                       sort_keys=True, default=str)
     return f"liq registry {hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
@@ -111,7 +129,8 @@ def _fingerprint_of(path: Path) -> str | None:
         con.close()
 
 
-def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None) -> dict[str, int | None]:
+def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]] | None,
+           derived: dict[str, Derived]) -> dict[str, int | None]:
     from .tables import get
 
     target = warehouse_path(root)
@@ -119,7 +138,7 @@ def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]]
         stale.unlink(missing_ok=True)
     # A unique temp name: concurrent partition runs may rebuild at once; the last rename wins, all equal.
     tmp = target.parent / f".warehouse.{os.getpid()}.{uuid.uuid4().hex[:8]}.duckdb.tmp"
-    fingerprint = registry_fingerprint(tables)
+    fingerprint = registry_fingerprint(tables, derived)
     incremental = changed is not None and target.exists() and _fingerprint_of(target) == fingerprint
     if incremental:
         shutil.copyfile(target, tmp)
@@ -145,6 +164,7 @@ def _build(root: Path, tables: dict[str, str], changed: dict[str, list[dt.date]]
             # a view's count reads every file's footer: counted on a full build only
             counts[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0] \
                 if sort or not incremental else None
+        _build_derived(con, {n: d for n, d in derived.items() if d.source in tables}, changed if incremental else None)
     finally:
         con.close()
     os.replace(tmp, target)
@@ -170,6 +190,30 @@ def _replace_days(con, root: Path, layer: str, table: str, changed: dict[str, li
             listed = ", ".join(f"'{_quote(f)}'" for f in files)
             con.execute(f'INSERT INTO "{table}" SELECT * FROM read_parquet([{listed}], union_by_name = true, '
                         f'hive_partitioning = false) ORDER BY {sort}')
+
+
+def _build_derived(con, derived: dict[str, Derived], changed: dict[str, list[dt.date]] | None) -> None:
+    """The derived tables: made anew from their sources, or (`changed`) their rows of those (symbol, day) spans
+    replaced as the sources' were."""
+    from .tables import get
+
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {DERIVED}")
+    for name, d in derived.items():
+        if changed is None:
+            con.execute(f'CREATE OR REPLACE TABLE {DERIVED}."{name}" AS {d.select.format(where="TRUE")} '
+                        f'ORDER BY {d.sort}')
+            continue
+        time_col = get(d.source).time_col
+        span = f"symbol = $symbol AND {time_col} >= $lo AND {time_col} < $hi"
+        for symbol, days in changed.items():
+            for first, last in day_spans(days):
+                args = {"symbol": symbol, "lo": _utc(first), "hi": _utc(last + dt.timedelta(days=1))}
+                con.execute(f'DELETE FROM {DERIVED}."{name}" WHERE {span}', args)
+                con.execute(f'INSERT INTO {DERIVED}."{name}" {d.select.format(where=span)} ORDER BY {d.sort}', args)
+
+
+def _utc(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
 def _quote(s: str) -> str:

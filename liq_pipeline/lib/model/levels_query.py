@@ -52,6 +52,30 @@ class HeatmapView:
         return win
 
 
+def coarse_table(timeframe: str) -> str:
+    """The warehouse's table of a timeframe's snapshots pre-grouped into its buckets (its schema: lib/io/warehouse's
+    DERIVED)."""
+    return f"heatmap_levels_{timeframe}"
+
+
+def coarse_tables() -> dict:
+    """The derived tables (lib/io/warehouse.Derived) the warehouse keeps for the timeframes coarser than the stored
+    buckets: per symbol, model, stride-aligned snapshot, side and bucket of the timeframe, the notional and the
+    price. A 90d window is then 90 snapshots read together and one aggregation, where picking them out of every
+    hourly snapshot by the time's remainder and grouping them into the buckets took most of the query."""
+    from ..io.warehouse import Derived
+    out = {}
+    for timeframe, (_, stride, mult, _) in TIMEFRAMES.items():
+        if mult > 1:
+            out[coarse_table(timeframe)] = Derived(
+                "heatmap_levels",
+                f"SELECT symbol, model, ts, side, floor(bucket / {mult})::BIGINT AS b, sum(notional_usd) AS usd, "
+                f"any_value(price) AS price FROM heatmap_levels "
+                f"WHERE epoch_us(ts) % {stride // dt.timedelta(microseconds=1)} = 0 AND {{where}} GROUP BY ALL",
+                "symbol, model, ts")
+    return out
+
+
 def _snapshot_filter(at: dt.datetime, window: dt.timedelta, stride: dt.timedelta) -> tuple[str, dict]:
     """The snapshots a window shows, as a predicate: stride-aligned (from the epoch) in (at − window, at], and `at`
     itself. A range, which DuckDB prunes by its zone maps, and a remainder: an IN list of the times cost more to
@@ -62,6 +86,32 @@ def _snapshot_filter(at: dt.datetime, window: dt.timedelta, stride: dt.timedelta
             "AND (epoch_us(ts) % $stride_us = 0 OR ts = make_timestamptz($at_us))",
             {"first_us": (at_ms - window // dt.timedelta(milliseconds=1)) * 1000, "at_us": at_ms * 1000,
              "stride_us": stride // dt.timedelta(microseconds=1)})
+
+
+def _window_rows(table: str, timeframe: str, at: dt.datetime, coarse: bool) -> tuple[str, dict]:
+    """The window's rows by (snapshot, side, bucket of the timeframe), as a relation, and its parameters: at 1d the
+    stored buckets themselves (a snapshot holds each once); coarser and `coarse`, the warehouse's pre-grouped
+    snapshots before `at` and the snapshot `at` grouped here (it is seldom aligned); else the stored buckets summed
+    into the timeframe's."""
+    span_of, stride, mult, _ = TIMEFRAMES[timeframe]
+    where, args = _snapshot_filter(at, span_of, stride)
+    picked = f"FROM {table} WHERE symbol = $symbol AND model = $model"
+    if mult == 1:
+        return f"(SELECT ts, side, bucket AS b, notional_usd AS usd, price {picked} AND {where})", args
+    grouped = f"SELECT ts, side, floor(bucket / {mult})::BIGINT AS b, sum(notional_usd) AS usd, " \
+              f"any_value(price) AS price {picked}"
+    if coarse:
+        from ..io.warehouse import DERIVED
+        return (f"(SELECT ts, side, b, usd, price FROM {DERIVED}.{coarse_table(timeframe)} WHERE symbol = $symbol "
+                f"AND model = $model AND ts > make_timestamptz($first_us) AND ts < make_timestamptz($at_us) "
+                f"UNION ALL {grouped} AND ts = make_timestamptz($at_us) GROUP BY ALL)",
+                {k: args[k] for k in ("first_us", "at_us")})
+    return f"({grouped} AND {where} GROUP BY ALL)", args
+
+
+def _catalog_error():
+    from ..io.warehouse import duckdb
+    return duckdb.CatalogException
 
 
 def latest(con, symbol: str, model: str, table: str = "heatmap_levels", before: dt.datetime | None = None) -> dt.datetime | None:
@@ -116,23 +166,25 @@ def query(con, symbol: str, model: str, at: dt.datetime | None, timeframe: str, 
     if at is None:
         return None
     at = at.astimezone(dt.UTC)
-    where, args = _snapshot_filter(at, span_of, stride)
-    args = {**args, "symbol": symbol, "model": model}
-    picked = f"FROM {table} WHERE symbol = $symbol AND model = $model AND {where}"
-    # The window's rows by (snapshot, side, bucket of the timeframe): the stored buckets themselves at 1d (a snapshot
-    # holds each once), summed into the coarser ones otherwise
-    lv = f"(SELECT ts, side, bucket AS b, notional_usd AS usd, price {picked})" if mult == 1 else \
-        f"(SELECT ts, side, floor(bucket / {mult})::BIGINT AS b, sum(notional_usd) AS usd, any_value(price) AS price " \
-        f"{picked} GROUP BY ALL)"
     # One pass, per side and bucket: the window's peak, the notional at the snapshot shown, and what the window-wide
     # figures are folded from here (the price then, the price path's range, the first snapshot): a CTE read twice
     # and joined to its own one-row summary cost ~1 ms more (times as epoch ms: DuckDB makes each TIMESTAMPTZ a
-    # datetime through pytz)
-    rows = con.execute(f"""
-        SELECT side, b, max(usd), sum(usd) FILTER (WHERE ts = make_timestamptz($at_us)),
-               any_value(price) FILTER (WHERE ts = make_timestamptz($at_us)), min(price), max(price), epoch_ms(min(ts))
-        FROM {lv} GROUP BY side, b
-    """, args).fetchall()
+    # datetime through pytz). The warehouse's pre-grouped timeframes where it has them (not a server's view of the
+    # levels, nor a warehouse built without them)
+    for coarse in (table == "heatmap_levels" and mult > 1, False):
+        lv, args = _window_rows(table, timeframe, at, coarse)
+        args = {**args, "symbol": symbol, "model": model}
+        try:
+            rows = con.execute(f"""
+                SELECT side, b, max(usd), sum(usd) FILTER (WHERE ts = make_timestamptz($at_us)),
+                       any_value(price) FILTER (WHERE ts = make_timestamptz($at_us)), min(price), max(price),
+                       epoch_ms(min(ts))
+                FROM {lv} GROUP BY side, b
+            """, args).fetchall()
+            break
+        except _catalog_error() as exc:
+            if not coarse or coarse_table(timeframe) not in str(exc):
+                raise
     if not rows:
         return None
     price_now = next((float(r[4]) for r in rows if r[4] is not None), None)
