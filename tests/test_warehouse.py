@@ -116,6 +116,7 @@ def test_the_heatmap_query_shows_the_windows_snapshots_and_each_buckets_now_and_
                  for t, p in zip(ts, price) for side, bs in (("long", range(1800, 1843)), ("short", range(1845, 1890)))
                  for b in bs if rng.random() < 0.7]
         layout.write(schemas.conform(pd.DataFrame(rows_), "heatmap_levels"), "model", "heatmap_levels", "BTCUSDT", day)
+    # without them, the warehouse is as a build before them made it (no `derived` schema at all)
     warehouse.build(root, {"heatmap_levels": "model"}, derived=COARSE if coarse else None)
     every = rows(root, "heatmap_levels")
     every_ms = (every.ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)

@@ -178,10 +178,9 @@ def _replace_days(con, root: Path, layer: str, table: str, changed: dict[str, li
     from .tables import get
 
     time_col = get(table).time_col
-    utc = lambda d: dt.datetime.combine(d, dt.time(), dt.UTC)  # noqa: E731
     for symbol, days in changed.items():
         for first, last in day_spans(days):
-            lo, hi = utc(first), utc(last + dt.timedelta(days=1))
+            lo, hi = _utc(first), _utc(last + dt.timedelta(days=1))
             con.execute(f'DELETE FROM "{table}" WHERE symbol = ? AND {time_col} >= ? AND {time_col} < ?',
                         [symbol, lo, hi])
         files = [str(p) for d in sorted(set(days))
@@ -197,6 +196,8 @@ def _build_derived(con, derived: dict[str, Derived], changed: dict[str, list[dt.
     replaced as the sources' were."""
     from .tables import get
 
+    if not derived:             # a file without them is what a build before them made: its readers fall back
+        return
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {DERIVED}")
     for name, d in derived.items():
         if changed is None:
