@@ -83,6 +83,10 @@ def test_simulated_run_end_to_end(simulated_run, monkeypatch):
     assert (total, total) in counts and len(moving) >= 2 and moving[0] <= total // 2, sorted(counts)
     # the summary counts in the bar's unit and names every run it launched, with its page in the UI
     assert re.search(rf"done in [\d.]+ s: {total} materialisations", stdout), stdout
+    # the warehouse's tables named are those an analyst queries (not `liq heatmap`'s pre-grouped timeframes)
+    from liq_pipeline.lib.io import tables
+    listed = re.search(r"warehouse: +\S+ \((.+)\)\n", stdout).group(1).split(", ")
+    assert listed == sorted(tables.TABLES), listed
     runs = re.findall(r"    (\w+) \((.+?)\): ok  http://127\.0\.0\.1:3000/runs/([0-9a-f-]{36})\n", stdout)
     assert [r[:2] for r in runs] == [("daily_job", "the days"), ("monthly_job", "the months' roll-up"),
                                      ("daily_job", "the warehouse with the roll-up")], stdout

@@ -197,7 +197,9 @@ def _outputs(root, plan, data_flag: str) -> None:
     from ..lib.io import warehouse
     from ..runtime.launch import completed_months
 
-    _, rows = warehouse.query(root, "SELECT table_name FROM information_schema.tables ORDER BY 1")
+    # the tables analysts query (the `derived` schema's pre-grouped timeframes are `liq heatmap`'s own)
+    _, rows = warehouse.query(root, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                                    "ORDER BY 1")
     sym = plan.symbols[0]
     click.echo(f"  clean Parquet: {root / 'clean'}\n  model Parquet: {root / 'model'}\n"
                f"  warehouse:     {storage.warehouse_path(root)} ({', '.join(r[0] for r in rows)})")
