@@ -58,6 +58,12 @@ def coarse_table(timeframe: str) -> str:
     return f"heatmap_levels_{timeframe}"
 
 
+def _summed_into(mult: int) -> str:
+    """A snapshot's stored buckets summed into the timeframe's (`mult` of them each; grouped by ts and side): the one
+    expression the pre-grouped tables and the query's own grouping share, so both paths give the same rows."""
+    return f"floor(bucket / {mult})::BIGINT AS b, sum(notional_usd) AS usd, any_value(price) AS price"
+
+
 def coarse_tables() -> dict:
     """The derived tables (lib/io/warehouse.Derived) the warehouse keeps for the timeframes coarser than the stored
     buckets: per symbol, model, stride-aligned snapshot, side and bucket of the timeframe, the notional and the
@@ -69,8 +75,7 @@ def coarse_tables() -> dict:
         if mult > 1:
             out[coarse_table(timeframe)] = Derived(
                 "heatmap_levels",
-                f"SELECT symbol, model, ts, side, floor(bucket / {mult})::BIGINT AS b, sum(notional_usd) AS usd, "
-                f"any_value(price) AS price FROM heatmap_levels "
+                f"SELECT symbol, model, ts, side, {_summed_into(mult)} FROM heatmap_levels "
                 f"WHERE epoch_us(ts) % {stride // dt.timedelta(microseconds=1)} = 0 AND {{where}} GROUP BY ALL",
                 "symbol, model, ts")
     return out
@@ -98,8 +103,7 @@ def _window_rows(table: str, timeframe: str, at: dt.datetime, coarse: bool) -> t
     picked = f"FROM {table} WHERE symbol = $symbol AND model = $model"
     if mult == 1:
         return f"(SELECT ts, side, bucket AS b, notional_usd AS usd, price {picked} AND {where})", args
-    grouped = f"SELECT ts, side, floor(bucket / {mult})::BIGINT AS b, sum(notional_usd) AS usd, " \
-              f"any_value(price) AS price {picked}"
+    grouped = f"SELECT ts, side, {_summed_into(mult)} {picked}"
     if coarse:
         from ..io.warehouse import DERIVED
         return (f"(SELECT ts, side, b, usd, price FROM {DERIVED}.{coarse_table(timeframe)} WHERE symbol = $symbol "
