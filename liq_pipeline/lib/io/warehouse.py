@@ -179,8 +179,7 @@ def _replace_days(con, root: Path, layer: str, table: str, changed: dict[str, li
 
     time_col = get(table).time_col
     for symbol, days in changed.items():
-        for first, last in day_spans(days):
-            lo, hi = _utc(first), _utc(last + dt.timedelta(days=1))
+        for lo, hi in _utc_spans(days):
             con.execute(f'DELETE FROM "{table}" WHERE symbol = ? AND {time_col} >= ? AND {time_col} < ?',
                         [symbol, lo, hi])
         files = [str(p) for d in sorted(set(days))
@@ -207,14 +206,17 @@ def _build_derived(con, derived: dict[str, Derived], changed: dict[str, list[dt.
         time_col = get(d.source).time_col
         span = f"symbol = $symbol AND {time_col} >= $lo AND {time_col} < $hi"
         for symbol, days in changed.items():
-            for first, last in day_spans(days):
-                args = {"symbol": symbol, "lo": _utc(first), "hi": _utc(last + dt.timedelta(days=1))}
+            for lo, hi in _utc_spans(days):
+                args = {"symbol": symbol, "lo": lo, "hi": hi}
                 con.execute(f'DELETE FROM {DERIVED}."{name}" WHERE {span}', args)
                 con.execute(f'INSERT INTO {DERIVED}."{name}" {d.select.format(where=span)} ORDER BY {d.sort}', args)
 
 
-def _utc(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), dt.UTC)
+def _utc_spans(days: list[dt.date]):
+    """The runs of consecutive days as UTC [start, end) times: what a run's rows are deleted and replaced over."""
+    utc = lambda d: dt.datetime.combine(d, dt.time(), dt.UTC)  # noqa: E731
+    for first, last in day_spans(days):
+        yield utc(first), utc(last + dt.timedelta(days=1))
 
 
 def _quote(s: str) -> str:
