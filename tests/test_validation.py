@@ -443,10 +443,19 @@ def _laid_out(fig) -> list:
     return boxes
 
 
-@pytest.mark.parametrize("with_panel", [False, True], ids=["the map", "with the realised panel"])
-def test_the_heatmap_picture_keeps_every_label_inside_and_its_colour_bars_beside_the_map(with_panel):
+# `liq heatmap --format png`'s title over a history shorter than its timeframe: the clause on a line of its own
+SHORT_HISTORY_TITLE = ("BTCUSDT estimated liquidation heatmap (flow model), 90d to 2026-05-04 23:00 UTC\n"
+                       "the data holds 29.9 days of the 90d, from 2026-04-06 00:00 UTC")
+
+
+@pytest.mark.parametrize("with_panel,title", [(False, "BTCUSDT 2026-04: flow model levels"),
+                                              (True, "BTCUSDT 2026-04: flow model levels"),
+                                              (False, SHORT_HISTORY_TITLE)],
+                         ids=["the map", "with the realised panel", "a short history's two-line title"])
+def test_the_heatmap_picture_keeps_every_label_inside_and_its_colour_bars_beside_the_map(with_panel, title):
     """The heatmap is laid out by fixed margins (the constrained layout was a third of its time): on six-digit
-    prices and a month of dates, nothing may fall off the picture or under another part of it."""
+    prices and a month of dates, nothing may fall off the picture or under another part of it (its title
+    included: on one line, the CLI's title over a short history ran off both sides of the PNG)."""
     from liq_pipeline.lib.validation import plots
 
     times = pd.date_range("2026-04-01", periods=30 * 24, freq="1h", tz="UTC")
@@ -457,7 +466,7 @@ def test_the_heatmap_picture_keeps_every_label_inside_and_its_colour_bars_beside
     window = pd.DataFrame(rows, columns=["ts", "side", "price_low", "price_high", "usd", "price"])
     events = pd.DataFrame({"ts": times[::40], "side": "long", "price": price[::40], "notional_usd": 5e5})
     realised = pd.DataFrame({"ts": times, "long_usd": 1e6, "short_usd": 2e6}) if with_panel else None
-    fig = plots.heatmap_figure(window, "BTCUSDT 2026-04: flow model levels", events, realised, kind="simulated")
+    fig = plots.heatmap_figure(window, title, events, realised, kind="simulated")
     boxes = _laid_out(fig)
     is_bar = [hasattr(a, "_colorbar") for a in fig.axes]     # matplotlib marks a colour bar's axes so
     maps = [b for b, bar in zip(boxes, is_bar) if not bar]

@@ -57,7 +57,7 @@ def heatmap(symbol, timeframe, at, model, fmt, out, data_dir) -> None:
         from ..lib.validation import plots
         path = Path(out) if out else root / "reports" / sym / f"heatmap-{model}-{timeframe}.{fmt}"
         title = f"{sym} estimated liquidation heatmap ({model} model), {timeframe} to {when:%Y-%m-%d %H:%M} UTC" + \
-            (f"; {short}" if short else "")
+            (f"\n{short}" if short else "")          # a line of its own: on one, the title was wider than the PNG
         (plots.heatmap_png if fmt == "png" else plots.heatmap_html)(view.window_frame(), title, path)
         click.echo(str(path))
         return

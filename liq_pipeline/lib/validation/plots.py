@@ -26,6 +26,7 @@ def side_cmap(side: str):
 # tick label to place the axes was a third of a picture's time (`liq heatmap --format png`, each month's report).
 # tests/test_validation.py checks that nothing falls off a picture or under another part of it.
 HEATMAP_MARGINS = {"left": 0.065, "right": 0.80, "bottom": 0.11, "top": 0.95, "hspace": 0.06}
+TITLE_LINE = 0.03                       # a title line's height, as a share of the heatmap figure's
 HEATMAP_COLORBARS = (0.905, 0.815)      # the heatmap's colour bars (longs, then shorts): each one's left edge
 TWO_PANEL_MARGINS = {"left": 0.075, "right": 0.985, "bottom": 0.12, "top": 0.86, "wspace": 0.24}
 GRID_MARGINS = {"left": 0.15, "right": 0.97, "bottom": 0.14, "top": 0.9}
@@ -105,10 +106,12 @@ def heatmap_figure(window: pd.DataFrame, title: str, events: pd.DataFrame | None
     """heatmap_png's figure."""
     times, lows, y_edges, t_edges, step, g = grids(window)
     panel = realised is not None and len(realised) > 0
-    fig, axes = _figure(13, 8 if panel else 7, HEATMAP_MARGINS, 2 if panel else 1, [4, 1] if panel else None)
+    # the margins are fixed (a tight layout costs a second draw): a title of several lines lowers the top by a line each
+    margins = {**HEATMAP_MARGINS, "top": HEATMAP_MARGINS["top"] - TITLE_LINE * title.count("\n")}
+    fig, axes = _figure(13, 8 if panel else 7, margins, 2 if panel else 1, [4, 1] if panel else None)
     ax = axes[0] if panel else axes
     ax.set_facecolor("#0b0b14")
-    bottom, top = HEATMAP_MARGINS["bottom"], HEATMAP_MARGINS["top"]
+    bottom, top = margins["bottom"], margins["top"]
     for side, left in zip(("long", "short"), HEATMAP_COLORBARS):
         grid = np.ma.masked_less_equal(g[side] / 1e6, 0)
         if grid.count():
@@ -245,7 +248,7 @@ def heatmap_html(window: pd.DataFrame, title: str, path: Path) -> Path:
     fig.add_trace(go.Scatter(x=pd.to_datetime(price["ts"]), y=price["price"], mode="lines", name="price",
                              line=dict(color="white", width=1.5),
                              hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>price %{y:,.1f}<extra></extra>"))
-    fig.update_layout(title=title, template="plotly_dark", yaxis_title="price (USDT)", height=720,
+    fig.update_layout(title=title.replace("\n", "<br>"), template="plotly_dark", yaxis_title="price (USDT)", height=720,
                       legend=dict(x=0, y=1))
     from ..io.storage import write_bytes_atomic
 
