@@ -3,8 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liq_pipeline.lib.validation.skill import (bar_skill, block_bootstrap_ci, coarser_bars, partial_ci,
-                                               partial_spearman, side_moves)
+from scipy import stats
+
+from liq_pipeline.lib.validation.skill import (bar_skill, block_bootstrap_ci, coarser_bars, controls_bins,
+                                               controls_design, partial_beyond_rows, partial_ci, partial_spearman,
+                                               pearson_rows, rank_residuals, rank_rows, side_moves)
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +77,40 @@ def test_the_piecewise_control_also_removes_a_threshold_function_of_the_move(mar
     placebo = np.where(move > np.quantile(move, 0.7), move, 0.0)          # the walk-forward's placebo shape
     assert abs(partial_spearman(placebo, real, move, piecewise=True)) < 0.05
     assert partial_spearman(move * crowding, real, move, piecewise=True) > 0.5
+
+
+def _ranked_inputs(rng, shape):
+    """Continuous values, rounded ones (ties), mostly zeros (a map that reads 0 on most bars), and constants."""
+    return [rng.lognormal(size=shape), np.round(rng.lognormal(size=shape), 1),
+            np.where(rng.random(shape) < 0.6, 0.0, rng.lognormal(size=shape)), np.full(shape, 3.0)]
+
+
+@pytest.mark.parametrize("shape", [(1,), (24,), (400, 24), (3, 5, 186)])
+def test_rank_rows_are_scipys_average_ranks(shape):
+    for a in _ranked_inputs(np.random.default_rng(3), shape):
+        assert np.array_equal(rank_rows(a), stats.rankdata(a, axis=-1))
+    with_nan = np.r_[1.0, np.nan, 2.0]
+    assert np.isnan(rank_rows(with_nan)).all() and np.isnan(stats.rankdata(with_nan)).all()
+
+
+@pytest.mark.parametrize("n,rows", [(24, None), (186, 50), (744, 3), (12, 20)])
+@pytest.mark.parametrize("controls", [1, 3])
+def test_the_partial_from_sums_is_the_partial_of_the_designs_residuals(n, rows, controls):
+    """partial_beyond_rows never builds the design; it must give what correlating the residuals on it gives, and NaN
+    where a side's residual is nothing but rounding (a constant; more columns than bars), where the residuals'
+    correlation is a correlation of rounding noise."""
+    rng = np.random.default_rng(n * 10 + controls)
+    shape = (n,) if rows is None else (rows, n)
+    kinds = _ranked_inputs(rng, shape)
+    compared = 0
+    for _ in range(12):
+        pred, real, *ctr = (kinds[j] for j in rng.choice(4, 2 + controls, p=[0.4, 0.25, 0.25, 0.1]))
+        res_p, res_r = rank_residuals(pred, real, controls_design(ctr, controls_bins(n, controls)))
+        want, got = np.atleast_1d(pearson_rows(res_p, res_r)), np.atleast_1d(partial_beyond_rows(pred, real, *ctr))
+        spread = lambda res, x: np.atleast_2d(res).std(-1) / np.maximum(np.atleast_2d(x).std(-1), 1e-300)
+        nothing_left = (np.minimum(spread(res_p, pred), spread(res_r, real)) < 1e-6) | \
+            (np.atleast_2d(pred).std(-1) == 0) | (np.atleast_2d(real).std(-1) == 0)
+        assert np.isnan(got[nothing_left]).all()
+        assert np.allclose(got[~nothing_left], want[~nothing_left], rtol=0, atol=1e-9)
+        compared += (~nothing_left).sum()
+    assert compared > 0

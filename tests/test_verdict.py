@@ -184,12 +184,15 @@ def test_a_path_placebo_scores_near_zero_beyond_the_path_and_the_path_baseline_s
     # realised: a function of the path's summed moves (what a sub-bar prediction sees) plus noise
     frame["real_long"] = frame["path_long"] ** 2 * 1e9 * np.exp(rng.normal(0, 0.3, len(frame)))
     frame["real_short"] = frame["path_short"] ** 2 * 1e9 * np.exp(rng.normal(0, 0.3, len(frame)))
-    frame["pred_long"], frame["pred_short"] = frame["path_long"] ** 1.5, frame["path_short"] ** 1.5
+    # a prediction made on the minute sub-bars: a function of the path, blurred by what it does not know
+    frame["pred_long"] = frame["path_long"] ** 1.5 * np.exp(rng.normal(0, 0.1, len(frame)))
     cell = side_scores(frame, 1, "long", "pred_long", reps=100)
-    # made on the minute sub-bars, the path prediction looks skilful beyond the hour's move, and is nothing beyond
-    # the path
+    # it looks skilful beyond the hour's move, and is nothing beyond the path
     assert cell["partial"] > 0.3 and cell["path_naive"] > cell["naive"]
     assert abs(cell["partial_beyond_path"]) < 0.15 and abs(cell["path_placebo_partial"]) < 0.15
+    # the path itself, as a prediction, leaves nothing beyond the path to correlate: no figure, not rounding's
+    frame["pred_long"] = frame["path_long"] ** 1.5
+    assert np.isnan(side_scores(frame, 1, "long", "pred_long", reps=100)["partial_beyond_path"])
     # the partial beyond several controls, by hand: residualise ranks on each control's design
     a, b, c = (rng.normal(size=50) for _ in range(3))
     assert abs(float(partial_beyond_rows(a + c, b + c, c))) < abs(float(np.corrcoef(a + c, b + c)[0, 1]))

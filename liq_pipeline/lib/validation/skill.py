@@ -34,11 +34,39 @@ def _residual(y: np.ndarray, design: np.ndarray) -> np.ndarray:
     return y - design @ beta
 
 
+def rank_rows(a: np.ndarray) -> np.ndarray:
+    """Average ranks (1..n, ties sharing their mean rank) along the last axis: scipy.stats.rankdata(a, axis=-1).
+
+    One argsort and a pass over the tie groups: a bootstrap ranks hundreds of resamples per call, and rankdata's
+    own axis handling took ~10 times as long. Rows with a NaN are left to rankdata (it propagates them)."""
+    a = np.asarray(a, float)
+    if a.shape[-1] == 0 or np.isnan(a).any():
+        return stats.rankdata(a, axis=-1)
+    n = a.shape[-1]
+    order = np.argsort(a, axis=-1)                        # any order within a tie: they share one rank
+    s = np.take_along_axis(a, order, axis=-1).reshape(-1, n)
+    new = np.ones(s.shape, bool)                          # a tie group starts at each row's start and each change
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    group = np.cumsum(new.ravel()) - 1                    # groups never span two rows
+    size = np.bincount(group)
+    end = np.cumsum(size)                                 # one past each group's last position (flat)
+    mean_rank = (end - size + end - 1) / 2 + 1            # the mean of its flat positions, 1-based ...
+    sorted_rank = mean_rank[group].reshape(s.shape) - np.arange(0, s.size, n)[:, None]   # ... within its row
+    out = np.empty(s.shape)
+    np.put_along_axis(out, order.reshape(s.shape), sorted_rank, axis=-1)
+    return out.reshape(a.shape)
+
+
+def _rank_bins(x: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """x's rank in (0, 1] and its quantile bin (0..bins-1), per sample (last axis)."""
+    r = rank_rows(x) / x.shape[-1]
+    edges = np.moveaxis(np.quantile(r, np.linspace(0, 1, bins + 1)[1:-1], axis=-1), 0, -1)
+    return r, (r[..., :, None] >= edges[..., None, :]).sum(-1)        # searchsorted(edges, r, side="right")
+
+
 def _move_rank_bins(move: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """The move's rank in (0, 1] and its quantile-bin one-hot (..., n, bins), per sample (last axis)."""
-    r = stats.rankdata(move, axis=-1) / move.shape[-1]
-    edges = np.moveaxis(np.quantile(r, np.linspace(0, 1, bins + 1)[1:-1], axis=-1), 0, -1)
-    which = (r[..., :, None] >= edges[..., None, :]).sum(-1)        # searchsorted(edges, r, side="right")
+    r, which = _rank_bins(move, bins)
     return r, (which[..., None] == np.arange(bins)).astype(float)
 
 
@@ -74,18 +102,69 @@ def controls_bins(n: int, k: int) -> int:
 
 def rank_residuals(pred: np.ndarray, real: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ranks of pred and real, each less its least-squares fit on the control design (one solve for both)."""
-    res = _residual(np.stack([stats.rankdata(pred, axis=-1), stats.rankdata(real, axis=-1)], axis=-1), design)
+    res = _residual(np.stack([rank_rows(pred), rank_rows(real)], axis=-1), design)
     return res[..., 0], res[..., 1]
 
 
 def partial_beyond_rows(pred: np.ndarray, real: np.ndarray, *controls: np.ndarray) -> np.ndarray:
-    """The partial rank correlation of pred and real beyond every control at once (flexible in each)."""
-    design = controls_design(list(controls), controls_bins(pred.shape[-1], len(controls)))
-    return pearson_rows(*rank_residuals(pred, real, design))
+    """The partial rank correlation of pred and real beyond every control at once (flexible in each): the
+    correlation of their ranks' residuals on controls_design, from the normal equations' sums alone."""
+    bins = controls_bins(pred.shape[-1], len(controls))
+    return _flexible_partial(rank_rows(pred), rank_rows(real), [_rank_bins(c, bins) for c in controls], bins)
+
+
+def _flexible_partial(pred_rank: np.ndarray, real_rank: np.ndarray, controls: list[tuple[np.ndarray, np.ndarray]],
+                      bins: int) -> np.ndarray:
+    """pearson_rows(*rank_residuals(pred_rank, real_rank, controls_design(...))) without the design.
+
+    The design's column space is spanned by the first control's bin dummies (they sum to the intercept), every
+    control's rank, and the other controls' dummies but the first; its Gram matrix XᵀX and Xᵀy are bin counts and
+    per-bin sums, so a bootstrap's (resamples × bars × columns) design is never built. The residuals' cross
+    products are yᵀy − (Xᵀy)ᵀ (XᵀX)⁺ Xᵀy, with the same pseudo-inverse _residual uses (an empty bin is a zero row)."""
+    lead = pred_rank.shape[:-1]
+    n = pred_rank.shape[-1]
+    rows = int(np.prod(lead, dtype=int))
+    centred = lambda v: (v - v.mean(-1, keepdims=True)).reshape(rows, n)   # the intercept is in the span
+    y = np.stack([centred(pred_rank), centred(real_rank)], axis=-1)        # (rows, n, 2)
+    ranks = np.stack([centred(r) for r, _ in controls], axis=-1)           # (rows, n, k)
+    offset = np.arange(rows)[:, None] * bins
+    which = [(w.reshape(rows, n) + offset).ravel() for _, w in controls]   # each bar's (row, bin), flat
+    size = rows * bins
+
+    def per_bin(flat_bin, values):       # (rows, bins, j): the sums of values' columns over each bin
+        v = values.reshape(rows * n, -1)
+        return np.stack([np.bincount(flat_bin, v[:, j], size) for j in range(v.shape[1])], -1).reshape(rows, bins, -1)
+
+    def joint(a, b):                     # (rows, bins, bins): bars in bin i of one control and bin j of another
+        return np.bincount(a * bins + (b % bins), minlength=size * bins).reshape(rows, bins, bins)
+
+    k = len(controls)
+    blocks = [np.diag(np.ones(bins))[None] * np.bincount(which[0], minlength=size).reshape(rows, 1, bins)]
+    cols_r = [per_bin(which[0], ranks)]                                   # D1ᵀR (rows, bins, k)
+    cols_d = [joint(which[0], w)[:, :, 1:] for w in which[1:]]             # D1ᵀDc (rows, bins, bins-1)
+    top = np.concatenate([blocks[0], *cols_r, *cols_d], axis=-1)
+    rr = np.einsum("rnk,rnl->rkl", ranks, ranks)
+    r_d = [per_bin(w, ranks)[:, 1:, :].swapaxes(1, 2) for w in which[1:]]  # RᵀDc (rows, k, bins-1)
+    mid = np.concatenate([cols_r[0].swapaxes(1, 2), rr, *r_d], axis=-1)
+    low = []
+    for i, wi in enumerate(which[1:]):
+        dd = [joint(wi, wj)[:, 1:, 1:] for wj in which[1:]]                # DiᵀDj (rows, bins-1, bins-1)
+        low.append(np.concatenate([cols_d[i].swapaxes(1, 2), r_d[i].swapaxes(1, 2), *dd], axis=-1))
+    gram = np.concatenate([top, mid, *low], axis=1)
+    xty = np.concatenate([per_bin(which[0], y), np.einsum("rnk,rnl->rkl", ranks, y),
+                          *[per_bin(w, y)[:, 1:, :] for w in which[1:]]], axis=1)
+    yty = np.einsum("rnk,rnl->rkl", y, y)
+    s = yty - xty.swapaxes(1, 2) @ np.linalg.pinv(gram) @ xty               # (rows, 2, 2): the residuals' sums
+    sp, sr, spr = s[:, 0, 0], s[:, 1, 1], s[:, 0, 1]
+    # a residual below a millionth of its ranks' spread is a constant left by rounding (pearson_rows' NaN)
+    ok = (sp > 1e-12 * yty[:, 0, 0]) & (sr > 1e-12 * yty[:, 1, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(ok, np.clip(spr / np.sqrt(np.abs(sp * sr)), -1.0, 1.0), np.nan)
+    return out.reshape(lead) if lead else out[0]
 
 
 def linear_design(move: np.ndarray) -> np.ndarray:
-    r = stats.rankdata(move, axis=-1)
+    r = rank_rows(move)
     return np.stack([np.ones_like(r), r], axis=-1)
 
 
@@ -100,14 +179,16 @@ def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def spearman_rows(pred: np.ndarray, real: np.ndarray) -> np.ndarray:
     """Spearman's rho along the last axis (average ranks for ties, as scipy.stats.spearmanr)."""
-    return pearson_rows(stats.rankdata(pred, axis=-1), stats.rankdata(real, axis=-1))
+    return pearson_rows(rank_rows(pred), rank_rows(real))
 
 
 def partial_spearman_rows(pred: np.ndarray, real: np.ndarray, move: np.ndarray, flexible: bool = True,
                           piecewise: bool = False) -> np.ndarray:
     """The partial rank correlation of pred and real beyond the move, along the last axis: both ranks are
     residualised on the control design of the move in one least-squares solve per sample."""
-    design = piecewise_design(move) if piecewise else flexible_design(move) if flexible else linear_design(move)
+    if flexible and not piecewise:
+        return _flexible_partial(rank_rows(pred), rank_rows(real), [_rank_bins(move, 15)], 15)
+    design = piecewise_design(move) if piecewise else linear_design(move)
     return pearson_rows(*rank_residuals(pred, real, design))
 
 
