@@ -47,11 +47,14 @@ def rank_rows(a: np.ndarray) -> np.ndarray:
     s = np.take_along_axis(a, order, axis=-1).reshape(-1, n)
     new = np.ones(s.shape, bool)                          # a tie group starts at each row's start and each change
     new[:, 1:] = s[:, 1:] != s[:, :-1]
-    group = np.cumsum(new.ravel()) - 1                    # groups never span two rows
-    size = np.bincount(group)
-    end = np.cumsum(size)                                 # one past each group's last position (flat)
-    mean_rank = (end - size + end - 1) / 2 + 1            # the mean of its flat positions, 1-based ...
-    sorted_rank = mean_rank[group].reshape(s.shape) - np.arange(0, s.size, n)[:, None]   # ... within its row
+    if new.all():                                         # no ties: the ranks are the sorted positions
+        sorted_rank = np.broadcast_to(np.arange(1.0, n + 1), s.shape)
+    else:
+        group = np.cumsum(new.ravel()) - 1                # groups never span two rows
+        size = np.bincount(group)
+        end = np.cumsum(size)                             # one past each group's last position (flat)
+        mean_rank = (end - size + end - 1) / 2 + 1        # the mean of its flat positions, 1-based ...
+        sorted_rank = mean_rank[group].reshape(s.shape) - np.arange(0, s.size, n)[:, None]   # ... within its row
     out = np.empty(s.shape)
     np.put_along_axis(out, order.reshape(s.shape), sorted_rank, axis=-1)
     return out.reshape(a.shape)
@@ -61,7 +64,10 @@ def _rank_bins(x: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """x's rank in (0, 1] and its quantile bin (0..bins-1), per sample (last axis)."""
     r = rank_rows(x) / x.shape[-1]
     edges = np.moveaxis(np.quantile(r, np.linspace(0, 1, bins + 1)[1:-1], axis=-1), 0, -1)
-    return r, (r[..., :, None] >= edges[..., None, :]).sum(-1)        # searchsorted(edges, r, side="right")
+    which = np.zeros(r.shape, np.intp)                   # searchsorted(edges, r, side="right"), row by row
+    for j in range(bins - 1):                            # an edge at a time: no (..., n, bins) temporary
+        which += r >= edges[..., j:j + 1]
+    return r, which
 
 
 def _move_rank_bins(move: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +149,7 @@ def _flexible_partial(pred_rank: np.ndarray, real_rank: np.ndarray, controls: li
     cols_r = [per_bin(which[0], ranks)]                                   # D1ᵀR (rows, bins, k)
     cols_d = [joint(which[0], w)[:, :, 1:] for w in which[1:]]             # D1ᵀDc (rows, bins, bins-1)
     top = np.concatenate([blocks[0], *cols_r, *cols_d], axis=-1)
-    rr = np.einsum("rnk,rnl->rkl", ranks, ranks)
+    rr = ranks.swapaxes(1, 2) @ ranks
     r_d = [per_bin(w, ranks)[:, 1:, :].swapaxes(1, 2) for w in which[1:]]  # RᵀDc (rows, k, bins-1)
     mid = np.concatenate([cols_r[0].swapaxes(1, 2), rr, *r_d], axis=-1)
     low = []
@@ -151,9 +157,9 @@ def _flexible_partial(pred_rank: np.ndarray, real_rank: np.ndarray, controls: li
         dd = [joint(wi, wj)[:, 1:, 1:] for wj in which[1:]]                # DiᵀDj (rows, bins-1, bins-1)
         low.append(np.concatenate([cols_d[i].swapaxes(1, 2), r_d[i].swapaxes(1, 2), *dd], axis=-1))
     gram = np.concatenate([top, mid, *low], axis=1)
-    xty = np.concatenate([per_bin(which[0], y), np.einsum("rnk,rnl->rkl", ranks, y),
+    xty = np.concatenate([per_bin(which[0], y), ranks.swapaxes(1, 2) @ y,
                           *[per_bin(w, y)[:, 1:, :] for w in which[1:]]], axis=1)
-    yty = np.einsum("rnk,rnl->rkl", y, y)
+    yty = y.swapaxes(1, 2) @ y
     s = yty - xty.swapaxes(1, 2) @ np.linalg.pinv(gram) @ xty               # (rows, 2, 2): the residuals' sums
     sp, sr, spr = s[:, 0, 0], s[:, 1, 1], s[:, 0, 1]
     # a residual below a millionth of its ranks' spread is a constant left by rounding (pearson_rows' NaN)
