@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+FLEXIBLE_BINS = 15          # DESIGN section 7: the move's rank plus ~10-20 quantile-bin dummies of it
+
 
 @dataclasses.dataclass
 class Skill:
@@ -78,17 +80,13 @@ def _move_rank_bins(move: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray
 
 def controls_design(controls: list[np.ndarray], bins: int) -> np.ndarray:
     """The flexible control's design (one intercept; each control's rank and quantile-bin dummies), of one control
-    (flexible_design: the move) or several at once (the path baseline's: the bar's move, the path's moves toward
+    (the move, in FLEXIBLE_BINS bins) or several at once (the path baseline's: the bar's move, the path's moves toward
     the side and the sub-bars' ranges)."""
     parts = [np.ones_like(np.asarray(controls[0], float))[..., None]]
     for c in controls:
         r, onehot = _move_rank_bins(c, bins)
         parts += [r[..., None], onehot[..., 1:]]
     return np.concatenate(parts, axis=-1)
-
-
-def flexible_design(move: np.ndarray, bins: int = 15) -> np.ndarray:
-    return controls_design([move], bins)
 
 
 def piecewise_design(move: np.ndarray, bins: int = 10) -> np.ndarray:
@@ -101,9 +99,9 @@ def piecewise_design(move: np.ndarray, bins: int = 10) -> np.ndarray:
 
 def controls_bins(n: int, k: int) -> int:
     """Quantile bins per control: ~10 bars per column of the design, at least 2; at most DESIGN's 15 for one control
-    (flexible_design's), 8 each for several (a day's 24 hourly bars cannot carry 3 controls × 15 dummies, and a
+    (partial_spearman_rows'), 8 each for several (a day's 24 hourly bars cannot carry 3 controls × 15 dummies, and a
     month's 744 are solved hundreds of times for a bootstrap)."""
-    return int(np.clip(n // (10 * k), 2, 15 if k == 1 else 8))
+    return int(np.clip(n // (10 * k), 2, FLEXIBLE_BINS if k == 1 else 8))
 
 
 def rank_residuals(pred: np.ndarray, real: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,11 +142,10 @@ def _flexible_partial(pred_rank: np.ndarray, real_rank: np.ndarray, controls: li
     def joint(a, b):                     # (rows, bins, bins): bars in bin i of one control and bin j of another
         return np.bincount(a * bins + (b % bins), minlength=size * bins).reshape(rows, bins, bins)
 
-    k = len(controls)
-    blocks = [np.diag(np.ones(bins))[None] * np.bincount(which[0], minlength=size).reshape(rows, 1, bins)]
+    counts = np.eye(bins)[None] * np.bincount(which[0], minlength=size).reshape(rows, 1, bins)   # D1ᵀD1
     cols_r = [per_bin(which[0], ranks)]                                   # D1ᵀR (rows, bins, k)
     cols_d = [joint(which[0], w)[:, :, 1:] for w in which[1:]]             # D1ᵀDc (rows, bins, bins-1)
-    top = np.concatenate([blocks[0], *cols_r, *cols_d], axis=-1)
+    top = np.concatenate([counts, *cols_r, *cols_d], axis=-1)
     rr = ranks.swapaxes(1, 2) @ ranks
     r_d = [per_bin(w, ranks)[:, 1:, :].swapaxes(1, 2) for w in which[1:]]  # RᵀDc (rows, k, bins-1)
     mid = np.concatenate([cols_r[0].swapaxes(1, 2), rr, *r_d], axis=-1)
@@ -193,7 +190,7 @@ def partial_spearman_rows(pred: np.ndarray, real: np.ndarray, move: np.ndarray, 
     """The partial rank correlation of pred and real beyond the move, along the last axis: both ranks are
     residualised on the control design of the move in one least-squares solve per sample."""
     if flexible and not piecewise:
-        return _flexible_partial(rank_rows(pred), rank_rows(real), [_rank_bins(move, 15)], 15)
+        return _flexible_partial(rank_rows(pred), rank_rows(real), [_rank_bins(move, FLEXIBLE_BINS)], FLEXIBLE_BINS)
     design = piecewise_design(move) if piecewise else linear_design(move)
     return pearson_rows(*rank_residuals(pred, real, design))
 
