@@ -107,8 +107,9 @@ def test_the_partial_from_sums_is_the_partial_of_the_designs_residuals(n, rows, 
         pred, real, *ctr = (kinds[j] for j in rng.choice(4, 2 + controls, p=[0.4, 0.25, 0.25, 0.1]))
         res_p, res_r = rank_residuals(pred, real, controls_design(ctr, controls_bins(n, controls)))
         want, got = np.atleast_1d(pearson_rows(res_p, res_r)), np.atleast_1d(partial_beyond_rows(pred, real, *ctr))
-        spread = lambda res, x: np.atleast_2d(res).std(-1) / np.maximum(np.atleast_2d(x).std(-1), 1e-300)
-        nothing_left = (np.minimum(spread(res_p, pred), spread(res_r, real)) < 1e-6) | \
+        left_p, left_r = (np.atleast_2d(res).std(-1) / np.maximum(np.atleast_2d(x).std(-1), 1e-300)
+                          for res, x in ((res_p, pred), (res_r, real)))
+        nothing_left = (np.minimum(left_p, left_r) < 1e-6) | \
             (np.atleast_2d(pred).std(-1) == 0) | (np.atleast_2d(real).std(-1) == 0)
         assert np.isnan(got[nothing_left]).all()
         assert np.allclose(got[~nothing_left], want[~nothing_left], rtol=0, atol=1e-9)

@@ -128,7 +128,10 @@ def _flexible_partial(pred_rank: np.ndarray, real_rank: np.ndarray, controls: li
     lead = pred_rank.shape[:-1]
     n = pred_rank.shape[-1]
     rows = int(np.prod(lead, dtype=int))
-    centred = lambda v: (v - v.mean(-1, keepdims=True)).reshape(rows, n)   # the intercept is in the span
+
+    def centred(v):                      # the intercept is in the span: centring changes no residual
+        return (v - v.mean(-1, keepdims=True)).reshape(rows, n)
+
     y = np.stack([centred(pred_rank), centred(real_rank)], axis=-1)        # (rows, n, 2)
     ranks = np.stack([centred(r) for r, _ in controls], axis=-1)           # (rows, n, k)
     offset = np.arange(rows)[:, None] * bins
