@@ -5,9 +5,10 @@ import pytest
 
 from scipy import stats
 
-from liq_pipeline.lib.validation.skill import (bar_skill, block_bootstrap_ci, coarser_bars, controls_bins,
-                                               controls_design, partial_beyond_rows, partial_ci, partial_spearman,
-                                               pearson_rows, rank_residuals, rank_rows, side_moves)
+from liq_pipeline.lib.validation.skill import (FLEXIBLE_BINS, bar_skill, block_bootstrap_ci, coarser_bars,
+                                               controls_bins, controls_design, partial_beyond_rows, partial_ci,
+                                               partial_spearman, partial_spearman_rows, pearson_rows, rank_residuals,
+                                               rank_rows, side_moves)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +116,19 @@ def test_the_partial_from_sums_is_the_partial_of_the_designs_residuals(n, rows, 
         assert np.allclose(got[~nothing_left], want[~nothing_left], rtol=0, atol=1e-9)
         compared += (~nothing_left).sum()
     assert compared > 0
+
+
+@pytest.mark.parametrize("n", [12, 24, 40])
+def test_the_partial_beyond_the_move_is_the_designs_with_its_fifteen_bins(n):
+    """partial_spearman_rows' one control, 15 bins (FLEXIBLE_BINS), fitted by Frisch–Waugh without an inverse: the
+    design's residual correlation where the move's rank varies inside its bins, no figure where it cannot (12 bars
+    in 15 bins: a bin holds one bar, so the bins alone fit every rank)."""
+    rng = np.random.default_rng(n)
+    move, noise = rng.lognormal(size=(30, n)), rng.lognormal(size=(30, n))
+    pred, real = move + noise, move * rng.lognormal(size=(30, n))
+    got = partial_spearman_rows(pred, real, move)
+    want = pearson_rows(*rank_residuals(pred, real, controls_design([move], FLEXIBLE_BINS)))
+    if n < FLEXIBLE_BINS:
+        assert np.isnan(got).all()
+    else:
+        assert np.allclose(got, want, rtol=0, atol=1e-9) and np.isfinite(got).all()
