@@ -46,21 +46,21 @@ def map_forecasts(snaps: Snapshots, bars: pd.DataFrame) -> pd.DataFrame:
     """Per bar (index: its start) the map's forecast of each side: the notional of the latest snapshot at or before
     the bar's start (no older than a day) between the open and the bar's low (long) or high (short), each level
     counted by the share of its price span inside that range. NaN where no snapshot stands."""
-    out = pd.DataFrame(np.nan, index=bars.index, columns=["map_long", "map_short"])
-    if not len(snaps.times) or bars.empty:
-        return out
-    times, groups = snaps.times, snaps.groups
-    starts = bars.index.to_numpy(dtype="datetime64[ns]")
-    at = np.searchsorted(times, starts, side="right") - 1
-    for i, bar in enumerate(bars.itertuples()):
-        if at[i] < 0 or starts[i] - times[at[i]] > SNAPSHOT_MAX_AGE.to_timedelta64():
-            continue
-        t = times[at[i]]
-        for side, lo, hi in (("long", bar.low, bar.open), ("short", bar.open, bar.high)):
-            pl, ph, usd = groups.get((t, side), (np.empty(0), np.empty(0), np.empty(0)))
-            inside = np.clip(np.minimum(ph, hi) - np.maximum(pl, lo), 0, None) / np.maximum(ph - pl, 1e-12)
-            out.iat[i, 0 if side == "long" else 1] = float((usd * inside).sum())
-    return out
+    out = np.full((len(bars), 2), np.nan)          # filled as arrays: a cell set on a frame cost ~50 µs
+    if len(snaps.times) and not bars.empty:
+        times, groups, empty = snaps.times, snaps.groups, (np.empty(0), np.empty(0), np.empty(0))
+        starts = bars.index.to_numpy(dtype="datetime64[ns]")
+        at = np.searchsorted(times, starts, side="right") - 1
+        opens, lows, highs = (bars[c].to_numpy(float) for c in ("open", "low", "high"))
+        for i in range(len(bars)):
+            if at[i] < 0 or starts[i] - times[at[i]] > SNAPSHOT_MAX_AGE.to_timedelta64():
+                continue
+            t = times[at[i]]
+            for j, (side, lo, hi) in enumerate((("long", lows[i], opens[i]), ("short", opens[i], highs[i]))):
+                pl, ph, usd = groups.get((t, side), empty)
+                inside = np.clip(np.minimum(ph, hi) - np.maximum(pl, lo), 0, None) / np.maximum(ph - pl, 1e-12)
+                out[i, j] = float((usd * inside).sum())
+    return pd.DataFrame(out, index=bars.index, columns=["map_long", "map_short"])
 
 
 def _skill_cell(pred: np.ndarray, real: np.ndarray, bars: pd.DataFrame, side: str, hours: int, reps: int) -> dict:
