@@ -395,7 +395,8 @@ def side_scores(frame: pd.DataFrame, hours: int, side: str, pred_col: str | None
     a prediction column (None: the naive rule itself) vs realised USD of one side, the naive move-size baseline,
     the flexible partial beyond the move with its moving-block bootstrap 95% CI, and the placebo's partial (a
     pure function of the move: near zero when the control works)."""
-    bars = bars_of(frame, hours).dropna(subset=[f"real_{side}"])
+    bars = bars_of(frame, hours)
+    bars = bars[bars[f"real_{side}"].notna().to_numpy()]        # a mask: dropna(subset=) took 5 times as long
     n = len(bars)
     if n < min_bars:
         return {"value": None, "n": n, "ci95": None,
