@@ -20,7 +20,8 @@ warm-up's end up to the fold, never the fold itself. On the folds, pooled, by ba
     what the pipeline runs on every market) and of the static (seed) model: Spearman, the flexible partial beyond
     the move [95% moving-block CI] and beyond the path (the move, the hourly moves and the hourly ranges) [CI];
   - the per-bar predictions (the book's liquidations bar by bar, summed) of the same three, scored the same way,
-    with a placebo (a pure function of the move, which must score near zero).
+    with a placebo (a pure function of each bar's move, which must score near zero beyond it) and a path placebo
+    (each hour's move over 1 %, summed: a function of the path, near zero beyond the path).
 
     python bench/walk_forward.py [--real ../shared/data/real] [--start 2026-04-05 --end 2026-06-08]
                                  [--folds 3 --fold-days 10] [--bars 30m]
@@ -148,6 +149,17 @@ def map_partial(bars: pd.DataFrame, side: str) -> float:
                                            side_moves(b)[side]))
 
 
+def move_placebo(hourly: pd.DataFrame, hours: int, threshold: float = 0.01) -> pd.DataFrame:
+    """An hourly frame whose predictions, summed into `hours`-hour bars, are a pure function of each bar's own move
+    (the move if over `threshold`, else 0): placed on the bar's first hour, 0 on the others. A placebo made hour by
+    hour and summed would be a function of the path, which a 4h bar's move does not control for."""
+    bars = skill.bars_of(hourly, hours)
+    out = hourly.assign(pred_long=0.0, pred_short=0.0)
+    for side, move in side_moves(bars).items():
+        out.loc[bars.index, f"pred_{side}"] = np.where(move > threshold, move, 0.0)
+    return out
+
+
 def candidate_configs(candidates: dict = CANDIDATES) -> list[ModelConfig]:
     """Every combination of the candidates' values, over the field defaults."""
     return [dataclasses.replace(ModelConfig(), **dict(zip(candidates, values)))
@@ -241,7 +253,9 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
     per_bar = {"flow, chosen walk-forward": fold_preds(lambda cfg: made[cfg].predicted["flow"]),
                "flow, default": test.join(made[default_cfg].predicted["flow"]),
                "static (seed)": test.join(made[default_cfg].predicted["static"])}
-    per_bar["placebo: move if > 1%"] = per_bar["flow, default"].assign(
+    # a function of the path (each hour's move over 1 %, summed): nothing beyond the path, and what the path knows
+    # beyond the bar's move; the placebo of the bar's own move is made per bar size below (move_placebo)
+    per_bar["path placebo: hours > 1%"] = per_bar["flow, default"].assign(
         pred_long=lambda d: np.where(side_moves(d)["long"] > 0.01, side_moves(d)["long"], 0.0),
         pred_short=lambda d: np.where(side_moves(d)["short"] > 0.01, side_moves(d)["short"], 0.0))
     maps = {"flow, chosen walk-forward": lambda cfg: made[cfg].snapshots["flow"],
@@ -262,7 +276,8 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
 
     for hours in hours_scored:
         for side in ("long", "short"):
-            bar_rows = {name: scores(frame, hours, side, f"pred_{side}", BLOCK_HOURS) for name, frame in per_bar.items()}
+            frames = {**per_bar, "placebo: bar's move > 1%": move_placebo(per_bar["flow, default"], hours)}
+            bar_rows = {name: scores(frame, hours, side, f"pred_{side}", BLOCK_HOURS) for name, frame in frames.items()}
             base = results[(hours, side, "naive: move size")] = scores(per_bar["flow, default"], hours, side, None,
                                                                         BLOCK_HOURS)
             line(hours, side, "naive: move size", base, False)

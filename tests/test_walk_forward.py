@@ -67,3 +67,26 @@ def test_a_window_too_short_for_its_folds_or_bars_without_4h_multiples_are_refus
         wf.run(data, START, END, 1, 5, bars="1h", **quiet)
     with pytest.raises(SystemExit, match="chosen on 4h bars, which 1d bars cannot make"):
         wf.run(data, START, END, 1, 5, bars="1d", **quiet)
+
+
+def test_the_placebo_is_a_function_of_each_bars_own_move():
+    """Summed into 4h bars, the placebo is the 4h move where it passes 1 % (else 0), not the hourly moves' sum: that
+    one is a function of the path, which scores beyond a 4h bar's move whatever the control."""
+    import numpy as np
+    import pandas as pd
+    from liq_pipeline.lib.validation.skill import bars_of, side_moves
+    rng = np.random.default_rng(2)
+    idx = pd.date_range("2026-04-05", periods=48, freq="1h", tz="UTC")
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.008, 48)))
+    opn = np.r_[100.0, close[:-1]]
+    hourly = pd.DataFrame({"open": opn, "high": np.maximum(opn, close) * 1.004, "low": np.minimum(opn, close) * 0.996,
+                           "real_long": 1.0, "real_short": 1.0}, index=idx)
+    for hours in (1, 4):
+        bars = bars_of(wf.move_placebo(hourly, hours), hours)
+        for side, move in side_moves(bars).items():
+            assert np.array_equal(bars[f"pred_{side}"].to_numpy(), np.where(move > 0.01, move, 0.0))
+            assert (move > 0.01).any() and (move <= 0.01).any()
+    # the path placebo differs at 4h: the hours' moves summed are not the bar's move
+    hour_moves = side_moves(hourly)["long"]
+    path = bars_of(hourly.assign(pred_long=np.where(hour_moves > 0.01, hour_moves, 0.0)), 4)["pred_long"]
+    assert not np.array_equal(path.to_numpy(), bars_of(wf.move_placebo(hourly, 4), 4)["pred_long"].to_numpy())
