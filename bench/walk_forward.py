@@ -253,11 +253,9 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
     per_bar = {"flow, chosen walk-forward": fold_preds(lambda cfg: made[cfg].predicted["flow"]),
                "flow, default": test.join(made[default_cfg].predicted["flow"]),
                "static (seed)": test.join(made[default_cfg].predicted["static"])}
-    # a function of the path (each hour's move over 1 %, summed): nothing beyond the path, and what the path knows
-    # beyond the bar's move; the placebo of the bar's own move is made per bar size below (move_placebo)
-    per_bar["path placebo: hours > 1%"] = per_bar["flow, default"].assign(
-        pred_long=lambda d: np.where(side_moves(d)["long"] > 0.01, side_moves(d)["long"], 0.0),
-        pred_short=lambda d: np.where(side_moves(d)["short"] > 0.01, side_moves(d)["short"], 0.0))
+    # a function of the path (each hour's move over 1 %, summed: the hourly bars' move placebo): nothing beyond the
+    # path, and what the path knows beyond the bar's move; the bar's own is made per bar size below
+    per_bar["path placebo: hours > 1%"] = move_placebo(per_bar["flow, default"], 1)
     maps = {"flow, chosen walk-forward": lambda cfg: made[cfg].snapshots["flow"],
             "flow, default": lambda cfg: made[default_cfg].snapshots["flow"],
             "static (seed)": lambda cfg: made[default_cfg].snapshots["static"]}
