@@ -40,7 +40,8 @@ def rank_rows(a: np.ndarray) -> np.ndarray:
     """Average ranks (1..n, ties sharing their mean rank) along the last axis: scipy.stats.rankdata(a, axis=-1).
 
     One argsort and a pass over the tie groups: a bootstrap ranks hundreds of resamples per call, and rankdata's
-    own axis handling took ~10 times as long. Rows with a NaN are left to rankdata (it propagates them)."""
+    own axis handling took ~3 times as long (22 against 7 ms for 400 × 744). Rows with a NaN are left to rankdata
+    (it propagates them)."""
     a = np.asarray(a, float)
     if a.shape[-1] == 0 or np.isnan(a).any():
         return stats.rankdata(a, axis=-1)
