@@ -5,7 +5,7 @@ import pytest
 
 from scipy import stats
 
-from liq_pipeline.lib.validation.skill import (FLEXIBLE_BINS, bar_skill, block_bootstrap_ci, coarser_bars,
+from liq_pipeline.lib.validation.skill import (bar_skill, block_bootstrap_ci, coarser_bars,
                                                controls_bins, controls_design, partial_beyond_rows, partial_ci,
                                                partial_spearman, partial_spearman_rows, pearson_rows, rank_residuals,
                                                rank_rows, side_moves)
@@ -118,17 +118,29 @@ def test_the_partial_from_sums_is_the_partial_of_the_designs_residuals(n, rows, 
     assert compared > 0
 
 
-@pytest.mark.parametrize("n", [12, 24, 40])
-def test_the_partial_beyond_the_move_is_the_designs_with_its_fifteen_bins(n):
-    """partial_spearman_rows' one control, 15 bins (FLEXIBLE_BINS), fitted by Frisch–Waugh without an inverse: the
-    design's residual correlation where the move's rank varies inside its bins, no figure where it cannot (12 bars
-    in 15 bins: a bin holds one bar, so the bins alone fit every rank)."""
+@pytest.mark.parametrize("n,bins", [(12, 3), (24, 6), (40, 10), (60, 15), (744, 15)])
+def test_the_partial_beyond_the_move_is_the_designs_with_about_four_bars_a_bin(n, bins):
+    """partial_spearman_rows' one control, fitted by Frisch–Waugh without an inverse: the design's residual
+    correlation, in ~4 bars a quantile bin of the move, 2 to DESIGN's 15 (every month has the 15)."""
+    assert controls_bins(n, 1) == bins
     rng = np.random.default_rng(n)
     move, noise = rng.lognormal(size=(30, n)), rng.lognormal(size=(30, n))
     pred, real = move + noise, move * rng.lognormal(size=(30, n))
     got = partial_spearman_rows(pred, real, move)
-    want = pearson_rows(*rank_residuals(pred, real, controls_design([move], FLEXIBLE_BINS)))
-    if n < FLEXIBLE_BINS:
-        assert np.isnan(got).all()
-    else:
-        assert np.allclose(got, want, rtol=0, atol=1e-9) and np.isfinite(got).all()
+    want = pearson_rows(*rank_residuals(pred, real, controls_design([move], bins)))
+    assert np.allclose(got, want, rtol=0, atol=1e-9) and np.isfinite(got).all()
+    assert np.array_equal(got, partial_beyond_rows(pred, real, move))      # one control, one rule
+
+
+def test_a_days_partial_has_an_interval_that_says_something():
+    """A day's 24 hourly bars: in 15 bins (16 columns) the bootstrap's partial was anything in [-1, 1]; in 6 it keeps
+    an interval narrow enough to read, and a function of the move still scores about nothing beyond it."""
+    rng = np.random.default_rng(5)
+    widths, placebos = [], []
+    for _ in range(40):
+        move, crowding = rng.lognormal(-5, 1, 24), rng.lognormal(0, 1, 24)
+        real = move ** 2 * crowding
+        lo, hi = partial_ci(move * crowding, real, move, block=4, reps=200)
+        widths.append(hi - lo)
+        placebos.append(partial_spearman(np.where(move > np.median(move), move ** 3, 0.0), real, move))
+    assert np.median(widths) < 1.0 and abs(np.mean(placebos)) < 0.15

@@ -68,8 +68,8 @@ def _skill_cell(pred: np.ndarray, real: np.ndarray, bars: pd.DataFrame, side: st
     n = len(pred)
     move = side_moves(bars)[side]
     block = block_bars(n, hours)
-    # flexible in the move with ~10 bars a design column (2 to 15 quantile bins: the per-bar skill's 15 from 150
-    # bars): a month has 30 daily bars, and 15 bins would leave a 24h bar's partial nothing to vary
+    # flexible in the move as the per-bar skill is (skill.controls_bins: ~4 bars a bin, 15 from 60 bars): a month
+    # has 30 daily bars, and 15 bins would leave a 24h bar's partial nothing to vary
     out = {"value": float(spearman_rows(pred, real)), "n": n, "naive": float(stats.spearmanr(move, real).statistic),
            "partial": float(partial_beyond_rows(pred, real, move)),
            "partial_ci95": [float(x) for x in block_bootstrap_ci(partial_beyond_rows, [pred, real, move], block,

@@ -81,7 +81,7 @@ def _move_rank_bins(move: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray
 
 def controls_design(controls: list[np.ndarray], bins: int) -> np.ndarray:
     """The flexible control's design (one intercept; each control's rank and quantile-bin dummies), of one control
-    (the move, in FLEXIBLE_BINS bins) or several at once (the path baseline's: the bar's move, the path's moves toward
+    (the move) or several at once (the path baseline's: the bar's move, the path's moves toward
     the side and the sub-bars' ranges)."""
     parts = [np.ones_like(np.asarray(controls[0], float))[..., None]]
     for c in controls:
@@ -99,10 +99,14 @@ def piecewise_design(move: np.ndarray, bins: int = 10) -> np.ndarray:
 
 
 def controls_bins(n: int, k: int) -> int:
-    """Quantile bins per control: ~10 bars per column of the design, at least 2; at most DESIGN's 15 for one control
-    (partial_spearman_rows'), 8 each for several (a day's 24 hourly bars cannot carry 3 controls × 15 dummies, and a
-    month's 744 are solved hundreds of times for a bootstrap)."""
-    return int(np.clip(n // (10 * k), 2, FLEXIBLE_BINS if k == 1 else 8))
+    """Quantile bins per control. One control (the move): ~4 bars a bin, 2 to DESIGN's 15, so every sample of 60
+    bars or more (a month at 1h or 4h) has the 15. A day's 24 hourly bars get 6: in 15 bins (16 columns for 24 bars)
+    three quarters of the real days' intervals were [-1, 1], and in 2 a function of the move scored 0.21 beyond it
+    on average, where 6 bins leave it what 15 do (0.11). Several controls (the path baseline's three): ~10 bars a
+    column, 2 to 8 each (a month's 744 bars are solved hundreds of times for a bootstrap)."""
+    if k == 1:
+        return int(np.clip(n // 4, 2, FLEXIBLE_BINS))
+    return int(np.clip(n // (10 * k), 2, 8))
 
 
 def rank_residuals(pred: np.ndarray, real: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,9 +222,10 @@ def spearman_rows(pred: np.ndarray, real: np.ndarray) -> np.ndarray:
 def partial_spearman_rows(pred: np.ndarray, real: np.ndarray, move: np.ndarray, flexible: bool = True,
                           piecewise: bool = False) -> np.ndarray:
     """The partial rank correlation of pred and real beyond the move, along the last axis: both ranks are
-    residualised on the control design of the move in one least-squares solve per sample."""
+    residualised on the control design of the move (flexible: its rank and controls_bins' quantile-bin dummies, the
+    same control as every other partial beyond the move; or piecewise, or linear)."""
     if flexible and not piecewise:
-        return _flexible_partial(rank_rows(pred), rank_rows(real), [_rank_bins(move, FLEXIBLE_BINS)], FLEXIBLE_BINS)
+        return partial_beyond_rows(pred, real, move)
     design = piecewise_design(move) if piecewise else linear_design(move)
     return pearson_rows(*rank_residuals(pred, real, design))
 
