@@ -152,7 +152,8 @@ def audit_markdown(symbol: str, month: str, results: dict[str, dict], inv: dict,
           "continues 20 bps through it first.",
           "- **Per-bar skill**: Spearman of predicted vs realised liquidated USD per bar and side, the naive baseline "
           "(the bar's move toward the side), the partial correlation beyond the move with the flexible control "
-          "(move rank plus 15 quantile-bin dummies), its moving-block bootstrap 95% CI (blocks of a day), and a "
+          "(move rank plus quantile-bin dummies: 15 from 60 bars, ~4 bars a bin below), its moving-block bootstrap 95% "
+          "CI (blocks of a day), and a "
           "placebo (max(0, move − 0.4%)) that must score near zero.",
           "- Liquidation events come from the forceOrder stream, which pushes at most one order per symbol per "
           "second: a sample, never a census.", ""]
