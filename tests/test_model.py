@@ -10,7 +10,7 @@ import pytest
 from liq_pipeline.lib.market import brackets
 from liq_pipeline.lib.io import storage
 from liq_pipeline.lib.market.liqprice import BracketArrays
-from liq_pipeline.lib.model.book import LONG, SHORT, Snapshot, init_state, run_flow
+from liq_pipeline.lib.model.book import LONG, SHORT, Snapshot, entry_ranges, init_state, run_flow
 from liq_pipeline.lib.model.config import ModelConfig
 from liq_pipeline.lib.model.estimate import estimate_day, sim_frames
 from liq_pipeline.lib.model.profile import nice_width, volume_profile
@@ -186,6 +186,45 @@ def test_flow_book_equals_open_interest_after_every_bar(sim_day):
         end = int(b.open_time.iloc[i]) + 60_000
         expected = oi_ms.oi_contracts[oi_ms.ts <= end].iloc[-1]
         assert state.total() == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_bar_enters_over_the_trailing_window_of_its_own_day():
+    """The low..high a bar's new notional enters over: the bars that started less than the window before it, itself
+    included, on its UTC day; an hourly bar keeps its own range under an hour's window."""
+    m = 60_000
+    day = 86_400_000
+    starts = np.array([day - 2 * m, day - m, day, day + m, day + 2 * m, day + 62 * m], dtype=np.int64)
+    lows = np.array([50.0, 60.0, 100.0, 95.0, 101.0, 102.0])
+    highs = np.array([150.0, 140.0, 101.0, 120.0, 102.0, 103.0])
+    lo, hi = entry_ranges(starts, lows, highs, 60 * m)
+    assert lo.tolist() == [50.0, 50.0, 100.0, 95.0, 95.0, 102.0]       # the day's first bar sees none of the day before
+    assert hi.tolist() == [150.0, 150.0, 101.0, 120.0, 120.0, 103.0]   # 62 minutes on, the earlier bars are out
+    hourly = np.arange(4, dtype=np.int64) * H
+    assert [a.tolist() for a in entry_ranges(hourly, lows[:4], highs[:4], 60 * m)] == [lows[:4].tolist(),
+                                                                                        highs[:4].tolist()]
+
+
+def test_the_entry_window_moves_a_minute_book_the_same_whether_run_whole_or_bar_by_bar(sim_day):
+    """On 1m bars the window changes the book (entries over the trailing hour, not the minute), and a run split in
+    parts, as the nowcast splits a day, carries the window's bars in its state: bar by bar gives the whole run's
+    book. On hourly bars the window is each bar's own range, so the book is the one without it, bit for bit."""
+    kl, o, _ = sim_day
+    b = kl.head(240).assign(open_time=lambda d: d.open_time.astype("int64"))
+    oi_ms = o.assign(ts=o.ts.astype("int64"))[["ts", "oi_contracts"]]
+    whole = run_flow(b, oi_ms, NO_FUNDING, ModelConfig(), BR, None, 60_000).state
+    own = run_flow(b, oi_ms, NO_FUNDING, ModelConfig(entry_window_minutes=0), BR, None, 60_000).state
+    assert not np.allclose(whole.qty, own.qty)
+    state = None
+    for i in range(0, len(b), 7):                  # parts of 7 bars, as refreshes take what closed since the last
+        state = run_flow(b.iloc[i:i + 7], oi_ms, NO_FUNDING, ModelConfig(), BR, state, 60_000).state
+    np.testing.assert_allclose(state.qty, whole.qty, rtol=1e-12, atol=1e-9)
+    g = b.assign(hour=b.open_time // H * H).groupby("hour")
+    hourly = pd.DataFrame({"open_time": g.open_time.first() // H * H, "open": g.open.first(), "high": g.high.max(),
+                           "low": g.low.min(), "close": g.close.last(), "volume": g.volume.sum(),
+                           "taker_buy_volume": g.taker_buy_volume.sum()}).reset_index(drop=True)
+    a = run_flow(hourly, oi_ms, NO_FUNDING, ModelConfig(), BR, None, H).state
+    c = run_flow(hourly, oi_ms, NO_FUNDING, ModelConfig(entry_window_minutes=0), BR, None, H).state
+    assert np.array_equal(a.qty, c.qty)
 
 
 @pytest.mark.parametrize("cfg", [ModelConfig(), ModelConfig(turnover_decay=None, flow_weight=1.0)],

@@ -23,6 +23,9 @@ class EstimatorConfig(dg.Config):
                                                                          "long/short split of new positions")
     leverage_turnover_exponent: Optional[float] = Field(
         default=None, ge=0, description="Leverage rows decay at (L / mean L)^k times the book's rate; 0: alike")
+    entry_window_minutes: Optional[float] = Field(
+        default=None, ge=0, description="New positions enter over the low..high of the bars of this trailing window "
+                                        "(minutes, within the UTC day); 0: each bar's own range")
 
     @model_validator(mode="after")
     def _valid(self):
@@ -37,7 +40,7 @@ class EstimatorConfig(dg.Config):
             over["decay_half_life_hours"] = self.decay_half_life_hours or None
         if self.turnover_decay is not None:
             over["turnover_decay"] = self.turnover_decay or None
-        for name in ("flow_weight", "leverage_turnover_exponent"):
+        for name in ("flow_weight", "leverage_turnover_exponent", "entry_window_minutes"):
             if getattr(self, name) is not None:
                 over[name] = getattr(self, name)
         return ModelConfig(**over)

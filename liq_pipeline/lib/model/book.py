@@ -82,6 +82,9 @@ class FlowState:
     qty: np.ndarray                 # [2, n_leverages, n_bins]
     last_close: float
     last_bar_end_ms: int
+    # the last bars' starts, lows and highs ([3, n]) inside the entry window, so that a run split in parts (the
+    # nowcast's, bar by bar) enters new notional as the whole run does; not stored: the window restarts each day
+    recent: np.ndarray | None = None
 
     def total(self) -> float:
         return float(self.qty.sum())
@@ -160,6 +163,25 @@ def seed_at_close(prior: np.ndarray, grid: Grid, close: float) -> np.ndarray | N
     return seed / total if total > 0 else None
 
 
+DAY_MS = 86_400_000
+
+
+def entry_ranges(starts: np.ndarray, lows: np.ndarray, highs: np.ndarray,
+                 window_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """The low..high each bar's new notional enters over: that of the bars that started less than `window_ms` before
+    it (itself included) on its own UTC day (a day's run sees its own bars only, so a range run and a day's run
+    agree). A bar as long as the window keeps its own range."""
+    lo, hi = lows.copy(), highs.copy()
+    day = starts // DAY_MS
+    for k in range(1, len(starts)):
+        back = (starts[k:] - starts[:-k] < window_ms) & (day[k:] == day[:-k])
+        if not back.any():
+            break
+        lo[k:] = np.where(back, np.minimum(lo[k:], lows[:-k]), lo[k:])
+        hi[k:] = np.where(back, np.maximum(hi[k:], highs[:-k]), hi[k:])
+    return lo, hi
+
+
 def _bounds(qty: np.ndarray) -> tuple[int, int]:
     """The highest bin holding a long level (−1: none) and the lowest holding a short one (the grid's size: none)."""
     longs, shorts = np.flatnonzero(qty[LONG].any(axis=0)), np.flatnonzero(qty[SHORT].any(axis=0))
@@ -201,10 +223,15 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     # what each bar reads of OI and funding, looked up for all bars at once (a lookup per bar cost a tenth of the run)
     starts = bars["open_time"].to_numpy(np.int64)
     lows, highs, closes = (bars[k].to_numpy(float) for k in ("low", "high", "close"))
-    # 3.'s entry points of every bar (its low..high), at once: the same arithmetic as bar by bar; and whether any
-    # level of the bar's entries lies beyond its close (its highest long level is its highest entry times the highest
-    # long ratio, rounding included: scaling keeps the order)
-    entries_all = lows[:, None] + frac[None, :] * (highs - lows)[:, None]
+    # 3.'s entry points of every bar (over its entry window's low..high: an hourly bar's own), at once: the same
+    # arithmetic as bar by bar; and whether any level of the bar's entries lies beyond its close (its highest long
+    # level is its highest entry times the highest long ratio, rounding included: scaling keeps the order)
+    window_ms = cfg.entry_window_minutes * 60_000
+    recent = state.recent if state is not None and state.recent is not None else np.empty((3, 0))
+    seen = np.concatenate([recent, np.stack([starts, lows, highs])], axis=1)
+    entry_lo, entry_hi = (r[recent.shape[1]:] for r in entry_ranges(seen[0].astype(np.int64), seen[1], seen[2],
+                                                                      window_ms))
+    entries_all = entry_lo[:, None] + frac[None, :] * (entry_hi - entry_lo)[:, None]
     past_close = ((entries_all[:, -1] * ratios[LONG].max() >= closes) |
                   (entries_all[:, 0] * ratios[SHORT].min() <= closes)).tolist()
     oi_at_start = asof_many(o_t, o_v, starts, strict=False)
@@ -305,6 +332,8 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
         state.last_close, state.last_bar_end_ms = close, end
     if state is not None and (scale != 1.0).any():
         state.qty *= scale[:, None]
+    if state is not None and seen.shape[1]:
+        state.recent = seen[:, seen[0] > seen[0, -1] - window_ms]
     if snapshot_at_end and keep_snapshots and state is not None and len(bars):
         snaps.append(Snapshot.of(state.last_bar_end_ms, state.last_close, state.qty))
     pred = pd.DataFrame(preds, columns=["ts", "long", "short"]).melt(id_vars="ts", var_name="side",
