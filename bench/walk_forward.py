@@ -273,8 +273,8 @@ def run(data: dict, start: dt.date = START, end: dt.date = END, n_folds: int = N
         out(f"{hours:>3d}h  {side:6s} {name:38s} {s['n']:4d} {s['spearman']:9.3f} {partial:>26s}{path}")
 
     for hours in hours_scored:
+        frames = {**per_bar, "placebo: bar's move > 1%": move_placebo(per_bar["flow, default"], hours)}
         for side in ("long", "short"):
-            frames = {**per_bar, "placebo: bar's move > 1%": move_placebo(per_bar["flow, default"], hours)}
             bar_rows = {name: scores(frame, hours, side, f"pred_{side}", BLOCK_HOURS) for name, frame in frames.items()}
             base = results[(hours, side, "naive: move size")] = scores(per_bar["flow, default"], hours, side, None,
                                                                         BLOCK_HOURS)
