@@ -170,7 +170,7 @@ def entry_ranges(starts: np.ndarray, lows: np.ndarray, highs: np.ndarray,
                  window_ms: float) -> tuple[np.ndarray, np.ndarray]:
     """The low..high each bar's new notional enters over: that of the bars that started less than `window_ms` before
     it (itself included) on its own UTC day (a day's run sees its own bars only, so a range run and a day's run
-    agree). A bar as long as the window keeps its own range."""
+    agree). A bar as long as the window keeps its own range. `starts` in ms, whole numbers (int or float)."""
     lo, hi = lows.copy(), highs.copy()
     day = starts // DAY_MS
     for k in range(1, len(starts)):
@@ -228,9 +228,8 @@ def run_flow(bars: pd.DataFrame, oi: pd.DataFrame, funding: pd.DataFrame, cfg: M
     # level is its highest entry times the highest long ratio, rounding included: scaling keeps the order)
     window_ms = cfg.entry_window_minutes * 60_000
     recent = state.recent if state is not None and state.recent is not None else np.empty((3, 0))
-    seen = np.concatenate([recent, np.stack([starts, lows, highs])], axis=1)
-    entry_lo, entry_hi = (r[recent.shape[1]:] for r in entry_ranges(seen[0].astype(np.int64), seen[1], seen[2],
-                                                                      window_ms))
+    seen = np.concatenate([recent, np.stack([starts, lows, highs])], axis=1)     # starts in ms: exact as floats
+    entry_lo, entry_hi = (r[recent.shape[1]:] for r in entry_ranges(*seen, window_ms))
     entries_all = entry_lo[:, None] + frac[None, :] * (entry_hi - entry_lo)[:, None]
     past_close = ((entries_all[:, -1] * ratios[LONG].max() >= closes) |
                   (entries_all[:, 0] * ratios[SHORT].min() <= closes)).tolist()
